@@ -1,0 +1,27 @@
+//! runtime-bench's runner: benchmarks every server x endpoint x workers x rate through vegeta, samples the
+//! server's and the load generator's CPU and memory, persists every test as it ends, and renders reports.
+//!
+//! # Layout
+//! - [`cli`]: the flags, as clap types only.
+//! - [`plan`]: flags resolved into a validated matrix of tests (bad combinations rejected before anything runs).
+//! - [`server`]: one server process: start on a free port, wait until ready, stop, never outlive the runner.
+//! - [`vegeta`]: finding vegeta, writing targets, running an attack, decoding its raw results.
+//! - [`metrics`]: exact metrics from vegeta's per-request results.
+//! - [`monitor`]: CPU and memory sampling of the server and the load generator.
+//! - [`affinity`]: pinning children to CPUs.
+//! - [`machine`]: what machine and versions the numbers come from.
+//! - [`scheduler`]: runs the matrix, persisting after every test.
+//! - [`results`]: the results schema, the contract between measuring and reporting.
+//! - [`report`]: terminal tables, ASCII charts and the HTML report, all pure functions of the results.
+
+pub mod affinity;
+pub mod cli;
+pub mod machine;
+pub mod metrics;
+pub mod monitor;
+pub mod plan;
+pub mod report;
+pub mod results;
+pub mod scheduler;
+pub mod server;
+pub mod vegeta;

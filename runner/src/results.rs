@@ -1,0 +1,362 @@
+//! The results schema: the contract between measuring and reporting. `results.json` holds one
+//! [`RunResults`]; each test also gets its own metrics, raw and samples files. Reports are pure functions of
+//! these types, so `runner report` re-renders any run folder without re-running it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning or is removed; readers refuse other versions with a clear message.
+pub const SCHEMA_VERSION: u32 = 1;
+/// File name of the run summary inside a run folder.
+pub const RESULTS_FILE: &str = "results.json";
+
+/// Everything one `runner` invocation measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResults {
+    pub schema_version: u32,
+    pub run: RunMetadata,
+    /// One record per finished test (every repeat), in the order they ran.
+    pub tests: Vec<TestRecord>,
+}
+
+/// What was run, when, on what, and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMetadata {
+    /// The run folder's name, `bench_YYYYMMDD_HHMMSS`.
+    pub id: String,
+    /// The runner's command line as typed.
+    pub arguments: Vec<String>,
+    pub config: RunConfig,
+    pub machine: Machine,
+    pub versions: Versions,
+    pub core_layout: CoreLayout,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    /// RFC 3339 UTC; `None` while running or when killed hard.
+    pub finished_at: Option<String>,
+    pub status: RunStatus,
+    /// Run-wide caveats a reader must see (shared cores, tests that failed, rates above the calibrated ceiling).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Complete,
+    Interrupted,
+}
+
+/// The resolved options of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub servers: Vec<String>,
+    /// Path prefixes; empty means every benchmarked endpoint.
+    pub filters: Vec<String>,
+    pub rates: Vec<u32>,
+    pub duration_s: f64,
+    pub workers: Vec<u16>,
+    pub timeout_s: f64,
+    pub warmup_s: f64,
+    pub repeat: u32,
+    pub host: String,
+    pub pin_cores: bool,
+    pub sleep_ms: u64,
+}
+
+/// The machine the numbers come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub cpu_model: String,
+    /// Logical CPUs the runner may use.
+    pub cores: usize,
+    pub kernel: String,
+    /// Whether the kernel allows io_uring (`/proc/sys/kernel/io_uring_disabled` is 0 or absent).
+    pub io_uring_available: bool,
+    pub memory_total_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Versions {
+    pub runner: String,
+    pub rustc: Option<String>,
+    /// vegeta's module version (a `go install` build does not report its own).
+    pub vegeta: String,
+    pub git_commit: Option<String>,
+}
+
+/// Which CPUs the servers and the load generator were given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoreLayout {
+    pub pinned: bool,
+    /// CPUs the load generator ran on (empty when not pinned).
+    pub load_generator_cpus: Vec<usize>,
+    /// Per workers count, the CPUs the server ran on.
+    pub server_cpus: BTreeMap<u16, Vec<usize>>,
+    /// Worker counts whose server had to share CPUs with the load generator.
+    pub shared_for_workers: Vec<u16>,
+}
+
+/// One measured test: one server, workers count, endpoint, rate and repeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestRecord {
+    /// `{server}_w{workers}_{endpoint}_{rate}` (plus `_r{repeat}` beyond the first repeat): the file stem.
+    pub id: String,
+    pub server: String,
+    pub workers: u16,
+    pub endpoint: EndpointRef,
+    /// Target rate, requests per second.
+    pub rate: u32,
+    pub duration_s: f64,
+    /// 1-based repeat index.
+    pub repeat: u32,
+    pub status: TestStatus,
+    /// Why the test failed, when it did.
+    pub failure: Option<String>,
+    pub metrics: Option<Metrics>,
+    pub resources: Option<Resources>,
+    /// Only for write endpoints.
+    pub write_audit: Option<WriteAudit>,
+    pub validity: Validity,
+    pub files: TestFiles,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestStatus {
+    Ok,
+    Failed,
+}
+
+/// The catalogue entry the test targeted, as the server described it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointRef {
+    pub name: String,
+    pub method: String,
+    pub path: String,
+    /// `simple` or `db`.
+    pub group: String,
+    /// `non_blocking`, `thread_pool` or `event_loop_blocking`.
+    pub style: String,
+    /// `noop`, `sleep`, `read`, `write`.
+    pub operation: String,
+}
+
+/// Load metrics, computed exactly from vegeta's per-request results (not its t-digest estimates).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Requests vegeta issued (including ones that errored).
+    pub requests: u64,
+    /// Responses with HTTP 200.
+    pub successes: u64,
+    /// successes / requests x 100.
+    pub success_pct: f64,
+    /// successes / requested duration: the capacity actually delivered.
+    pub achieved_rps: f64,
+    /// Requests vegeta actually sent per second (its `rate`); below target means the generator fell behind.
+    pub send_rate_rps: f64,
+    /// Time from the first to the last request sent, seconds.
+    pub attack_duration_s: f64,
+    /// Time from the last request sent to its response, seconds.
+    pub wait_s: f64,
+    /// Latency of every request (errors included), milliseconds.
+    pub latency_ms: LatencyStats,
+    /// Latency (ms) at the percentiles in [`LATENCY_CURVE_PERCENTILES`], for distribution charts.
+    pub latency_curve_ms: Vec<PercentilePoint>,
+    /// HTTP status code -> count; `"0"` counts requests that got no response.
+    pub status_codes: BTreeMap<String, u64>,
+    /// Error message -> count.
+    pub errors: BTreeMap<String, u64>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Latency summary, milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    pub mean: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PercentilePoint {
+    pub percentile: f64,
+    pub latency_ms: f64,
+}
+
+/// The percentiles stored in every latency curve.
+pub const LATENCY_CURVE_PERCENTILES: &[f64] = &[
+    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0,
+];
+
+/// CPU and memory of the server and of the load generator during the measured attack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    pub server: UsageSummary,
+    pub load_generator: UsageSummary,
+    pub sample_interval_ms: u64,
+}
+
+/// Summary of one process's samples. CPU is per core: 200% is two busy cores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageSummary {
+    pub samples: usize,
+    pub cpu_mean_pct: f64,
+    pub cpu_max_pct: f64,
+    pub rss_mean_bytes: u64,
+    pub rss_max_bytes: u64,
+}
+
+/// The per-test `_cpu.json` file: every sample taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleSeries {
+    pub interval_ms: u64,
+    pub server_pid: u32,
+    pub server: Vec<Sample>,
+    pub load_generator: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Seconds since the attack started.
+    pub t_s: f64,
+    pub cpu_pct: f64,
+    pub rss_bytes: u64,
+}
+
+/// Did the database end up with exactly the increments the clients were told succeeded?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteAudit {
+    /// Write responses with HTTP 200.
+    pub acknowledged: u64,
+    /// Sum of increments found in the database after the test.
+    pub applied: i64,
+    /// Acknowledged but not applied.
+    pub lost: u64,
+    /// Applied but never acknowledged (e.g. the client timed out after the commit).
+    pub phantom: u64,
+}
+
+/// Whether the numbers can be trusted, and if not, why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validity {
+    pub valid: bool,
+    /// Human-readable reasons; empty when valid.
+    pub reasons: Vec<String>,
+    /// The server shared CPUs with the load generator.
+    pub shared_cores: bool,
+}
+
+impl Validity {
+    pub fn from_reasons(reasons: Vec<String>, shared_cores: bool) -> Validity {
+        Validity {
+            valid: reasons.is_empty(),
+            reasons,
+            shared_cores,
+        }
+    }
+}
+
+/// Files of one test, relative to the run folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestFiles {
+    pub metrics: String,
+    /// vegeta's binary results, readable by `vegeta report` and `vegeta plot`.
+    pub raw: String,
+    pub samples: String,
+}
+
+impl TestFiles {
+    pub fn for_stem(stem: &str) -> TestFiles {
+        TestFiles {
+            metrics: format!("{stem}.json"),
+            raw: format!("{stem}.bin"),
+            samples: format!("{stem}_cpu.json"),
+        }
+    }
+}
+
+/// The file stem of a test: `{server}_w{workers}_{endpoint}_{rate}`, with `_r{n}` for repeats after the first.
+pub fn test_stem(server: &str, workers: u16, endpoint: &str, rate: u32, repeat: u32) -> String {
+    let base = format!("{server}_w{workers}_{endpoint}_{rate}");
+    if repeat > 1 {
+        format!("{base}_r{repeat}")
+    } else {
+        base
+    }
+}
+
+/// Writes JSON atomically (temp file, then rename), so a crash never leaves a half-written file behind.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value).context("encoding JSON")?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+impl RunResults {
+    /// Writes `results.json` into `run_dir`.
+    pub fn save(&self, run_dir: &Path) -> Result<()> {
+        write_json_atomic(&run_dir.join(RESULTS_FILE), self)
+    }
+
+    /// Reads a run folder's `results.json`, refusing other schema versions with a clear message.
+    pub fn load(run_dir: &Path) -> Result<RunResults> {
+        let path = run_dir.join(RESULTS_FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no readable {RESULTS_FILE} in {} (is it a run folder?)",
+                run_dir.display()
+            )
+        })?;
+        let probe: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let version = probe
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64);
+        if version != Some(u64::from(SCHEMA_VERSION)) {
+            bail!(
+                "{} has schema version {}, this runner reads version {SCHEMA_VERSION}; re-run the benchmark or \
+                 use the runner that wrote it",
+                path.display(),
+                version.map_or_else(|| "(none)".to_owned(), |v| v.to_string())
+            );
+        }
+        serde_json::from_value(probe)
+            .with_context(|| format!("{} does not match the results schema", path.display()))
+    }
+}
+
+/// The newest `bench_*` folder under `results_dir`.
+pub fn newest_run_dir(results_dir: &Path) -> Result<PathBuf> {
+    let entries = std::fs::read_dir(results_dir)
+        .with_context(|| format!("cannot read results folder {}", results_dir.display()))?;
+    let mut runs: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.is_dir()
+                && path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("bench_"))
+        })
+        .collect();
+    runs.sort();
+    runs.pop().with_context(|| {
+        format!(
+            "no bench_* run folder in {}; run a benchmark first",
+            results_dir.display()
+        )
+    })
+}
