@@ -1,1 +1,25 @@
-fn main() {}
+//! `monoio-server`: the catalogue on thread-per-core monoio runtimes. See the README for every flag.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use shared::ServerArgs;
+
+/// Serve the runtime-bench endpoint catalogue on thread-per-core monoio runtimes (hyper HTTP/1.1).
+#[derive(Debug, Parser)]
+#[command(name = "monoio-server", version)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match monoio_server::run(cli.server) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("monoio-server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
