@@ -8,6 +8,7 @@
 //! - [`db`]: SQLite semantics: pragmas, schema, seed, read, write, the r2d2 pool for blocking work and the
 //!   connections behind the non-blocking path.
 //! - [`handler`]: what each endpoint does; a server only says *how* to sleep and *where* blocking work runs.
+//! - [`cpus`]: the CPUs this process may run on.
 //! - [`config`]: the command-line arguments and defaults every server takes.
 //! - [`client`]: a minimal blocking HTTP/1.1 client for operational calls (health, catalogue, seed).
 //! - [`binaries`]: where the server binaries of the current build profile are.
@@ -18,6 +19,7 @@ pub mod binaries;
 pub mod catalogue;
 pub mod client;
 pub mod config;
+pub mod cpus;
 pub mod db;
 pub mod error;
 pub mod handler;

@@ -5,27 +5,7 @@
 
 use std::io;
 
-/// The CPUs the calling thread may run on, in ascending order. Call it before pinning anything: threads
-/// inherit the mask of the thread that spawned them.
-pub fn allowed_cpus() -> io::Result<Vec<usize>> {
-    // SAFETY: cpu_set_t is a plain bit array for which all zeroes is the valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: pid 0 is the calling thread; the size passed is exactly the size of `set`, which outlives the call.
-    let rc =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let max_cpus = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
-    // SAFETY: CPU_ISSET only reads `set`, and every index is below CPU_SETSIZE.
-    let cpus: Vec<usize> = (0..max_cpus)
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect();
-    if cpus.is_empty() {
-        return Err(io::Error::other("the affinity mask allows no CPU"));
-    }
-    Ok(cpus)
-}
+pub use shared::cpus::allowed_cpus;
 
 /// The CPU worker `index` runs on: workers go round the allowed set, so more workers than CPUs share cores.
 pub fn cpu_for_worker(allowed: &[usize], index: usize) -> Option<usize> {
