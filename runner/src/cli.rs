@@ -1,1 +1,111 @@
-//! (being written)
+//! The command line, as clap types only. Nothing here is validated beyond syntax: [`crate::plan`] resolves
+//! these flags into a checked plan.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Benchmark the runtime-bench servers (tokio/axum vs thread-per-core monoio) with vegeta and report.
+///
+/// With no subcommand, runs a benchmark (`runner run`). Every server x workers x endpoint x rate
+/// combination is one test: a fresh server on its own port and database, seeded, then attacked by vegeta
+/// at a constant open-model rate while its CPU and memory are sampled. Results land in
+/// `<out>/bench_YYYYMMDD_HHMMSS/` after every test, then the report is rendered there.
+#[derive(Debug, Parser)]
+#[command(name = "runner", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a benchmark (the default when no subcommand is given).
+    Run(RunArgs),
+    /// Re-render the terminal tables, ASCII charts and HTML report of a finished (or interrupted) run.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Servers to benchmark, comma-separated [default: every server in the workspace: axum,monoio].
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub servers: Vec<String>,
+
+    /// Only endpoints whose path starts with this prefix (repeatable or comma-separated), e.g. /api/simple,
+    /// /api/db or /api/db/async/read [default: every benchmarked endpoint].
+    #[arg(long, value_delimiter = ',', value_name = "PREFIX")]
+    pub filter: Vec<String>,
+
+    /// Target request rates in requests per second, one test per rate.
+    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [1000u32, 2000], value_name = "RPS")]
+    pub rates: Vec<u32>,
+
+    /// Length of each measured attack, e.g. 10s, 1m, 500ms.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub duration: String,
+
+    /// Server worker counts to test (event-loop threads), one test per count.
+    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [1u16], value_name = "N")]
+    pub workers: Vec<u16>,
+
+    /// Address the servers listen on; must be a loopback address (load only ever targets this machine).
+    #[arg(long, default_value = shared::config::DEFAULT_HOST)]
+    pub host: String,
+
+    /// Fixed port for the servers; absent or 0 picks a free port for every start (a taken port falls back to
+    /// a free one with a warning).
+    #[arg(long)]
+    pub port: Option<u16>,
+
+    /// Per-request timeout; a request still unanswered after it counts as an error.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub timeout: String,
+
+    /// Folder the run folder is created in.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// vegeta binary [default: $VEGETA, then PATH, then tools/bin/vegeta of this checkout].
+    #[arg(long, value_name = "PATH")]
+    pub vegeta: Option<PathBuf>,
+
+    /// Milliseconds each sleep endpoint waits (passed to the servers as --sleep-ms).
+    #[arg(long, default_value_t = shared::config::DEFAULT_SLEEP_MS, value_name = "MS")]
+    pub sleep_ms: u64,
+
+    /// Don't pin the servers and vegeta to disjoint CPUs (by default they are pinned when the machine has
+    /// enough CPUs, and results that had to share are marked).
+    #[arg(long)]
+    pub no_pin: bool,
+
+    /// Skip the HTML report at the end of the run (the terminal tables and charts are still printed).
+    #[arg(long)]
+    pub no_html: bool,
+
+    /// Print the test matrix and how long it would take, then exit without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Run folder to render [default: the newest bench_* folder under --out].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Folder holding the run folders, used when --dir is absent.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// HTML file to write [default: report.html inside the run folder].
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Print only the terminal tables and ASCII charts; write no HTML.
+    #[arg(long)]
+    pub no_html: bool,
+}

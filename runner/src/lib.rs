@@ -9,12 +9,14 @@
 //! - [`metrics`]: exact metrics from vegeta's per-request results.
 //! - [`monitor`]: CPU and memory sampling of the server and the load generator.
 //! - [`affinity`]: pinning children to CPUs.
+//! - [`child`]: making sure no child process outlives the runner.
 //! - [`machine`]: what machine and versions the numbers come from.
 //! - [`scheduler`]: runs the matrix, persisting after every test.
 //! - [`results`]: the results schema, the contract between measuring and reporting.
 //! - [`report`]: terminal tables, ASCII charts and the HTML report, all pure functions of the results.
 
 pub mod affinity;
+pub mod child;
 pub mod cli;
 pub mod machine;
 pub mod metrics;

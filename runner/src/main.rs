@@ -1,1 +1,116 @@
-fn main() {}
+//! `runner`: parse the command line, run the chosen command, print the error chain, set the exit code.
+//!
+//! Exit codes: 0 success; 1 a failure while running; 2 bad arguments or a missing tool (vegeta, a server
+//! binary); 130 interrupted by Ctrl-C (every finished test is kept).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use runner::cli::{Cli, Command, ReportArgs, RunArgs};
+use runner::plan::{Plan, PlanError};
+use runner::results::{self, RunResults};
+use runner::scheduler::{self, Tools};
+use runner::server::ServerError;
+use runner::vegeta::VegetaError;
+use runner::{machine, report};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Some(Command::Run(args)) => run_benchmark(&args),
+        None => run_benchmark(&cli.run),
+        Some(Command::Report(args)) => render_report(&args),
+    };
+    outcome.unwrap_or_else(|error| {
+        eprintln!("runner: {error:#}");
+        ExitCode::from(exit_code_for(&error))
+    })
+}
+
+/// Usage errors and missing tools exit 2, like clap's own usage errors; everything else 1.
+fn exit_code_for(error: &anyhow::Error) -> u8 {
+    let is_usage = error.downcast_ref::<PlanError>().is_some()
+        || error.downcast_ref::<VegetaError>().is_some_and(VegetaError::is_not_found)
+        || error.downcast_ref::<ServerError>().is_some_and(|e| matches!(e, ServerError::BinaryMissing { .. }));
+    if is_usage { 2 } else { 1 }
+}
+
+fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
+    let plan = Plan::resolve(args)?;
+    if args.dry_run {
+        print!("{}", plan.describe());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tools = Tools::locate(&plan)?;
+    let (soft_before, soft_after) = machine::raise_open_file_limit();
+    if soft_after < 4096 {
+        eprintln!(
+            "warning: open-file limit is {soft_after} (was {soft_before}); overloaded tests may run out of sockets"
+        );
+    }
+    eprint!("{}", plan.describe());
+    let interrupted = install_interrupt_flag()?;
+    let arguments = std::env::args().collect();
+    let outcome = scheduler::run(&plan, &tools, arguments, Arc::clone(&interrupted))?;
+    finish_run(&outcome.results, &outcome.run_dir, plan.html)?;
+    if outcome.interrupted() {
+        eprintln!(
+            "interrupted: {} finished tests are kept in {}",
+            outcome.results.tests.len(),
+            outcome.run_dir.display()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C and SIGTERM set a flag the scheduler checks; children run in their own process group, so the
+/// runner stops them in order (vegeta flushes, servers finish) instead of everything dying at once.
+fn install_interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&flag)).context("installing the Ctrl-C handler")?;
+    }
+    Ok(flag)
+}
+
+/// The end of a run: charts and summary in the terminal, the HTML report, and links to both files.
+fn finish_run(results: &RunResults, run_dir: &Path, html: bool) -> Result<()> {
+    let color = scheduler::stdout_is_terminal();
+    println!("{}", report::terminal_summary(results, report::terminal_width(), color));
+    if html {
+        let html_path = run_dir.join(report::HTML_FILE);
+        report::write_html(results, &html_path)?;
+        println!("report:  {}", file_link(&html_path, color));
+    }
+    println!("results: {}", file_link(&run_dir.join(results::RESULTS_FILE), color));
+    println!("run folder: {}", file_link(run_dir, color));
+    Ok(())
+}
+
+fn render_report(args: &ReportArgs) -> Result<ExitCode> {
+    let run_dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => results::newest_run_dir(&args.out)?,
+    };
+    let results = RunResults::load(&run_dir)?;
+    let color = scheduler::stdout_is_terminal();
+    println!("{}", report::terminal_report(&results, report::terminal_width(), color));
+    if !args.no_html {
+        let html_path = args.output.clone().unwrap_or_else(|| run_dir.join(report::HTML_FILE));
+        report::write_html(&results, &html_path)?;
+        println!("report:  {}", file_link(&html_path, color));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A clickable link (OSC 8) on a terminal; the plain `file://` URL otherwise.
+fn file_link(path: &Path, terminal: bool) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let url = format!("file://{}", absolute.display());
+    if terminal { format!("\x1b]8;;{url}\x1b\\{}\x1b]8;;\x1b\\", absolute.display()) } else { url }
+}

@@ -91,13 +91,21 @@ pub struct Versions {
 /// Which CPUs the servers and the load generator were given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoreLayout {
+    /// Whether pinning was on (`--no-pin` turns it off).
     pub pinned: bool,
-    /// CPUs the load generator ran on (empty when not pinned).
+    /// Per workers count, where the server and vegeta ran.
+    pub placements: BTreeMap<u16, Placement>,
+}
+
+/// CPUs of one server start and of the vegeta attacking it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// Empty when unpinned.
+    pub server_cpus: Vec<usize>,
+    /// Empty when unpinned.
     pub load_generator_cpus: Vec<usize>,
-    /// Per workers count, the CPUs the server ran on.
-    pub server_cpus: BTreeMap<u16, Vec<usize>>,
-    /// Worker counts whose server had to share CPUs with the load generator.
-    pub shared_for_workers: Vec<u16>,
+    /// The server and vegeta could run on the same CPUs.
+    pub shared: bool,
 }
 
 /// One measured test: one server, workers count, endpoint, rate and repeat.
@@ -156,13 +164,14 @@ pub struct Metrics {
     pub successes: u64,
     /// successes / requests x 100.
     pub success_pct: f64,
-    /// successes / requested duration: the capacity actually delivered.
+    /// successes / (first request sent to last response received), like vegeta's `throughput`: the capacity
+    /// actually delivered, not inflated by a backlog answered after the attack stopped.
     pub achieved_rps: f64,
     /// Requests vegeta actually sent per second (its `rate`); below target means the generator fell behind.
     pub send_rate_rps: f64,
     /// Time from the first to the last request sent, seconds.
     pub attack_duration_s: f64,
-    /// Time from the last request sent to its response, seconds.
+    /// Time from the last request sent to the latest response received, seconds (vegeta's `wait`).
     pub wait_s: f64,
     /// Latency of every request (errors included), milliseconds.
     pub latency_ms: LatencyStats,
@@ -196,9 +205,8 @@ pub struct PercentilePoint {
 }
 
 /// The percentiles stored in every latency curve.
-pub const LATENCY_CURVE_PERCENTILES: &[f64] = &[
-    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0,
-];
+pub const LATENCY_CURVE_PERCENTILES: &[f64] =
+    &[0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0];
 
 /// CPU and memory of the server and of the load generator during the measured attack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,11 +268,7 @@ pub struct Validity {
 
 impl Validity {
     pub fn from_reasons(reasons: Vec<String>, shared_cores: bool) -> Validity {
-        Validity {
-            valid: reasons.is_empty(),
-            reasons,
-            shared_cores,
-        }
+        Validity { valid: reasons.is_empty(), reasons, shared_cores }
     }
 }
 
@@ -279,22 +283,14 @@ pub struct TestFiles {
 
 impl TestFiles {
     pub fn for_stem(stem: &str) -> TestFiles {
-        TestFiles {
-            metrics: format!("{stem}.json"),
-            raw: format!("{stem}.bin"),
-            samples: format!("{stem}_cpu.json"),
-        }
+        TestFiles { metrics: format!("{stem}.json"), raw: format!("{stem}.bin"), samples: format!("{stem}_cpu.json") }
     }
 }
 
 /// The file stem of a test: `{server}_w{workers}_{endpoint}_{rate}`, with `_r{n}` for repeats after the first.
 pub fn test_stem(server: &str, workers: u16, endpoint: &str, rate: u32, repeat: u32) -> String {
     let base = format!("{server}_w{workers}_{endpoint}_{rate}");
-    if repeat > 1 {
-        format!("{base}_r{repeat}")
-    } else {
-        base
-    }
+    if repeat > 1 { format!("{base}_r{repeat}") } else { base }
 }
 
 /// Writes JSON atomically (temp file, then rename), so a crash never leaves a half-written file behind.
@@ -302,8 +298,7 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_vec_pretty(value).context("encoding JSON")?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 impl RunResults {
@@ -315,17 +310,11 @@ impl RunResults {
     /// Reads a run folder's `results.json`, refusing other schema versions with a clear message.
     pub fn load(run_dir: &Path) -> Result<RunResults> {
         let path = run_dir.join(RESULTS_FILE);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "no readable {RESULTS_FILE} in {} (is it a run folder?)",
-                run_dir.display()
-            )
-        })?;
-        let probe: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
-        let version = probe
-            .get("schema_version")
-            .and_then(serde_json::Value::as_u64);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("no readable {RESULTS_FILE} in {} (is it a run folder?)", run_dir.display()))?;
+        let probe: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let version = probe.get("schema_version").and_then(serde_json::Value::as_u64);
         if version != Some(u64::from(SCHEMA_VERSION)) {
             bail!(
                 "{} has schema version {}, this runner reads version {SCHEMA_VERSION}; re-run the benchmark or \
@@ -334,8 +323,7 @@ impl RunResults {
                 version.map_or_else(|| "(none)".to_owned(), |v| v.to_string())
             );
         }
-        serde_json::from_value(probe)
-            .with_context(|| format!("{} does not match the results schema", path.display()))
+        serde_json::from_value(probe).with_context(|| format!("{} does not match the results schema", path.display()))
     }
 }
 
@@ -345,18 +333,8 @@ pub fn newest_run_dir(results_dir: &Path) -> Result<PathBuf> {
         .with_context(|| format!("cannot read results folder {}", results_dir.display()))?;
     let mut runs: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| {
-            path.is_dir()
-                && path
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("bench_"))
-        })
+        .filter(|path| path.is_dir() && path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("bench_")))
         .collect();
     runs.sort();
-    runs.pop().with_context(|| {
-        format!(
-            "no bench_* run folder in {}; run a benchmark first",
-            results_dir.display()
-        )
-    })
+    runs.pop().with_context(|| format!("no bench_* run folder in {}; run a benchmark first", results_dir.display()))
 }

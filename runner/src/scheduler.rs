@@ -1,1 +1,616 @@
-//! (being written)
+//! Runs the planned matrix, one test at a time, and persists after every test: a crash, a Ctrl-C or a dead
+//! server never loses what was already measured.
+//!
+//! One test = a fresh server (own port, own database, pinned CPUs), seeded, attacked by vegeta at the target
+//! rate while both processes are sampled, then stopped gracefully so the write audit reads the final database.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use shared::Endpoint;
+
+use crate::metrics;
+use crate::monitor::{self, Monitor};
+use crate::plan::{Plan, TestCase};
+use crate::report;
+use crate::results::{
+    self, CoreLayout, EndpointRef, Metrics, Placement, Resources, RunConfig, RunMetadata, RunResults, RunStatus,
+    SampleSeries, TestFiles, TestRecord, TestStatus, Validity, WriteAudit,
+};
+use crate::server::{self, ServerProcess, ServerSpec};
+use crate::vegeta::{AttackSpec, Vegeta};
+use crate::{affinity, machine};
+
+/// How often CPU and memory are sampled.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
+/// The load generator must send within this fraction of the target rate for a result to be valid.
+pub const SEND_RATE_TOLERANCE: f64 = 0.01;
+/// Mean CPU of the load generator, as a fraction of the CPUs it may use, above which it counts as starved.
+pub const LOAD_GENERATOR_STARVED: f64 = 0.9;
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run_dir: PathBuf,
+    pub results: RunResults,
+}
+
+impl RunOutcome {
+    pub fn interrupted(&self) -> bool {
+        self.results.run.status == RunStatus::Interrupted
+    }
+}
+
+/// Everything a run needs that exists outside the runner.
+#[derive(Debug)]
+pub struct Tools {
+    pub vegeta: Vegeta,
+    /// Server name -> binary.
+    pub binaries: BTreeMap<String, PathBuf>,
+}
+
+impl Tools {
+    /// Finds vegeta and every planned server binary, so a missing one stops the run before it starts.
+    pub fn locate(plan: &Plan) -> Result<Tools> {
+        let vegeta = Vegeta::locate(plan.vegeta.as_deref())?;
+        let binaries = plan
+            .servers
+            .iter()
+            .map(|name| server::locate_binary(name).map(|path| (name.clone(), path)))
+            .collect::<Result<_, _>>()?;
+        Ok(Tools { vegeta, binaries })
+    }
+}
+
+/// Runs the whole plan; `interrupted` is set by the Ctrl-C handler.
+pub fn run(plan: &Plan, tools: &Tools, arguments: Vec<String>, interrupted: Arc<AtomicBool>) -> Result<RunOutcome> {
+    let run_dir = create_run_dir(&plan.out)?;
+    let layout = core_layout(plan);
+    let metadata = run_metadata(plan, tools, arguments, &run_dir, &layout);
+    let mut session = Session {
+        plan,
+        tools,
+        run_dir,
+        layout,
+        interrupted,
+        results: RunResults { schema_version: results::SCHEMA_VERSION, run: metadata, tests: Vec::new() },
+    };
+    session.save()?;
+    session.run_all()?;
+    Ok(RunOutcome { run_dir: session.run_dir, results: session.results })
+}
+
+struct Session<'a> {
+    plan: &'a Plan,
+    tools: &'a Tools,
+    run_dir: PathBuf,
+    layout: CoreLayout,
+    interrupted: Arc<AtomicBool>,
+    results: RunResults,
+}
+
+impl Session<'_> {
+    fn run_all(&mut self) -> Result<()> {
+        let tests = self.plan.tests();
+        let progress = Progress::new(tests.len());
+        let mut finished_rate = None;
+        for (index, case) in tests.iter().enumerate() {
+            if self.is_interrupted() {
+                break;
+            }
+            if let Some(rate) = finished_rate.filter(|&rate| rate != case.rate) {
+                progress.print(&report::rate_table(&self.results, rate, stdout_is_terminal()));
+            }
+            finished_rate = Some(case.rate);
+            progress.start_test(index, &describe(case));
+            let record = self.run_test(case);
+            progress.finish_test(&record);
+            self.results.tests.push(record);
+            self.save()?;
+        }
+        if let Some(rate) = finished_rate {
+            progress.print(&report::rate_table(&self.results, rate, stdout_is_terminal()));
+        }
+        progress.finish();
+        self.finish()
+    }
+
+    fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let run = &mut self.results.run;
+        run.status = if self.interrupted.load(Ordering::SeqCst) { RunStatus::Interrupted } else { RunStatus::Complete };
+        run.finished_at = Some(now());
+        run.notes.extend(run_notes(&self.results.tests));
+        if self.results.run.status == RunStatus::Interrupted {
+            self.results.run.notes.push("the run was interrupted; only the tests listed were measured".to_owned());
+        }
+        self.save()
+    }
+
+    fn save(&self) -> Result<()> {
+        self.results.save(&self.run_dir)
+    }
+
+    /// Runs one test; every failure becomes a failed record rather than ending the run.
+    fn run_test(&self, case: &TestCase<'_>) -> TestRecord {
+        let stem = results::test_stem(case.server, case.workers, case.endpoint.name, case.rate, case.repeat);
+        let started_at = now();
+        let shared_cores = self.placement(case.workers).shared;
+        let outcome = self.measure(case, &stem);
+        let files = TestFiles::for_stem(&stem);
+        let mut record = TestRecord {
+            id: stem.clone(),
+            server: case.server.to_owned(),
+            workers: case.workers,
+            endpoint: endpoint_ref(case.endpoint),
+            rate: case.rate,
+            duration_s: self.plan.duration.as_secs_f64(),
+            repeat: case.repeat,
+            status: TestStatus::Ok,
+            failure: None,
+            metrics: None,
+            resources: None,
+            write_audit: None,
+            validity: Validity::from_reasons(Vec::new(), shared_cores),
+            files,
+            started_at,
+            finished_at: now(),
+        };
+        match outcome {
+            Ok(measured) => {
+                let load_cpus = self.placement(case.workers).load_generator_cpus;
+                record.validity = validity(case, self.plan, &measured, shared_cores, load_cpus);
+                record.failure = measured.failure.clone();
+                if record.failure.is_some() {
+                    record.status = TestStatus::Failed;
+                }
+                record.metrics = Some(measured.metrics);
+                record.resources = Some(measured.resources);
+                record.write_audit = measured.write_audit;
+            }
+            Err(error) => {
+                record.status = TestStatus::Failed;
+                record.failure = Some(format!("{error:#}"));
+                record.validity = Validity::from_reasons(vec!["the test failed".to_owned()], shared_cores);
+            }
+        }
+        if let Err(error) = self.write_test_files(&record) {
+            record.status = TestStatus::Failed;
+            record.failure = Some(format!("{error:#}"));
+        }
+        record
+    }
+
+    fn measure(&self, case: &TestCase<'_>, stem: &str) -> Result<Measured> {
+        let server = self.start_server(case, stem)?;
+        check_serves(&server, case.endpoint)?;
+        server.seed().context("seeding before the test")?;
+        let targets = self.run_dir.join("targets").join(format!("{stem}.jsonl"));
+        std::fs::create_dir_all(self.run_dir.join("targets")).context("creating the targets folder")?;
+        crate::vegeta::write_targets(&targets, &server.base_url(), case.endpoint, 1..=shared::db::SEED_ITEMS)?;
+        let raw = self.run_dir.join(format!("{stem}.bin"));
+        let attack_outcome = self.attack(server, case, &targets, &raw, stem)?;
+        let requests = self.tools.vegeta.decode(&raw).with_context(|| format!("decoding {}", raw.display()))?;
+        let metrics = metrics::compute(&requests, self.plan.duration);
+        let write_audit = case.endpoint.writes().then(|| audit_writes(&attack_outcome.db, &metrics)).transpose()?;
+        std::fs::write(
+            self.run_dir.join(TestFiles::for_stem(stem).samples),
+            serde_json::to_vec_pretty(&attack_outcome.samples)?,
+        )
+        .context("writing the samples file")?;
+        Ok(Measured {
+            resources: Resources {
+                server: monitor::summarize(&attack_outcome.samples.server),
+                load_generator: monitor::summarize(&attack_outcome.samples.load_generator),
+                sample_interval_ms: u64::try_from(SAMPLE_INTERVAL.as_millis()).unwrap_or(u64::MAX),
+            },
+            metrics,
+            write_audit,
+            failure: attack_outcome.failure,
+        })
+    }
+
+    fn start_server(&self, case: &TestCase<'_>, stem: &str) -> Result<ServerProcess> {
+        let binary = self.tools.binaries.get(case.server).with_context(|| format!("no binary for {}", case.server))?;
+        let port = match self.plan.port {
+            Some(port) if server::port_is_free(&self.plan.host, port) => port,
+            Some(port) => {
+                eprintln!("warning: port {port} is taken; {stem} uses a free port instead");
+                0
+            }
+            None => 0,
+        };
+        let db = self.run_dir.join("db").join(format!("{stem}.db"));
+        std::fs::create_dir_all(self.run_dir.join("db")).context("creating the database folder")?;
+        let spec = ServerSpec {
+            server: case.server.to_owned(),
+            binary: binary.clone(),
+            host: self.plan.host.clone(),
+            port,
+            workers: case.workers,
+            db,
+            cpus: self.placement(case.workers).server_cpus,
+            extra_args: vec!["--sleep-ms".to_owned(), self.plan.sleep_ms.to_string()],
+        };
+        ServerProcess::start(&spec).with_context(|| format!("starting the {} server", case.server))
+    }
+
+    /// Attacks while sampling; stops early on Ctrl-C or when the server dies. Stops the server afterwards
+    /// (gracefully, so in-flight writes land before the audit).
+    fn attack(
+        &self,
+        mut server: ServerProcess,
+        case: &TestCase<'_>,
+        targets: &Path,
+        raw: &Path,
+        stem: &str,
+    ) -> Result<AttackOutcome> {
+        let spec = AttackSpec {
+            targets: targets.to_path_buf(),
+            rate: case.rate,
+            duration: self.plan.duration,
+            timeout: self.plan.timeout,
+            name: stem.to_owned(),
+            output: raw.to_path_buf(),
+            cpus: self.placement(case.workers).load_generator_cpus,
+            max_workers: None,
+        };
+        let attack = self.tools.vegeta.start_attack(&spec).context("starting vegeta")?;
+        let sampler = Monitor::start(server.pid(), Some(attack.pid()), SAMPLE_INTERVAL);
+        let deadline = Instant::now() + self.plan.duration + self.plan.timeout + Duration::from_secs(10);
+        let mut failure = None;
+        let mut stopping = false;
+        loop {
+            if attack.try_wait()?.is_some() {
+                break;
+            }
+            if !stopping && self.is_interrupted() {
+                attack.interrupt();
+                stopping = true;
+            }
+            if failure.is_none()
+                && let Some(status) = server.exit_status()
+            {
+                failure = Some(format!(
+                    "the {} server exited during the test ({status}); its stderr ends with:\n{}",
+                    case.server,
+                    server.stderr_tail()
+                ));
+                attack.interrupt();
+                stopping = true;
+            }
+            if Instant::now() > deadline {
+                attack.interrupt();
+                attack.interrupt();
+                bail!("vegeta did not finish within {:?} of its deadline", Duration::from_secs(10));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let samples = sampler.stop();
+        if self.is_interrupted() && failure.is_none() {
+            failure = Some("interrupted by the user during the attack".to_owned());
+        }
+        let db = server.db_path().to_path_buf();
+        if let Err(error) = server.stop() {
+            eprintln!("warning: stopping the {} server: {error}", case.server);
+        }
+        Ok(AttackOutcome { samples, db, failure })
+    }
+
+    fn placement(&self, workers: u16) -> Placement {
+        self.layout.placements.get(&workers).cloned().unwrap_or_else(|| placement(&[], usize::from(workers), false))
+    }
+
+    fn write_test_files(&self, record: &TestRecord) -> Result<()> {
+        results::write_json_atomic(&self.run_dir.join(&record.files.metrics), record)
+    }
+}
+
+/// What a finished attack left behind.
+struct AttackOutcome {
+    samples: SampleSeries,
+    db: PathBuf,
+    failure: Option<String>,
+}
+
+struct Measured {
+    metrics: Metrics,
+    resources: Resources,
+    write_audit: Option<WriteAudit>,
+    failure: Option<String>,
+}
+
+fn check_serves(server: &ServerProcess, endpoint: &Endpoint) -> Result<()> {
+    let served = server.endpoints().context("discovering endpoints")?;
+    let found =
+        served.iter().any(|e| e.name == endpoint.name && e.path == endpoint.path && e.method == endpoint.method);
+    if found {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "the {} server does not serve {} {} ({})",
+            server.server(),
+            endpoint.method.as_str(),
+            endpoint.path,
+            endpoint.name
+        ))
+    }
+}
+
+/// Compares the increments in the database with the writes the clients were told succeeded.
+fn audit_writes(db: &Path, metrics: &Metrics) -> Result<WriteAudit> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("opening {} for the write audit", db.display()))?;
+    let applied = shared::db::total_value(&conn).with_context(|| format!("summing values in {}", db.display()))?;
+    let acknowledged = metrics.status_codes.get("200").copied().unwrap_or(0);
+    let applied_count = u64::try_from(applied).unwrap_or(0);
+    Ok(WriteAudit {
+        acknowledged,
+        applied,
+        lost: acknowledged.saturating_sub(applied_count),
+        phantom: applied_count.saturating_sub(acknowledged),
+    })
+}
+
+/// The validity rules: the generator held its schedule, was not CPU-starved, and did not share CPUs.
+fn validity(
+    case: &TestCase<'_>,
+    plan: &Plan,
+    measured: &Measured,
+    shared_cores: bool,
+    load_cpus: Vec<usize>,
+) -> Validity {
+    let mut reasons = Vec::new();
+    let target = f64::from(case.rate);
+    let metrics = &measured.metrics;
+    if metrics.send_rate_rps < target * (1.0 - SEND_RATE_TOLERANCE) {
+        reasons
+            .push(format!("vegeta sent {:.1}/s, more than 1% below the {} target", metrics.send_rate_rps, case.rate));
+    }
+    let expected = (target * plan.duration.as_secs_f64()).floor();
+    let requests = metrics.requests as f64;
+    if requests < expected * (1.0 - SEND_RATE_TOLERANCE) {
+        reasons.push(format!("vegeta issued {requests} of {expected} scheduled requests"));
+    }
+    let cpus = if load_cpus.is_empty() { affinity::allowed_cpus().len() } else { load_cpus.len() };
+    let starved_at = LOAD_GENERATOR_STARVED * 100.0 * cpus as f64;
+    if measured.resources.load_generator.cpu_mean_pct >= starved_at {
+        reasons.push(format!(
+            "vegeta used {:.0}% CPU of {cpus} CPU(s): the load generator was starved",
+            measured.resources.load_generator.cpu_mean_pct
+        ));
+    }
+    if shared_cores {
+        reasons.push("the server and vegeta shared CPUs".to_owned());
+    }
+    Validity::from_reasons(reasons, shared_cores)
+}
+
+/// Run-wide notes for the report header.
+fn run_notes(tests: &[TestRecord]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let failed = tests.iter().filter(|t| t.status == TestStatus::Failed).count();
+    if failed > 0 {
+        notes.push(format!("{failed} of {} tests failed; see their failure messages", tests.len()));
+    }
+    let invalid = tests.iter().filter(|t| t.status == TestStatus::Ok && !t.validity.valid).count();
+    if invalid > 0 {
+        notes.push(format!("{invalid} results are marked invalid (see their reasons)"));
+    }
+    let lost: u64 = tests.iter().filter_map(|t| t.write_audit.as_ref()).map(|a| a.lost).sum();
+    if lost > 0 {
+        notes.push(format!("{lost} acknowledged writes are missing from the database"));
+    }
+    notes
+}
+
+/// Splits CPUs between the server and vegeta for every workers count: disjoint when the machine has more
+/// CPUs than workers (server on the first ones, vegeta on the rest), shared otherwise.
+pub fn core_layout(plan: &Plan) -> CoreLayout {
+    plan_core_layout(&affinity::allowed_cpus(), &plan.workers, plan.pin_cores)
+}
+
+fn plan_core_layout(allowed: &[usize], workers: &[u16], pin: bool) -> CoreLayout {
+    let placements = workers.iter().map(|&w| (w, placement(allowed, usize::from(w), pin))).collect();
+    CoreLayout { pinned: pin, placements }
+}
+
+fn placement(allowed: &[usize], workers: usize, pin: bool) -> Placement {
+    if pin && allowed.len() > workers {
+        Placement {
+            server_cpus: allowed[..workers].to_vec(),
+            load_generator_cpus: allowed[workers..].to_vec(),
+            shared: false,
+        }
+    } else {
+        Placement { server_cpus: Vec::new(), load_generator_cpus: Vec::new(), shared: true }
+    }
+}
+
+fn run_metadata(
+    plan: &Plan,
+    tools: &Tools,
+    arguments: Vec<String>,
+    run_dir: &Path,
+    layout: &CoreLayout,
+) -> RunMetadata {
+    let mut notes = Vec::new();
+    let shared: Vec<String> = layout.placements.iter().filter(|(_, p)| p.shared).map(|(w, _)| w.to_string()).collect();
+    if !shared.is_empty() {
+        notes.push(format!(
+            "servers with {} worker(s) shared CPUs with vegeta ({} CPUs available{}): their results are marked invalid",
+            shared.join(", "),
+            affinity::allowed_cpus().len(),
+            if layout.pinned { "" } else { ", --no-pin" }
+        ));
+    }
+    RunMetadata {
+        id: run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        arguments,
+        config: RunConfig {
+            servers: plan.servers.clone(),
+            filters: plan.filters.clone(),
+            rates: plan.rates.clone(),
+            duration_s: plan.duration.as_secs_f64(),
+            workers: plan.workers.clone(),
+            timeout_s: plan.timeout.as_secs_f64(),
+            warmup_s: 0.0,
+            repeat: plan.repeat,
+            host: plan.host.clone(),
+            pin_cores: plan.pin_cores,
+            sleep_ms: plan.sleep_ms,
+        },
+        machine: machine::detect(),
+        versions: machine::versions(&tools.vegeta),
+        core_layout: layout.clone(),
+        started_at: now(),
+        finished_at: None,
+        status: RunStatus::Running,
+        notes,
+    }
+}
+
+/// Creates `<out>/bench_YYYYMMDD_HHMMSS` (with a suffix if that exists), failing early if `out` is not writable.
+fn create_run_dir(out: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    let stamp = chrono::Local::now().format("bench_%Y%m%d_%H%M%S").to_string();
+    for attempt in 0..100 {
+        let name = if attempt == 0 { stamp.clone() } else { format!("{stamp}_{attempt}") };
+        let dir = out.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                let probe = dir.join(".write-test");
+                std::fs::write(&probe, b"ok")
+                    .with_context(|| format!("the output folder {} is not writable", dir.display()))?;
+                let _ = std::fs::remove_file(probe);
+                return std::path::absolute(&dir).with_context(|| format!("resolving {}", dir.display()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("the output folder {} is not writable", out.display()));
+            }
+        }
+    }
+    bail!("could not create a fresh run folder under {}", out.display())
+}
+
+fn endpoint_ref(endpoint: &Endpoint) -> EndpointRef {
+    EndpointRef {
+        name: endpoint.name.to_owned(),
+        method: endpoint.method.as_str().to_owned(),
+        path: endpoint.path.to_owned(),
+        group: serialized_word(&endpoint.group),
+        style: serialized_word(&endpoint.style),
+        operation: serialized_word(&endpoint.operation),
+    }
+}
+
+/// The snake_case word a catalogue enum serializes as, so results use the same words as `/api/endpoints`.
+fn serialized_word<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn describe(case: &TestCase<'_>) -> String {
+    format!("{} w{} {} @ {}/s", case.server, case.workers, case.endpoint.name, case.rate)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
+/// Progress over the whole matrix: a bar with ETA on a terminal, one line per test otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            let style = indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} tests, ETA {eta} | {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar
+        });
+        Progress { bar, total }
+    }
+
+    fn start_test(&self, index: usize, what: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(what.to_owned()),
+            None => eprintln!("[{}/{}] {what}", index + 1, self.total),
+        }
+    }
+
+    fn finish_test(&self, record: &TestRecord) {
+        if let Some(failure) = &record.failure {
+            self.print(&format!("{} FAILED: {}", record.id, failure));
+        }
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    fn print(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{text}")),
+            None => println!("{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disjoint_cpus_when_there_are_more_cpus_than_workers() {
+        let layout = plan_core_layout(&[0, 1], &[1, 2], true);
+        let one = &layout.placements[&1];
+        assert_eq!(
+            (one.server_cpus.as_slice(), one.load_generator_cpus.as_slice(), one.shared),
+            (&[0][..], &[1][..], false)
+        );
+        assert!(layout.placements[&2].shared);
+        let big = plan_core_layout(&(0..8).collect::<Vec<_>>(), &[2], true);
+        assert_eq!(big.placements[&2].server_cpus, [0, 1]);
+        assert_eq!(big.placements[&2].load_generator_cpus, [2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn no_pin_shares_everything() {
+        let layout = plan_core_layout(&[0, 1, 2, 3], &[1], false);
+        assert!(!layout.pinned);
+        assert!(layout.placements[&1].shared);
+    }
+
+    #[test]
+    fn endpoint_words_match_the_catalogue_json() {
+        let endpoint = shared::catalogue::by_name("update_item_async_blocking_write").expect("exists");
+        let r = endpoint_ref(endpoint);
+        assert_eq!((r.group.as_str(), r.style.as_str(), r.operation.as_str()), ("db", "event_loop_blocking", "write"));
+    }
+}

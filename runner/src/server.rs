@@ -1,1 +1,329 @@
-//! (being written)
+//! One server process: started from the build next to the runner, on a port of its own, ready only once it
+//! printed its `listening on` line and answers `/healthz`; stopped with SIGTERM (SIGKILL if it lingers), and
+//! killed on drop so it never outlives the runner.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shared::api::{EndpointInfo, Health};
+use shared::binaries::{server_binary_name, server_binary_path};
+use thiserror::Error;
+
+use crate::{affinity, child};
+
+/// How long a server may take to print its readiness line and answer `/healthz`.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a stopping server may take after SIGTERM before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(8);
+/// Timeout of one operational request (health, catalogue, seed).
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
+const STDERR_TAIL_LINES: usize = 40;
+
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("the {server} server binary is missing at {path}; build it with `cargo build --release -p {package}`")]
+    BinaryMissing { server: String, path: PathBuf, package: String },
+    #[error("cannot start {binary}")]
+    Spawn { binary: PathBuf, source: std::io::Error },
+    #[error("the {server} server exited before it was ready ({status}); its stderr ends with:\n{stderr}")]
+    ExitedEarly { server: String, status: String, stderr: String },
+    #[error("the {server} server was not ready within {timeout:?}; its stderr ends with:\n{stderr}")]
+    NotReady { server: String, timeout: Duration, stderr: String },
+    #[error("the {server} server printed an unexpected readiness line {line:?}")]
+    BadReadinessLine { server: String, line: String },
+    #[error("{server} server: {detail}")]
+    Control { server: String, detail: String },
+}
+
+/// How to start one server.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// `axum` or `monoio`.
+    pub server: String,
+    pub binary: PathBuf,
+    pub host: String,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub workers: u16,
+    pub db: PathBuf,
+    /// CPUs the process is confined to; empty leaves it unpinned.
+    pub cpus: Vec<usize>,
+    /// Further server flags, passed as they are (e.g. `--sleep-ms 50`).
+    pub extra_args: Vec<String>,
+}
+
+/// The server binary of the runner's own build profile.
+pub fn locate_binary(server: &str) -> Result<PathBuf, ServerError> {
+    let missing = |path: PathBuf| ServerError::BinaryMissing {
+        server: server.to_owned(),
+        path,
+        package: server_binary_name(server),
+    };
+    let path = server_binary_path(server).ok_or_else(|| missing(PathBuf::from(server_binary_name(server))))?;
+    if path.is_file() { Ok(path) } else { Err(missing(path)) }
+}
+
+/// A running, ready server.
+pub struct ServerProcess {
+    server: String,
+    child: Child,
+    addr: SocketAddr,
+    db: PathBuf,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl std::fmt::Debug for ServerProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerProcess").field("server", &self.server).field("addr", &self.addr).finish()
+    }
+}
+
+impl ServerProcess {
+    /// Starts the server and returns once it printed `listening on` and answers `/healthz`.
+    pub fn start(spec: &ServerSpec) -> Result<ServerProcess, ServerError> {
+        let mut command = command_for(spec);
+        let mut child = command.spawn().map_err(|source| ServerError::Spawn { binary: spec.binary.clone(), source })?;
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(stderr) = child.stderr.take() {
+            collect_tail(stderr, Arc::clone(&stderr_tail));
+        }
+        let lines = child.stdout.take().map(forward_lines);
+        let mut process = ServerProcess {
+            server: spec.server.clone(),
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db: spec.db.clone(),
+            stderr_tail,
+        };
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        process.addr = process.await_readiness_line(lines, deadline)?;
+        process.await_health(deadline)?;
+        Ok(process)
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The database file the server was started with.
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The last lines the server wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr_tail.lock().map(|tail| tail.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
+    }
+
+    /// `None` while running; the exit status once it has exited.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.exit_status().is_none()
+    }
+
+    pub fn health(&self) -> Result<Health, ServerError> {
+        self.get_json(shared::catalogue::HEALTH_PATH)
+    }
+
+    /// The catalogue as this server serves it.
+    pub fn endpoints(&self) -> Result<Vec<EndpointInfo>, ServerError> {
+        self.get_json(shared::catalogue::ENDPOINTS_PATH)
+    }
+
+    /// Recreates the standard items, so every test starts from the same data.
+    pub fn seed(&self) -> Result<(), ServerError> {
+        let path = shared::catalogue::seed_endpoint().path;
+        let response = shared::client::post(self.addr, path, CONTROL_TIMEOUT).map_err(|e| self.control(e))?;
+        if response.status == 200 {
+            Ok(())
+        } else {
+            Err(self.control(format!("POST {path} answered {}: {}", response.status, response.text())))
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after [`STOP_GRACE`]; returns the exit status.
+    pub fn stop(mut self) -> std::io::Result<ExitStatus> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::io::Result<ExitStatus> {
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(status);
+        }
+        child::send_signal(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child.kill()?;
+        self.child.wait()
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ServerError> {
+        let response = shared::client::get(self.addr, path, CONTROL_TIMEOUT).map_err(|e| self.control(e))?;
+        if response.status != 200 {
+            return Err(self.control(format!("GET {path} answered {}: {}", response.status, response.text())));
+        }
+        serde_json::from_slice(&response.body).map_err(|e| self.control(format!("GET {path}: bad JSON: {e}")))
+    }
+
+    fn control(&self, detail: impl std::fmt::Display) -> ServerError {
+        ServerError::Control { server: self.server.clone(), detail: detail.to_string() }
+    }
+
+    fn await_readiness_line(
+        &mut self,
+        lines: Option<Receiver<String>>,
+        deadline: Instant,
+    ) -> Result<SocketAddr, ServerError> {
+        let Some(lines) = lines else {
+            return Err(self.not_ready());
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(line) => return self.parse_readiness_line(&line),
+                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    if let Some(status) = self.exit_status() {
+                        return Err(self.exited_early(status));
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => return Err(self.not_ready()),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.wait_briefly();
+                    return Err(self.exited_early_or_not_ready(status));
+                }
+            }
+        }
+    }
+
+    fn parse_readiness_line(&self, line: &str) -> Result<SocketAddr, ServerError> {
+        line.trim()
+            .strip_prefix("listening on http://")
+            .and_then(|addr| addr.parse().ok())
+            .ok_or_else(|| ServerError::BadReadinessLine { server: self.server.clone(), line: line.to_owned() })
+    }
+
+    fn await_health(&mut self, deadline: Instant) -> Result<(), ServerError> {
+        while Instant::now() < deadline {
+            let probe = shared::client::get(self.addr, shared::catalogue::HEALTH_PATH, Duration::from_secs(2));
+            if probe.is_ok_and(|response| response.status == 200) {
+                return Ok(());
+            }
+            if let Some(status) = self.exit_status() {
+                return Err(self.exited_early(status));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(self.not_ready())
+    }
+
+    fn wait_briefly(&mut self) -> Option<ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Some(status) = self.exit_status() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn exited_early_or_not_ready(&self, status: Option<ExitStatus>) -> ServerError {
+        match status {
+            Some(status) => self.exited_early(status),
+            None => self.not_ready(),
+        }
+    }
+
+    fn exited_early(&self, status: ExitStatus) -> ServerError {
+        // Give the stderr reader a moment to collect the last words.
+        std::thread::sleep(Duration::from_millis(100));
+        ServerError::ExitedEarly { server: self.server.clone(), status: status.to_string(), stderr: self.stderr_tail() }
+    }
+
+    fn not_ready(&self) -> ServerError {
+        ServerError::NotReady { server: self.server.clone(), timeout: STARTUP_TIMEOUT, stderr: self.stderr_tail() }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.terminate();
+    }
+}
+
+fn command_for(spec: &ServerSpec) -> Command {
+    let mut command = Command::new(&spec.binary);
+    command
+        .arg("--host")
+        .arg(&spec.host)
+        .arg("--port")
+        .arg(spec.port.to_string())
+        .arg("--workers")
+        .arg(spec.workers.to_string())
+        .arg("--db")
+        .arg(&spec.db)
+        .args(&spec.extra_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    affinity::pin_command(&mut command, &spec.cpus);
+    child::tie_to_runner(&mut command);
+    command
+}
+
+/// Forwards stdout lines to a channel, and keeps draining afterwards so the server never blocks on a full pipe.
+fn forward_lines(stdout: ChildStdout) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = sender.send(line);
+        }
+    });
+    receiver
+}
+
+fn collect_tail(stderr: impl Read + Send + 'static, tail: Arc<Mutex<VecDeque<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(mut tail) = tail.lock() {
+                if tail.len() == STDERR_TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        }
+    });
+}
+
+/// Whether `host:port` can be bound right now (used to fall back to a free port when a fixed one is taken).
+pub fn port_is_free(host: &str, port: u16) -> bool {
+    port == 0 || std::net::TcpListener::bind((host, port)).is_ok()
+}

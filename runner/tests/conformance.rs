@@ -1,1 +1,807 @@
-//! (being written)
+//! Conformance: the HTTP contract both servers implement, checked black-box against the real binaries over
+//! loopback. Every check is written once as a function of the server name and instantiated per server
+//! (`conformance::axum::*`, `conformance::monoio::*`); the `both_servers_*` tests compare the two directly.
+//!
+//! Each test starts its own server on a free port with its own database, so tests run in parallel. Timing
+//! checks compare against 20 x the 50 ms sleep with margins of several times the expected value, so they show
+//! which execution style an endpoint uses without depending on the speed of the machine.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use shared::api::{Health, Item, SeedResponse, SleepResponse};
+use shared::catalogue::{ENDPOINTS_PATH, HEALTH_PATH, by_name};
+use shared::client::Response;
+use shared::db::SEED_ITEMS;
+use shared::{ApiError, CATALOGUE, Endpoint, Method, Operation, Style};
+
+use crate::common::{
+    KeepAliveConnection, REQUEST_TIMEOUT, ServerOptions, TestServer, json, request, run_parallel, send_raw, timed,
+};
+
+/// What every sleep endpoint waits, passed explicitly so the timing checks do not depend on a default.
+const SLEEP_MS: u64 = 50;
+/// Parallel requests in the timing checks: 20 x 50 ms = 1 s when they run one after another.
+const BURST: usize = 20;
+/// Ids that are not positive 64-bit integers: each must answer 400.
+const BAD_IDS: &[&str] = &[
+    "abc",
+    "0",
+    "00",
+    "-1",
+    "-42",
+    "1.5",
+    "+3",
+    "1e3",
+    "0x10",
+    "123456789012345678901234567890",
+    "9223372036854775808",
+];
+/// Paths no route serves: each must answer 404.
+const UNKNOWN_PATHS: &[&str] = &[
+    "/",
+    "/nope",
+    "/api",
+    "/api/simple",
+    "/api/simple/async",
+    "/api/simple/async/",
+    "/api/simple/async/1/extra",
+    "/api/simple/unknown/1",
+    "/api/db/async/read",
+    "/api/db/async/blocking/1",
+    "/api/db/seed/1",
+    "/API/simple/async/1",
+    "/healthz/extra",
+    "/api/endpoints/1",
+];
+
+/// Instantiates each named check (a `fn(&str)`) as one `#[test]` per server.
+macro_rules! for_each_server {
+    ($($check:ident),* $(,)?) => {
+        mod axum {
+            $(#[test] fn $check() { super::$check("axum") })*
+        }
+        mod monoio {
+            $(#[test] fn $check() { super::$check("monoio") })*
+        }
+    };
+}
+
+for_each_server!(
+    every_endpoint_answers_with_its_body,
+    health_names_the_server_and_its_io_driver,
+    endpoints_route_lists_the_catalogue,
+    bad_item_ids_are_400,
+    percent_encoded_bad_item_ids_are_400_with_a_json_error,
+    unknown_paths_and_missing_items_are_404,
+    wrong_methods_are_405,
+    malformed_request_lines_are_rejected,
+    oversized_headers_are_rejected,
+    keep_alive_serves_several_requests_on_one_connection,
+    concurrent_writes_to_one_item_are_all_counted,
+    parallel_writes_to_different_items_all_land,
+    async_sleeps_overlap_on_one_worker,
+    blocking_sleeps_run_one_at_a_time_and_stall_the_event_loop,
+    threadpool_sleeps_overlap_and_leave_the_event_loop_free,
+    blocking_db_write_stalls_the_event_loop_while_the_database_is_locked,
+    async_and_threadpool_db_writes_wait_for_a_lock_without_stalling,
+    sigterm_exits_with_status_zero,
+    sigterm_lets_an_in_flight_request_finish,
+);
+
+fn options(workers: u16) -> ServerOptions {
+    ServerOptions::workers(workers).arg("--sleep-ms", &SLEEP_MS.to_string())
+}
+
+fn start(server: &str, workers: u16) -> TestServer {
+    TestServer::start_with(server, &options(workers))
+}
+
+fn endpoint(name: &str) -> &'static Endpoint {
+    by_name(name).unwrap_or_else(|| panic!("the catalogue has no endpoint {name}"))
+}
+
+fn call(server: &TestServer, endpoint: &Endpoint, item_id: i64) -> Response {
+    server.request(endpoint.method.as_str(), &endpoint.path_for(item_id))
+}
+
+/// Asserts a 200 with a JSON content type and returns the decoded body.
+fn ok_json<T: DeserializeOwned>(what: &str, response: &Response) -> T {
+    assert_eq!(response.status, 200, "{what}: expected 200, got {}: {}", response.status, response.text());
+    assert_json_content_type(what, response);
+    json(what, response)
+}
+
+fn assert_json_content_type(what: &str, response: &Response) {
+    let content_type = response.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with(shared::api::JSON_CONTENT_TYPE),
+        "{what}: content type {content_type:?} is not JSON"
+    );
+}
+
+/// Asserts an error response: its status and exactly the body the shared error type defines.
+fn assert_error(what: &str, response: &Response, expected: &ApiError) {
+    assert_eq!(
+        response.status,
+        expected.status(),
+        "{what}: expected {}, got {}: {}",
+        expected.status(),
+        response.status,
+        response.text()
+    );
+    assert_json_content_type(what, response);
+    let body: shared::api::ErrorBody = json(what, response);
+    assert_eq!(body.error, expected.to_string(), "{what}: unexpected error text");
+    assert_eq!(response.body, expected.body(), "{what}: body bytes differ");
+}
+
+fn read_value(server: &TestServer, item_id: i64) -> i64 {
+    let path = endpoint("get_item_async_read").path_for(item_id);
+    ok_json::<Item>(&format!("GET {path}"), &server.get(&path)).value
+}
+
+fn write_endpoints() -> impl Iterator<Item = &'static Endpoint> {
+    CATALOGUE.iter().filter(|e| e.writes())
+}
+
+/// The one catalogue endpoint with this operation and style.
+fn endpoint_with(operation: Operation, style: Style) -> &'static Endpoint {
+    CATALOGUE
+        .iter()
+        .find(|e| e.operation == operation && e.style == style)
+        .unwrap_or_else(|| panic!("the catalogue has no {operation:?} endpoint in style {style:?}"))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Every route and its body.
+
+fn every_endpoint_answers_with_its_body(server: &str) {
+    let server = start(server, 1);
+    let item_id = 7;
+    let mut value = read_value(&server, item_id);
+    assert_eq!(value, 0, "a fresh database starts with value 0");
+    for endpoint in CATALOGUE {
+        let what = format!("{} {} ({})", endpoint.method.as_str(), endpoint.path_for(item_id), endpoint.name);
+        let response = call(&server, endpoint, item_id);
+        match endpoint.operation {
+            Operation::Noop | Operation::Sleep => {
+                let slept_ms = if endpoint.operation == Operation::Sleep { SLEEP_MS } else { 0 };
+                let expected = SleepResponse { item_id, mode: endpoint.style.mode().to_owned(), slept_ms };
+                assert_eq!(ok_json::<SleepResponse>(&what, &response), expected, "{what}");
+            }
+            Operation::Read => {
+                let expected = Item { id: item_id, name: format!("item_{item_id}"), value };
+                assert_eq!(ok_json::<Item>(&what, &response), expected, "{what}");
+            }
+            Operation::Write => {
+                value += 1;
+                let expected = Item { id: item_id, name: format!("item_{item_id}"), value };
+                assert_eq!(ok_json::<Item>(&what, &response), expected, "{what}");
+            }
+            Operation::Seed => {
+                let expected = SeedResponse { seeded: SEED_ITEMS };
+                assert_eq!(ok_json::<SeedResponse>(&what, &response), expected, "{what}");
+                value = 0;
+                assert_eq!(read_value(&server, item_id), 0, "the seed resets values");
+            }
+        }
+    }
+    assert_eq!(read_value(&server, SEED_ITEMS), 0, "the last seeded item exists");
+}
+
+fn health_names_the_server_and_its_io_driver(server_name: &str) {
+    let server = start(server_name, 2);
+    let health: Health = ok_json("GET /healthz", &server.get(HEALTH_PATH));
+    assert_eq!(health.server, server_name);
+    assert_eq!(health.workers, 2);
+    assert_eq!(health.sleep_ms, SLEEP_MS);
+    assert_eq!(health.pid, server.process().pid());
+    assert_eq!(health.db, server.db_path().display().to_string());
+    assert!(["io_uring", "epoll"].contains(&health.io_driver.as_str()), "unknown io_driver {:?}", health.io_driver);
+    match server_name {
+        // tokio has no io_uring driver.
+        "axum" => assert_eq!(health.io_driver, "epoll"),
+        "monoio" if io_uring_enabled() == Some(true) => assert_eq!(
+            health.io_driver, "io_uring",
+            "/proc/sys/kernel/io_uring_disabled is 0, so monoio must run on io_uring"
+        ),
+        _ => {}
+    }
+}
+
+/// Whether the kernel allows io_uring for everyone; `None` when it does not say.
+fn io_uring_enabled() -> Option<bool> {
+    let setting = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok()?;
+    Some(setting.trim() == "0")
+}
+
+fn endpoints_route_lists_the_catalogue(server: &str) {
+    let server = start(server, 1);
+    let listed: Vec<shared::api::EndpointInfo> = ok_json("GET /api/endpoints", &server.get(ENDPOINTS_PATH));
+    assert_eq!(listed, shared::api::catalogue_info());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bad input: always a 4xx, never a 5xx, and the server keeps serving.
+
+fn bad_item_ids_are_400(server: &str) {
+    let server = start(server, 1);
+    for endpoint in CATALOGUE.iter().filter(|e| e.takes_item_id()) {
+        for bad in BAD_IDS {
+            let path = endpoint.path.replace(shared::catalogue::ITEM_ID_PLACEHOLDER, bad);
+            let what = format!("{} {path}", endpoint.method.as_str());
+            let response = server.request(endpoint.method.as_str(), &path);
+            let expected = ApiError::InvalidItemId { raw: (*bad).to_owned() };
+            assert_error(&what, &response, &expected);
+        }
+    }
+    assert_eq!(read_value(&server, 1), 0, "rejected writes changed nothing");
+}
+
+/// Percent-encoded ids that are not positive integers however they are decoded. The exact error text may
+/// quote the id decoded or not (see `both_servers_treat_unusual_request_targets_alike`), but the answer must
+/// be the contract's 400 with a JSON `{"error": ...}` body.
+const PERCENT_ENCODED_BAD_IDS: &[&str] = &["%FF", "%C3%A9", "a%20b", "%2F", "%", "%zz", "%2D1"];
+
+fn percent_encoded_bad_item_ids_are_400_with_a_json_error(server: &str) {
+    let server = start(server, 1);
+    for endpoint in CATALOGUE.iter().filter(|e| e.takes_item_id()) {
+        for bad in PERCENT_ENCODED_BAD_IDS {
+            let path = endpoint.path.replace(shared::catalogue::ITEM_ID_PLACEHOLDER, bad);
+            let what = format!("{} {path}", endpoint.method.as_str());
+            let response = server.request(endpoint.method.as_str(), &path);
+            assert_eq!(response.status, 400, "{what}: expected 400, got {}: {}", response.status, response.text());
+            assert_json_content_type(&what, &response);
+            let body: shared::api::ErrorBody = json(&what, &response);
+            assert!(!body.error.is_empty(), "{what}: empty error text");
+        }
+    }
+}
+
+fn unknown_paths_and_missing_items_are_404(server: &str) {
+    let server = start(server, 1);
+    for path in UNKNOWN_PATHS {
+        for method in ["GET", "POST"] {
+            let expected = ApiError::RouteNotFound { path: (*path).to_owned() };
+            assert_error(&format!("{method} {path}"), &server.request(method, path), &expected);
+        }
+    }
+    let db_endpoints = CATALOGUE.iter().filter(|e| matches!(e.operation, Operation::Read | Operation::Write));
+    for endpoint in db_endpoints {
+        for item_id in [SEED_ITEMS + 1, i64::MAX] {
+            let what = format!("{} {}", endpoint.method.as_str(), endpoint.path_for(item_id));
+            let expected = ApiError::ItemNotFound { item_id };
+            assert_error(&what, &call(&server, endpoint, item_id), &expected);
+        }
+    }
+}
+
+fn wrong_methods_are_405(server: &str) {
+    let server = start(server, 1);
+    let mut cases: Vec<(String, String)> = Vec::new();
+    for endpoint in CATALOGUE {
+        let other = match endpoint.method {
+            Method::Get => "POST",
+            Method::Post => "GET",
+        };
+        for method in [other, "PUT", "DELETE", "PATCH"] {
+            cases.push((method.to_owned(), endpoint.path_for(1)));
+        }
+    }
+    for path in [HEALTH_PATH, ENDPOINTS_PATH] {
+        for method in ["POST", "PUT", "DELETE"] {
+            cases.push((method.to_owned(), path.to_owned()));
+        }
+    }
+    for (method, path) in cases {
+        let response = server.request(&method, &path);
+        let expected = ApiError::MethodNotAllowed { method: method.clone(), path: path.clone() };
+        assert_error(&format!("{method} {path}"), &response, &expected);
+    }
+    assert_eq!(read_value(&server, 1), 0, "refused writes changed nothing");
+}
+
+/// What a server may do with a request it cannot parse: answer 4xx, or close without answering.
+fn assert_rejected(what: &str, server: &TestServer, raw: &[u8]) {
+    let reply = send_raw(server.addr(), raw, Duration::from_secs(5));
+    match reply.status() {
+        Some(status) => assert!(
+            (400..500).contains(&status),
+            "{what}: expected a 4xx status line, got {status}: {:?}",
+            reply.text()
+        ),
+        None => assert!(
+            reply.closed && reply.bytes.is_empty(),
+            "{what}: expected a 4xx or a closed connection; within 5 s the server sent {:?} and {}",
+            reply.text(),
+            if reply.closed { "closed" } else { "kept the connection open" }
+        ),
+    }
+    assert_still_serving(what, server);
+}
+
+fn assert_still_serving(after: &str, server: &TestServer) {
+    let response = request(server.addr(), "GET", &endpoint("simple_noop").path_for(1));
+    assert_eq!(response.status, 200, "after {after}, a normal request got {}: {}", response.status, response.text());
+}
+
+/// Requests no HTTP/1.1 parser may accept: (what, bytes).
+const MALFORMED_REQUESTS: &[(&str, &[u8])] = &[
+    ("GARBAGE", b"GARBAGE\r\n\r\n"),
+    ("a request line without a path", b"GET\r\n\r\n"),
+    ("a request line with four parts", b"GET /healthz HTTP/1.1 extra\r\nHost: x\r\n\r\n"),
+    ("binary junk", b"\x00\x01\x02\xff\xfe\r\n\r\n"),
+    ("a header line without a colon", b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n"),
+    ("an unknown HTTP version", b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n"),
+    (
+        "a Content-Length that is not a number",
+        b"POST /api/db/async/write/1 HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    ),
+];
+
+/// Requests too large to accept: (what, bytes).
+fn oversized_requests() -> Vec<(&'static str, Vec<u8>)> {
+    let mut big_value = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ".to_vec();
+    big_value.resize(big_value.len() + 1024 * 1024, b'a');
+    big_value.extend_from_slice(b"\r\n\r\n");
+
+    let mut many = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n".to_vec();
+    for i in 0..20_000 {
+        many.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+
+    let long_target = format!("GET /api/simple/noop/{} HTTP/1.1\r\nHost: localhost\r\n\r\n", "1".repeat(100_000));
+    vec![
+        ("a 1 MB header value", big_value),
+        ("20 000 headers", many),
+        ("a 100 kB request target", long_target.into_bytes()),
+    ]
+}
+
+fn malformed_request_lines_are_rejected(server: &str) {
+    let server = start(server, 1);
+    for (what, raw) in MALFORMED_REQUESTS {
+        assert_rejected(what, &server, raw);
+    }
+}
+
+fn oversized_headers_are_rejected(server: &str) {
+    let server = start(server, 1);
+    for (what, raw) in oversized_requests() {
+        assert_rejected(what, &server, &raw);
+    }
+}
+
+fn keep_alive_serves_several_requests_on_one_connection(server: &str) {
+    let server = start(server, 1);
+    let mut connection = KeepAliveConnection::open(server.addr());
+    let health: Health = ok_json("GET /healthz", &connection.request("GET", HEALTH_PATH));
+    assert_eq!(health.pid, server.process().pid());
+    let noop = endpoint("simple_noop");
+    let first: SleepResponse = ok_json("noop", &connection.request("GET", &noop.path_for(3)));
+    assert_eq!(first.item_id, 3);
+    let write = endpoint("update_item_async_write");
+    let item: Item = ok_json("write", &connection.request("POST", &write.path_for(3)));
+    assert_eq!(item.value, 1);
+    let again: SleepResponse = ok_json("noop again", &connection.request("GET", &noop.path_for(4)));
+    assert_eq!(again.item_id, 4);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Writes: atomic increments, none lost under concurrency.
+
+const WRITE_THREADS: usize = 20;
+const WRITES_PER_THREAD: usize = 10;
+
+/// `WRITE_THREADS` x `WRITES_PER_THREAD` POSTs to `path`; the `value` each one returned.
+fn hammer(addr: SocketAddr, path: String) -> Vec<i64> {
+    let (per_thread, _) = run_parallel(WRITE_THREADS, move |_| {
+        (0..WRITES_PER_THREAD)
+            .map(|_| {
+                let response = request(addr, "POST", &path);
+                ok_json::<Item>(&format!("POST {path}"), &response).value
+            })
+            .collect::<Vec<_>>()
+    });
+    per_thread.into_iter().flatten().collect()
+}
+
+fn concurrent_writes_to_one_item_are_all_counted(server: &str) {
+    let server = start(server, 2);
+    let item_id = 42;
+    let total = i64::try_from(WRITE_THREADS * WRITES_PER_THREAD).expect("a small count");
+    for endpoint in write_endpoints() {
+        let before = read_value(&server, item_id);
+        let values = hammer(server.addr(), endpoint.path_for(item_id));
+        let after = read_value(&server, item_id);
+        assert_eq!(after, before + total, "{}: {total} writes moved the value from {before} to {after}", endpoint.name);
+        let distinct: BTreeSet<i64> = values.iter().copied().collect();
+        let expected: BTreeSet<i64> = (before + 1..=before + total).collect();
+        assert_eq!(distinct, expected, "{}: each write must return its own increment", endpoint.name);
+    }
+}
+
+fn parallel_writes_to_different_items_all_land(server: &str) {
+    let server = start(server, 2);
+    let first_id = 100;
+    let addr = server.addr();
+    let writes: Vec<&'static Endpoint> = write_endpoints().collect();
+    run_parallel(WRITE_THREADS, move |thread| {
+        let item_id = first_id + i64::try_from(thread).expect("a small index");
+        for write in 0..WRITES_PER_THREAD {
+            let endpoint = writes[(thread + write) % writes.len()];
+            let path = endpoint.path_for(item_id);
+            ok_json::<Item>(&format!("POST {path}"), &request(addr, "POST", &path));
+        }
+    });
+    let expected = i64::try_from(WRITES_PER_THREAD).expect("a small count");
+    let last_id = first_id + i64::try_from(WRITE_THREADS).expect("a small count") - 1;
+    for item_id in first_id..=last_id {
+        assert_eq!(read_value(&server, item_id), expected, "item {item_id}");
+    }
+    assert_eq!(read_value(&server, first_id - 1), 0, "the item below");
+    assert_eq!(read_value(&server, last_id + 1), 0, "the item above");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The three execution styles, each on one worker. With 20 x 50 ms sleeps: overlapping sleeps take ~50 ms,
+// serialized ones at least 1 s.
+
+/// Longest a burst of overlapping sleeps may take (12 x one sleep; measured well under 200 ms in debug).
+const OVERLAPPED_BURST_MAX: Duration = Duration::from_millis(600);
+/// Shortest a burst of serialized sleeps may take (just under the 20 x 50 ms = 1 s it cannot beat).
+const SERIALIZED_BURST_MIN: Duration = Duration::from_millis(900);
+/// When the first `/healthz` probe is sent after a burst starts.
+const PROBE_DELAY: Duration = Duration::from_millis(10);
+/// At most this many probes per burst.
+const MAX_PROBES: usize = 200;
+/// A probe sent while a blocking sleep holds the event loop waits for that sleep to end: back-to-back probes
+/// during a 1 s burst of them cannot all be faster than this (tokio makes one wait 500-1000 ms; a loop that
+/// answers between any two sleeps would make each wait ~50 ms).
+const STALLED_PROBE_MIN: Duration = Duration::from_millis(40);
+/// A probe faster than this was not stalled: a free event loop answers in about 1 ms (up to 72 ms seen with
+/// the machine overloaded on purpose).
+const RESPONSIVE_PROBE_MAX: Duration = Duration::from_millis(200);
+
+/// What one burst measured.
+#[derive(Debug)]
+struct BurstTiming {
+    /// From the release of the `BURST` requests until the last answer.
+    burst: Duration,
+    /// How long each `/healthz` probe took, sent one after another while the burst ran.
+    probes: Vec<Duration>,
+}
+
+impl BurstTiming {
+    fn median_probe(&self) -> Duration {
+        let mut sorted = self.probes.clone();
+        sorted.sort();
+        sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+    }
+
+    fn slowest_probe(&self) -> Duration {
+        self.probes.iter().max().copied().unwrap_or_default()
+    }
+}
+
+/// Sends `BURST` parallel requests to `name` and, from `PROBE_DELAY` on until the burst is answered,
+/// `/healthz` probes one after another; checks every body.
+fn burst_with_probes(server: &TestServer, name: &str) -> BurstTiming {
+    let endpoint = endpoint(name);
+    let addr = server.addr();
+    let done = Arc::new(AtomicBool::new(false));
+    let burst_done = Arc::clone(&done);
+    let burst = std::thread::spawn(move || {
+        let (_, elapsed) = run_parallel(BURST, move |index| {
+            let item_id = i64::try_from(index).expect("a small index") + 1;
+            let path = endpoint.path_for(item_id);
+            let body: SleepResponse = ok_json(&path, &request(addr, "GET", &path));
+            assert_eq!(body.item_id, item_id);
+            assert_eq!(body.slept_ms, SLEEP_MS);
+            assert_eq!(body.mode, endpoint.style.mode());
+        });
+        burst_done.store(true, Ordering::SeqCst);
+        elapsed
+    });
+    std::thread::sleep(PROBE_DELAY);
+    let mut probes = Vec::new();
+    while !done.load(Ordering::SeqCst) && probes.len() < MAX_PROBES {
+        let (health, probe) = timed(|| request(addr, "GET", HEALTH_PATH));
+        assert_eq!(health.status, 200, "a /healthz probe: {}", health.text());
+        probes.push(probe);
+    }
+    let burst = burst.join().expect("the burst thread panicked");
+    let timing = BurstTiming { burst, probes };
+    eprintln!(
+        "{} {name}: burst {:?}, {} probes, median {:?}, slowest {:?}: {:?}",
+        server.process().server(),
+        timing.burst,
+        timing.probes.len(),
+        timing.median_probe(),
+        timing.slowest_probe(),
+        timing.probes
+    );
+    timing
+}
+
+fn async_sleeps_overlap_on_one_worker(server: &str) {
+    let server = start(server, 1);
+    let (_, burst) = {
+        let endpoint = endpoint("simple_async");
+        let addr = server.addr();
+        run_parallel(BURST, move |index| {
+            let path = endpoint.path_for(i64::try_from(index).expect("a small index") + 1);
+            ok_json::<SleepResponse>(&path, &request(addr, "GET", &path))
+        })
+    };
+    eprintln!("{} simple_async: burst {burst:?}", server.process().server());
+    assert!(
+        burst < OVERLAPPED_BURST_MAX,
+        "{BURST} parallel simple_async requests took {burst:?} on one worker; non-blocking sleeps must overlap (< {OVERLAPPED_BURST_MAX:?})"
+    );
+}
+
+fn blocking_sleeps_run_one_at_a_time_and_stall_the_event_loop(server: &str) {
+    let server = start(server, 1);
+    let timing = burst_with_probes(&server, "simple_async_blocking");
+    assert!(
+        timing.burst >= SERIALIZED_BURST_MIN,
+        "{BURST} parallel simple_async_blocking requests took {:?} on one worker; blocking sleeps must run one after another (>= {SERIALIZED_BURST_MIN:?})",
+        timing.burst
+    );
+    assert!(
+        timing.slowest_probe() >= STALLED_PROBE_MIN,
+        "/healthz probes took {:?} during a burst of blocking sleeps; they must wait for the event loop (slowest >= {STALLED_PROBE_MIN:?})",
+        timing.probes
+    );
+}
+
+fn threadpool_sleeps_overlap_and_leave_the_event_loop_free(server: &str) {
+    let server = start(server, 1);
+    let timing = burst_with_probes(&server, "simple_sync_threadpool");
+    assert!(
+        timing.burst < OVERLAPPED_BURST_MAX,
+        "{BURST} parallel simple_sync_threadpool requests took {:?} on one worker; pooled sleeps must overlap (< {OVERLAPPED_BURST_MAX:?})",
+        timing.burst
+    );
+    assert!(
+        timing.slowest_probe() < RESPONSIVE_PROBE_MAX,
+        "/healthz probes took {:?} during a burst of thread-pool sleeps; the event loop must stay free (each < {RESPONSIVE_PROBE_MAX:?})",
+        timing.probes
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The DB styles: a write waiting for a lock held by another connection. In WAL mode readers never wait for
+// a writer, so only writes can show where a waiting query runs.
+
+/// How long the test holds the database's write lock.
+const LOCK_HOLD: Duration = Duration::from_millis(800);
+/// When the `/healthz` probe is sent after the write (so the write is surely waiting for the lock by then).
+const LOCKED_PROBE_DELAY: Duration = Duration::from_millis(200);
+
+/// What happened to a `/healthz` probe sent while a write waited for the database lock.
+#[derive(Debug)]
+struct LockedProbe {
+    /// How long the probe took.
+    latency: Duration,
+    /// Whether it was answered while the test still held the lock, i.e. while the write was still waiting.
+    answered_while_locked: bool,
+}
+
+/// Holds the write lock of the server's database, sends one write through `endpoint` and, `LOCKED_PROBE_DELAY`
+/// later, a `/healthz`; releases the lock `LOCK_HOLD` after taking it. Checks the write landed once, after
+/// the release, and says when the probe was answered.
+///
+/// The verdict is an ordering, not a speed: a write that holds the event loop cannot let the probe through
+/// before the lock is released, and a free event loop answers it within the 600 ms left before the release.
+fn write_while_locked(server: &TestServer, endpoint: &'static Endpoint, item_id: i64) -> LockedProbe {
+    let before = read_value(server, item_id);
+    let lock = rusqlite::Connection::open(server.db_path()).expect("opening the server's database");
+    lock.busy_timeout(REQUEST_TIMEOUT).expect("setting a busy timeout");
+    lock.execute_batch("BEGIN IMMEDIATE").expect("taking the database's write lock");
+    let locked_at = Instant::now();
+    let addr = server.addr();
+    let path = endpoint.path_for(item_id);
+    let write = std::thread::spawn(move || (request(addr, "POST", &path), Instant::now()));
+    std::thread::sleep(LOCKED_PROBE_DELAY);
+    let probe = std::thread::spawn(move || {
+        let (health, latency) = timed(|| request(addr, "GET", HEALTH_PATH));
+        (health, latency, Instant::now())
+    });
+    std::thread::sleep((locked_at + LOCK_HOLD).saturating_duration_since(Instant::now()));
+    let released_at = Instant::now();
+    lock.execute_batch("COMMIT").expect("releasing the write lock");
+    let (health, latency, probe_answered_at) = probe.join().expect("the probe thread panicked");
+    let (written, write_answered_at) = write.join().expect("the write thread panicked");
+    assert_eq!(health.status, 200, "/healthz: {}", health.text());
+    let item: Item = ok_json(endpoint.name, &written);
+    assert_eq!(item.value, before + 1, "{}: the write landed once", endpoint.name);
+    assert!(write_answered_at > released_at, "{}: the write was answered before the lock was released", endpoint.name);
+    let result = LockedProbe { latency, answered_while_locked: probe_answered_at < released_at };
+    eprintln!(
+        "{} {} while locked: write answered {:?} after locking, /healthz {result:?}",
+        server.process().server(),
+        endpoint.name,
+        write_answered_at - locked_at
+    );
+    result
+}
+
+fn blocking_db_write_stalls_the_event_loop_while_the_database_is_locked(server: &str) {
+    let server = start(server, 1);
+    let endpoint = endpoint_with(Operation::Write, Style::EventLoopBlocking);
+    let probe = write_while_locked(&server, endpoint, 9);
+    assert!(
+        !probe.answered_while_locked,
+        "/healthz was answered in {:?} while {} waited for the database lock; a blocking write must hold the event loop until the lock is released",
+        probe.latency, endpoint.name
+    );
+}
+
+fn async_and_threadpool_db_writes_wait_for_a_lock_without_stalling(server: &str) {
+    let server = start(server, 1);
+    for style in [Style::NonBlocking, Style::ThreadPool] {
+        let endpoint = endpoint_with(Operation::Write, style);
+        let probe = write_while_locked(&server, endpoint, 9);
+        assert!(
+            probe.answered_while_locked,
+            "/healthz took {:?}, until after the database lock was released, while {} waited for it; the event loop must stay free",
+            probe.latency, endpoint.name
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Stopping.
+
+fn sigterm_exits_with_status_zero(server: &str) {
+    let server = start(server, 2);
+    assert_still_serving("startup", &server);
+    let status = server.stop();
+    assert_eq!(status.code(), Some(0), "SIGTERM must exit with 0, got {status}");
+}
+
+fn sigterm_lets_an_in_flight_request_finish(server: &str) {
+    let server = TestServer::start_with(server, &ServerOptions::workers(1).arg("--sleep-ms", "600"));
+    let addr = server.addr();
+    let path = endpoint("simple_async").path_for(1);
+    let in_flight = std::thread::spawn(move || shared::client::get(addr, &path, REQUEST_TIMEOUT));
+    std::thread::sleep(Duration::from_millis(200));
+    let status = server.stop();
+    let response = in_flight
+        .join()
+        .expect("the in-flight request thread panicked")
+        .unwrap_or_else(|e| panic!("a request in flight at SIGTERM got no response: {e}"));
+    assert_eq!(response.status, 200, "the in-flight request: {}", response.text());
+    assert_eq!(status.code(), Some(0), "SIGTERM must exit with 0, got {status}");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Both servers side by side.
+
+/// One request and what each server answered to it.
+fn compare(servers: &[&TestServer; 2], method: &str, path: &str, mismatches: &mut Vec<String>) {
+    let [a, b] = servers.map(|s| s.request(method, path));
+    let differs = a.status != b.status || a.body != b.body || a.header("content-type") != b.header("content-type");
+    if differs {
+        mismatches.push(format!(
+            "{method} {path}:\n  axum   {} {:?} {}\n  monoio {} {:?} {}",
+            a.status,
+            a.header("content-type"),
+            a.text(),
+            b.status,
+            b.header("content-type"),
+            b.text()
+        ));
+    }
+}
+
+fn assert_no_mismatches(mismatches: &[String]) {
+    assert!(
+        mismatches.is_empty(),
+        "the servers answered {} request(s) differently:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn both_servers_answer_identically() {
+    let axum = start("axum", 1);
+    let monoio = start("monoio", 1);
+    let servers = [&axum, &monoio];
+    let mut mismatches = Vec::new();
+    let mut cases: Vec<(String, String)> = Vec::new();
+    for item_id in [1, 7, SEED_ITEMS] {
+        for endpoint in CATALOGUE {
+            cases.push((endpoint.method.as_str().to_owned(), endpoint.path_for(item_id)));
+        }
+    }
+    cases.push(("GET".to_owned(), ENDPOINTS_PATH.to_owned()));
+    for endpoint in CATALOGUE.iter().filter(|e| e.takes_item_id()) {
+        for bad in BAD_IDS {
+            let path = endpoint.path.replace(shared::catalogue::ITEM_ID_PLACEHOLDER, bad);
+            cases.push((endpoint.method.as_str().to_owned(), path));
+        }
+        cases.push((endpoint.method.as_str().to_owned(), endpoint.path_for(SEED_ITEMS + 1)));
+        let wrong = if endpoint.method == Method::Get { "POST" } else { "GET" };
+        cases.push((wrong.to_owned(), endpoint.path_for(1)));
+        cases.push(("DELETE".to_owned(), endpoint.path_for(1)));
+    }
+    for path in UNKNOWN_PATHS {
+        cases.push(("GET".to_owned(), (*path).to_owned()));
+    }
+    for path in [HEALTH_PATH, ENDPOINTS_PATH] {
+        cases.push(("POST".to_owned(), path.to_owned()));
+    }
+    for (method, path) in &cases {
+        compare(&servers, method, path, &mut mismatches);
+    }
+    assert_no_mismatches(&mismatches);
+
+    let [a, b]: [Health; 2] = servers.map(|s| ok_json("GET /healthz", &s.get(HEALTH_PATH)));
+    let config = |h: &Health| (h.workers, h.sleep_ms, h.pool_size, h.blocking_threads, h.async_connections);
+    assert_eq!(config(&a), config(&b), "the same flags must report the same configuration");
+}
+
+/// Requests no parser accepts: both servers answer the same status line (or close alike).
+#[test]
+fn both_servers_reject_malformed_requests_alike() {
+    let axum = start("axum", 1);
+    let monoio = start("monoio", 1);
+    let mut requests: Vec<(&str, Vec<u8>)> =
+        MALFORMED_REQUESTS.iter().map(|(what, raw)| (*what, raw.to_vec())).collect();
+    requests.extend(oversized_requests());
+    let mut mismatches = Vec::new();
+    for (what, raw) in &requests {
+        let [a, b] = [&axum, &monoio].map(|s| send_raw(s.addr(), raw, Duration::from_secs(5)).status());
+        if a != b {
+            mismatches.push(format!("{what}: axum {a:?}, monoio {b:?}"));
+        }
+    }
+    assert_no_mismatches(&mismatches);
+}
+
+/// Requests outside the catalogue's plain shape: a query string, percent-encoding, a trailing slash.
+#[test]
+fn both_servers_treat_unusual_request_targets_alike() {
+    let axum = start("axum", 1);
+    let monoio = start("monoio", 1);
+    let servers = [&axum, &monoio];
+    let mut mismatches = Vec::new();
+    let targets = [
+        "/api/simple/noop/5?x=1",
+        "/api/db/async/read/5?",
+        "/api/simple/noop/%35",
+        "/api/simple/noop/a%20b",
+        "/api/simple/noop/%2F",
+        "/api/simple/noop/%FF",
+        "/api/simple/noop/%C3%A9",
+        "/api/simple/noop/5/",
+        "/api/simple//noop/5",
+        "/healthz/",
+        "/api/endpoints/",
+    ];
+    for target in targets {
+        compare(&servers, "GET", target, &mut mismatches);
+    }
+    let status_only = [
+        ("GET", "/healthz?verbose=1".to_owned()),
+        ("HEAD", endpoint("simple_noop").path_for(5)),
+        ("HEAD", HEALTH_PATH.to_owned()),
+    ];
+    for (method, target) in status_only {
+        let [a, b] = servers.map(|s| s.request(method, &target).status);
+        if a != b {
+            mismatches.push(format!("{method} {target}: axum {a}, monoio {b}"));
+        }
+    }
+    assert_no_mismatches(&mismatches);
+}

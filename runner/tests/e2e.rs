@@ -1,1 +1,284 @@
-//! (being written)
+//! End to end: the real runner binary drives the real servers through the real vegeta, on loopback, with
+//! short attacks. These check what a user relies on: every file is written, numbers agree with vegeta's own
+//! report, the anti-pattern shows, and failures or Ctrl-C lose nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use runner::results::{RunResults, RunStatus, TestRecord, TestStatus};
+
+fn runner_command(out: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
+    command.args(args).arg("--out").arg(out).stdin(Stdio::null());
+    command
+}
+
+fn run_runner(out: &Path, args: &[&str]) -> Output {
+    runner_command(out, args).output().expect("the runner binary starts")
+}
+
+fn only_run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .expect("out folder exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "exactly one run folder in {}: {dirs:?}", out.display());
+    dirs.into_iter().next().expect("one run folder")
+}
+
+fn record<'r>(results: &'r RunResults, server: &str, endpoint: &str) -> &'r TestRecord {
+    results
+        .tests
+        .iter()
+        .find(|t| t.server == server && t.endpoint.name == endpoint)
+        .unwrap_or_else(|| panic!("no record for {server} {endpoint}"))
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn vegeta_report(raw: &Path) -> serde_json::Value {
+    let vegeta = runner::vegeta::Vegeta::locate(None).expect("vegeta is installed (scripts/install-vegeta.sh)");
+    let output =
+        Command::new(vegeta.path()).args(["report", "-type=json"]).arg(raw).output().expect("vegeta report runs");
+    serde_json::from_slice(&output.stdout).expect("vegeta report prints JSON")
+}
+
+#[test]
+fn short_matrix_writes_every_file_and_agrees_with_vegeta() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = run_runner(
+        out.path(),
+        &[
+            "--servers",
+            "axum,monoio",
+            "--filter",
+            "/api/simple/async/",
+            "--filter",
+            "/api/db/async/write",
+            "--rates",
+            "50",
+            "--duration",
+            "2s",
+        ],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let run_dir = only_run_dir(out.path());
+    let results = RunResults::load(&run_dir).expect("results.json loads");
+    assert_eq!(results.run.status, RunStatus::Complete);
+    assert_eq!(results.tests.len(), 4, "2 servers x 2 endpoints x 1 rate");
+    assert!(results.run.finished_at.is_some());
+    assert!(!results.run.machine.cpu_model.is_empty());
+    for test in &results.tests {
+        assert_eq!(test.status, TestStatus::Ok, "{}: {:?}", test.id, test.failure);
+        for file in [&test.files.metrics, &test.files.raw, &test.files.samples] {
+            assert!(run_dir.join(file).is_file(), "{} is missing", file);
+        }
+        let metrics = test.metrics.as_ref().expect("metrics");
+        assert_eq!(metrics.requests, 100, "{}: 50/s for 2s", test.id);
+        assert!((metrics.success_pct - 100.0).abs() < f64::EPSILON, "{}: {metrics:?}", test.id);
+        assert!((40.0..=55.0).contains(&metrics.achieved_rps), "{}: achieved {}", test.id, metrics.achieved_rps);
+        assert!(metrics.latency_ms.p50 > 0.0 && metrics.latency_ms.p50 <= metrics.latency_ms.p99);
+        let resources = test.resources.as_ref().expect("resources");
+        assert!(resources.server.samples >= 2, "{}: {resources:?}", test.id);
+        assert!(resources.server.rss_max_bytes > 0);
+
+        let vegeta = vegeta_report(&run_dir.join(&test.files.raw));
+        assert_eq!(vegeta["requests"].as_u64(), Some(metrics.requests), "{}", test.id);
+        let vegeta_max_ms = vegeta["latencies"]["max"].as_f64().expect("max") / 1e6;
+        assert!(
+            (vegeta_max_ms - metrics.latency_ms.max).abs() < 0.01,
+            "{}: max {vegeta_max_ms} vs {}",
+            test.id,
+            metrics.latency_ms.max
+        );
+        let vegeta_rate = vegeta["rate"].as_f64().expect("rate");
+        assert!(
+            (vegeta_rate - metrics.send_rate_rps).abs() / vegeta_rate < 0.01,
+            "{}: rate {vegeta_rate} vs {}",
+            test.id,
+            metrics.send_rate_rps
+        );
+    }
+    for server in ["axum", "monoio"] {
+        let slept = record(&results, server, "simple_async").metrics.as_ref().expect("metrics").latency_ms.p50;
+        assert!(slept >= 50.0, "{server} simple_async p50 {slept} ms must include the 50 ms sleep");
+        let audit = record(&results, server, "update_item_async_write").write_audit.as_ref().expect("write audit");
+        assert_eq!((audit.acknowledged, audit.lost, audit.phantom), (100, 0, 0), "{server}: {audit:?}");
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("simple_async") && stdout.contains(&run_dir.display().to_string()), "{stdout}");
+    assert!(run_dir.join("report.html").is_file(), "the run renders its report");
+}
+
+#[test]
+fn the_event_loop_blocking_anti_pattern_shows_with_one_worker() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = run_runner(
+        out.path(),
+        &[
+            "--filter",
+            "/api/simple/async_blocking/",
+            "--filter",
+            "/api/simple/async/",
+            "--rates",
+            "100",
+            "--duration",
+            "3s",
+            "--timeout",
+            "2s",
+            "--workers",
+            "1",
+            "--no-html",
+        ],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let results = RunResults::load(&only_run_dir(out.path())).expect("results.json loads");
+    for server in ["axum", "monoio"] {
+        let blocking =
+            record(&results, server, "simple_async_blocking").metrics.as_ref().expect("metrics").achieved_rps;
+        let non_blocking = record(&results, server, "simple_async").metrics.as_ref().expect("metrics").achieved_rps;
+        // One event-loop thread that sleeps 50 ms per request serves at most 20 requests per second.
+        assert!(
+            (10.0..=25.0).contains(&blocking),
+            "{server} simple_async_blocking achieved {blocking}/s, expected ~20/s"
+        );
+        assert!(non_blocking >= 90.0, "{server} simple_async achieved {non_blocking}/s, expected the 100/s target");
+    }
+}
+
+/// Finds the pid of the server the runner started with a database inside `run_dir`.
+fn server_pid_under(out: &Path, deadline: Instant) -> Option<i32> {
+    while Instant::now() < deadline {
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            if cmdline.contains("-server\0") && cmdline.contains(&*out.to_string_lossy()) {
+                return Some(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn a_server_killed_mid_test_gives_a_failed_record_and_a_complete_results_file() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut child = runner_command(
+        out.path(),
+        &["--servers", "axum", "--filter", "/api/simple/async/", "--rates", "50", "--duration", "4s", "--no-html"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("runner starts");
+    let pid = server_pid_under(out.path(), Instant::now() + Duration::from_secs(20)).expect("the server starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: SIGKILL to a pid we found under our own temp folder.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let output = child.wait_with_output().expect("runner finishes");
+    assert!(output.status.success(), "{}", describe(&output));
+    let results = RunResults::load(&only_run_dir(out.path())).expect("results.json is complete");
+    assert_eq!(results.run.status, RunStatus::Complete);
+    let test = record(&results, "axum", "simple_async");
+    assert_eq!(test.status, TestStatus::Failed);
+    let failure = test.failure.as_deref().unwrap_or_default();
+    assert!(failure.contains("exited during the test"), "{failure}");
+    assert!(!test.validity.valid);
+}
+
+#[test]
+fn ctrl_c_keeps_finished_tests_and_exits_130() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut child = runner_command(
+        out.path(),
+        &["--servers", "axum", "--filter", "/api/simple/noop/", "--rates", "50,60,70", "--duration", "2s", "--no-html"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("runner starts");
+    let results_file = |out: &Path| std::fs::read_dir(out).ok()?.flatten().map(|e| e.path()).find(|p| p.is_dir());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut finished_one = false;
+    while Instant::now() < deadline && !finished_one {
+        std::thread::sleep(Duration::from_millis(100));
+        finished_one = results_file(out.path())
+            .and_then(|dir| RunResults::load(&dir).ok())
+            .is_some_and(|results| !results.tests.is_empty());
+    }
+    assert!(finished_one, "a first test finished within 30 s");
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: SIGINT to the runner we spawned, as a terminal's Ctrl-C would.
+    unsafe { libc::kill(i32::try_from(child.id()).expect("pid fits"), libc::SIGINT) };
+    let output = child.wait_with_output().expect("runner finishes");
+    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
+    let results = RunResults::load(&only_run_dir(out.path())).expect("results.json is complete");
+    assert_eq!(results.run.status, RunStatus::Interrupted);
+    assert!(!results.tests.is_empty() && results.tests.len() < 3, "{} tests", results.tests.len());
+    assert!(server_pid_under(out.path(), Instant::now()).is_none(), "no server outlives the runner");
+}
+
+#[test]
+fn bad_arguments_and_missing_vegeta_exit_2_with_what_to_do() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--servers", "nginx"], "unknown server"),
+        (&["--filter", "/api/nothing"], "matches no benchmarked endpoint"),
+        (&["--rates", "0"], "positive"),
+        (&["--duration", "soon"], "not a duration"),
+        (&["--host", "192.168.1.1"], "loopback"),
+        (&["--vegeta", "/nonexistent/vegeta"], "go install github.com/tsenart/vegeta/v12@v12.13.0"),
+    ];
+    for (args, expected) in cases {
+        let output = run_runner(out.path(), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: stderr lacks {expected:?}:\n{stderr}");
+    }
+}
+
+#[test]
+fn dry_run_prints_the_matrix_and_runs_nothing() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = run_runner(out.path(), &["--dry-run", "--filter", "/api/db", "--rates", "500", "--workers", "1,2"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("24 tests"), "2 servers x 2 workers x 6 endpoints x 1 rate:\n{stdout}");
+    assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 0, "a dry run writes nothing");
+}
+
+#[test]
+fn report_rerenders_a_run_folder_and_explains_a_missing_one() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = run_runner(
+        out.path(),
+        &["--servers", "monoio", "--filter", "/api/simple/noop/", "--rates", "20", "--duration", "1s", "--no-html"],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let run_dir = only_run_dir(out.path());
+    assert!(!run_dir.join("report.html").exists(), "--no-html writes no HTML");
+    let report =
+        Command::new(env!("CARGO_BIN_EXE_runner")).arg("report").arg("--out").arg(out.path()).output().expect("runs");
+    assert!(report.status.success(), "{}", describe(&report));
+    assert!(run_dir.join("report.html").is_file());
+    let empty = tempfile::tempdir().expect("temp dir");
+    let missing =
+        Command::new(env!("CARGO_BIN_EXE_runner")).arg("report").arg("--out").arg(empty.path()).output().expect("runs");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no bench_* run folder"), "{}", describe(&missing));
+}

@@ -1,1 +1,367 @@
-//! (being written)
+//! Reports rendered from a hand-written run folder (`tests/fixtures/bench_fixture`): the HTML report's
+//! structure, the text tables and terminal report's widths, and a real headless-Chromium check that every
+//! chart renders offline without console errors.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use runner::report::{
+    HtmlReport, RateTable, Renderer, TerminalReport, rate_table, render_html, terminal_report, write_html,
+};
+use runner::results::{RunResults, TestRecord, TestStatus};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn fixture() -> RunResults {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bench_fixture");
+    RunResults::load(&dir).expect("the fixture loads")
+}
+
+fn find<'a>(results: &'a RunResults, server: &str, workers: u16, endpoint: &str, rate: u32) -> &'a TestRecord {
+    results
+        .tests
+        .iter()
+        .find(|t| {
+            t.server == server && t.workers == workers && t.endpoint.name == endpoint && t.rate == rate && t.repeat == 1
+        })
+        .expect("the fixture has this test")
+}
+
+/// Every chart the fixture's report must have, by element id.
+fn expected_chart_ids(results: &RunResults) -> Vec<String> {
+    let mut ids = Vec::new();
+    for family in ["simple", "db-read", "db-write"] {
+        for chart in ["achieved", "latency", "success", "cpu", "memory"] {
+            ids.push(format!("chart-{chart}-{family}"));
+        }
+    }
+    ids.push("chart-worker-scaling".into());
+    let mut endpoints: Vec<&str> = results.tests.iter().map(|t| t.endpoint.name.as_str()).collect();
+    endpoints.dedup();
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    ids.extend(endpoints.into_iter().map(|e| format!("chart-latency-dist-{e}")));
+    ids
+}
+
+/// The inline script that draws the chart with this id.
+fn chart_script<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html.find(&format!("<div id=\"{id}\"")).unwrap_or_else(|| panic!("no chart div {id}"));
+    let rest = &html[start..];
+    let end = rest.find("</script>").expect("the chart has a script");
+    &rest[..end]
+}
+
+#[test]
+fn the_fixture_covers_every_case_the_reports_handle() {
+    let results = fixture();
+    let tests = &results.tests;
+    assert!(tests.iter().any(|t| t.status == TestStatus::Failed));
+    assert!(tests.iter().any(|t| t.status == TestStatus::Ok && !t.validity.valid && !t.validity.reasons.is_empty()));
+    assert!(tests.iter().any(|t| t.repeat == 2));
+    let audits: Vec<_> = tests.iter().filter_map(|t| t.write_audit.as_ref()).collect();
+    assert!(audits.iter().any(|a| a.lost == 0));
+    assert!(audits.iter().any(|a| a.lost > 0));
+    let blocking = find(&results, "axum", 1, "simple_async_blocking", 1000);
+    let achieved = blocking.metrics.as_ref().expect("metrics").achieved_rps;
+    assert!((15.0..25.0).contains(&achieved), "{achieved}");
+}
+
+#[test]
+fn html_embeds_plotly_once_inline_and_loads_nothing_from_the_network() {
+    let html = render_html(&fixture());
+    assert_eq!(html.matches("* plotly.js v").count(), 1, "plotly.js banner");
+    assert_eq!(html.matches("Plotly=").count(), 1, "plotly.js defined once");
+    let head_end = html.find("</head>").expect("a head");
+    assert!(html[..head_end].contains("* plotly.js v"), "plotly.js is in <head>");
+    assert!(!html.contains("<script src="), "no external script");
+    assert!(!html.contains("<script type=\"text/javascript\" src="));
+    assert!(!html.contains("<link "), "no external stylesheet");
+    // The start of MathJax's tex-svg bundle, which plotly's offline sources append and this page skips.
+    assert!(!html.contains("__webpack_modules__={351:"), "MathJax is not embedded");
+    let mb = html.len() as f64 / 1e6;
+    assert!((4.0..6.0).contains(&mb), "report is {mb:.2} MB");
+}
+
+#[test]
+fn html_has_one_chart_div_per_expected_chart() {
+    let results = fixture();
+    let html = render_html(&results);
+    let ids = expected_chart_ids(&results);
+    assert_eq!(ids.len(), 20);
+    for id in &ids {
+        let div = format!("<div id=\"{id}\" class=\"chart\"");
+        assert_eq!(html.matches(&div).count(), 1, "{id}");
+        assert_eq!(html.matches(&format!("Plotly.newPlot(\"{id}\"")).count(), 1, "{id}");
+    }
+    assert_eq!(html.matches("class=\"chart\"").count(), ids.len());
+}
+
+#[test]
+fn html_embeds_the_data_of_known_points() {
+    let results = fixture();
+    let html = render_html(&results);
+    let point = find(&results, "monoio", 2, "simple_async", 1000);
+    let achieved = point.metrics.as_ref().expect("metrics").achieved_rps;
+    let script = chart_script(&html, "chart-achieved-simple");
+    assert!(
+        script.contains(&serde_json::to_string(&achieved).expect("a number")),
+        "{achieved} missing from the achieved chart"
+    );
+    assert!(script.contains("\\u003cb\\u003emonoio\\u003c/b\\u003e · simple_async · 2 workers"));
+    let invalid = find(&results, "axum", 2, "get_item_async_read", 1000);
+    let script = chart_script(&html, "chart-achieved-db-read");
+    assert!(script.contains("circle-open"), "invalid point is hollow");
+    assert!(script.contains(&invalid.validity.reasons[0][..40]));
+    let script = chart_script(&html, "chart-achieved-db-write");
+    assert!(script.contains("Failed, not drawn: axum w2 update_item_async_write @ 1000 req/s"));
+    let script = chart_script(&html, "chart-achieved-simple");
+    assert!(script.contains("median of 2 repeats"), "repeat spread in hover");
+    assert!(script.contains("\"arrayminus\""), "repeat error bars");
+}
+
+#[test]
+fn html_header_says_what_ran_where_and_what_to_distrust() {
+    let results = fixture();
+    let html = render_html(&results);
+    let run = &results.run;
+    for needle in [
+        run.machine.cpu_model.as_str(),
+        run.machine.kernel.as_str(),
+        run.versions.vegeta.as_str(),
+        run.id.as_str(),
+        "io_uring",
+        "/api/simple/async",
+        "500, 1000 req/s",
+        "Core layout",
+        "2 workers: server on CPUs 0, 1, vegeta on CPUs 1 (shared)",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    for note in &run.notes {
+        assert!(html.contains(note.as_str()), "{note}");
+    }
+    let failed = results.tests.iter().find(|t| t.status == TestStatus::Failed).expect("a failed test");
+    assert!(html.contains(failed.failure.as_deref().expect("a failure")));
+    assert!(html.contains("7 lost"));
+    assert!(html.contains("vegeta sent 871.6 req/s of 1000"));
+    assert!(html.contains("id=\"details-table\""));
+    assert_eq!(html.matches("<tr class=").count(), results.tests.len(), "one details row per test");
+}
+
+#[test]
+fn rate_tables_list_every_row_and_fit_100_columns() {
+    let results = fixture();
+    for rate in [500, 1000] {
+        let table = rate_table(&results, rate, false);
+        for line in table.lines() {
+            assert!(line.chars().count() <= 100, "too wide: {line:?}");
+        }
+        for test in results.tests.iter().filter(|t| t.rate == rate) {
+            let found = table.lines().any(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                words.len() > 3
+                    && words[0] == test.endpoint.name
+                    && words[1] == test.server
+                    && words[2].trim_end_matches('*') == test.workers.to_string()
+            });
+            assert!(found, "no row for {} in\n{table}", test.id);
+        }
+    }
+    let table = rate_table(&results, 1000, false);
+    assert!(table.contains("failed: server exited"), "{table}");
+    assert!(table.contains("invalid: load generator fell behind"), "{table}");
+    assert!(table.contains("7 acknowledged writes lost"), "{table}");
+    assert!(table.contains("median of 2 repeats"), "{table}");
+    assert!(table.contains("* server shared CPUs"), "{table}");
+    assert!(!table.contains('\x1b'));
+    assert!(rate_table(&results, 1000, true).contains('\x1b'));
+}
+
+#[test]
+fn terminal_report_never_exceeds_its_width() {
+    let results = fixture();
+    for width in [100, 80, 60] {
+        let report = terminal_report(&results, width, false);
+        assert!(!report.contains('\x1b'), "colour codes with color = false");
+        for line in report.lines() {
+            assert!(line.chars().count() <= width, "{} > {width}: {line:?}", line.chars().count());
+        }
+        assert!(report.contains("Achieved rate vs target"));
+        assert!(report.contains("p99 latency (ms)"));
+        assert!(report.contains("Capacity"));
+    }
+    assert!(terminal_report(&results, 100, true).contains('\x1b'));
+}
+
+#[test]
+fn renderers_are_the_public_functions() {
+    let results = fixture();
+    assert_eq!(HtmlReport.render(&results), render_html(&results));
+    let table = RateTable { rate: 500, color: false };
+    assert_eq!(table.render(&results), rate_table(&results, 500, false));
+    let terminal = TerminalReport { width: 90, color: false };
+    assert_eq!(terminal.render(&results), terminal_report(&results, 90, false));
+}
+
+/// Where the browser test leaves the report, its probe copy and the screenshot (kept for inspection).
+fn browser_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-browser");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the browser test folder");
+    dir
+}
+
+/// Placed first in `<head>` of a copy of the report: forbids every network load (CSP), records errors,
+/// `console.error` calls and blocked loads, and once the page has loaded writes what rendered into
+/// `<pre id="probe">` for `--dump-dom` to show.
+const PROBE: &str = r#"<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:">
+<script>
+(function () {
+  var problems = [];
+  window.addEventListener('error', function (e) {
+    problems.push('error: ' + (e.message || (e.target && (e.target.src || e.target.href)) || 'unknown'));
+  }, true);
+  window.addEventListener('unhandledrejection', function (e) { problems.push('unhandled rejection: ' + e.reason); });
+  document.addEventListener('securitypolicyviolation', function (e) {
+    problems.push('blocked: ' + e.blockedURI + ' (' + e.violatedDirective + ')');
+  });
+  var original = console.error;
+  console.error = function () {
+    problems.push('console.error: ' + Array.prototype.join.call(arguments, ' '));
+    return original.apply(console, arguments);
+  };
+  window.addEventListener('load', function () {
+    setTimeout(function () {
+      var charts = Array.prototype.slice.call(document.querySelectorAll('div.chart'));
+      var rendered = charts.filter(function (c) { return c.querySelector('svg.main-svg') !== null; });
+      var report = { charts: charts.map(function (c) { return c.id; }),
+                     rendered: rendered.map(function (c) { return c.id; }), problems: problems };
+      var pre = document.createElement('pre');
+      pre.id = 'probe';
+      pre.textContent = JSON.stringify(report);
+      document.body.appendChild(pre);
+    }, 1000);
+  });
+})();
+</script>
+"#;
+
+/// Runs Chromium headless with networking disabled, killing its process group after `BROWSER_TIMEOUT`.
+/// Returns its exit status and its stdout and stderr.
+fn chromium(dir: &Path, name: &str, args: &[String]) -> (ExitStatus, String, String) {
+    use std::os::unix::process::CommandExt;
+    let profile = tempfile::tempdir().expect("a fresh profile folder");
+    let stdout_path = dir.join(format!("{name}.stdout"));
+    let stderr_path = dir.join(format!("{name}.stderr"));
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--hide-scrollbars",
+            "--proxy-server=127.0.0.1:9",
+            "--proxy-bypass-list=<-loopback>",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path).expect("stdout file"))
+        .stderr(File::create(&stderr_path).expect("stderr file"))
+        .process_group(0)
+        .spawn()
+        .expect("start chromium");
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll chromium") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let group = i32::try_from(child.id()).expect("a pid");
+            // SAFETY: signals only the process group this test created for chromium.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("chromium did not finish within {BROWSER_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    (status, read(&stdout_path), read(&stderr_path))
+}
+
+fn unescape_html(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
+}
+
+#[test]
+fn html_report_renders_every_chart_offline_in_headless_chromium() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium); CI installs it"
+    );
+    let results = fixture();
+    let dir = browser_dir();
+    let report = dir.join("report.html");
+    write_html(&results, &report).expect("write the report");
+    let html = std::fs::read_to_string(&report).expect("read the report back");
+    let probe_page = dir.join("report-probe.html");
+    let with_probe = html.replacen("<head>\n", &format!("<head>\n{PROBE}"), 1);
+    assert_ne!(with_probe, html, "the probe went in");
+    std::fs::write(&probe_page, with_probe).expect("write the probe page");
+
+    let (status, dom, stderr) = chromium(
+        &dir,
+        "dump",
+        &["--virtual-time-budget=15000".into(), "--dump-dom".into(), format!("file://{}", probe_page.display())],
+    );
+    assert!(status.success(), "chromium failed ({status}):\n{stderr}");
+    let probe_start =
+        dom.find("<pre id=\"probe\">").unwrap_or_else(|| panic!("the probe never reported; stderr:\n{stderr}"));
+    let probe = &dom[probe_start + "<pre id=\"probe\">".len()..];
+    let probe = unescape_html(&probe[..probe.find("</pre>").expect("probe end")]);
+    let probe: serde_json::Value = serde_json::from_str(&probe).expect("probe JSON");
+    let expected = expected_chart_ids(&results);
+    let ids = |key: &str| -> Vec<String> {
+        probe[key].as_array().expect("an id list").iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+    };
+    let mut charts = ids("charts");
+    charts.sort();
+    let mut wanted = expected.clone();
+    wanted.sort();
+    assert_eq!(charts, wanted, "chart divs in the page");
+    let rendered = ids("rendered");
+    let missing: Vec<&String> = expected.iter().filter(|id| !rendered.contains(id)).collect();
+    assert!(missing.is_empty(), "charts without an SVG: {missing:?}");
+    assert_eq!(probe["problems"], serde_json::json!([]), "errors in the page");
+    for line in stderr.lines().filter(|l| l.contains("CONSOLE")) {
+        assert!(!line.contains("Uncaught") && !line.to_lowercase().contains("error"), "console: {line}");
+    }
+
+    let screenshot = dir.join("report.png");
+    let (status, _, stderr) = chromium(
+        &dir,
+        "screenshot",
+        &[
+            "--virtual-time-budget=15000".into(),
+            "--window-size=1400,4000".into(),
+            format!("--screenshot={}", screenshot.display()),
+            format!("file://{}", report.display()),
+        ],
+    );
+    assert!(status.success(), "chromium screenshot failed ({status}):\n{stderr}");
+    let png = std::fs::metadata(&screenshot).expect("a screenshot").len();
+    assert!(png > 50_000, "screenshot is only {png} bytes");
+    println!("report, probe page and screenshot in {}", dir.display());
+}

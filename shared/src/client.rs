@@ -9,9 +9,9 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("cannot reach http://{addr}: {source}")]
+    #[error("cannot reach http://{addr}")]
     Connect { addr: SocketAddr, source: io::Error },
-    #[error("{method} http://{addr}{path} failed: {source}")]
+    #[error("{method} http://{addr}{path} failed")]
     Io { method: String, addr: SocketAddr, path: String, source: io::Error },
     #[error("{method} http://{addr}{path}: malformed response: {detail}")]
     Malformed { method: String, addr: SocketAddr, path: String, detail: String },

@@ -38,11 +38,11 @@ pub struct DbConfig {
 /// Failures while setting the database up (not per request: those are [`ApiError`]s).
 #[derive(Debug, Error)]
 pub enum DbError {
-    #[error("cannot open SQLite database {path}: {source}")]
+    #[error("cannot open SQLite database {path}")]
     Open { path: PathBuf, source: rusqlite::Error },
-    #[error("cannot prepare SQLite database {path}: {source}")]
+    #[error("cannot prepare SQLite database {path}")]
     Prepare { path: PathBuf, source: rusqlite::Error },
-    #[error("cannot build the connection pool for {path}: {source}")]
+    #[error("cannot build the connection pool for {path}")]
     Pool { path: PathBuf, source: r2d2::Error },
 }
 

@@ -1,0 +1,552 @@
+//! The self-contained HTML report: one file with plotly.js embedded once in `<head>` (no CDN, renders
+//! offline), a header saying what was run, when, on what and with which caveats, the charts of
+//! [`super::plots`], and a sortable table of every test.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use plotly::Plot;
+
+use crate::results::{RunResults, RunStatus, TestRecord, TestStatus};
+
+use super::plots::{self, Figure, RATE_CHARTS};
+use super::summary::{Metric, View, workers_text};
+use super::text::{megabytes, num, num1};
+
+/// A test whose load generator sent less than this share of the target rate is called out.
+const SEND_RATE_SHORTFALL: f64 = 0.95;
+
+/// The HTML report of a run, as one string.
+pub fn render_html(results: &RunResults) -> String {
+    let view = View::new(results);
+    let mut page = String::with_capacity(5 << 20);
+    page.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n");
+    page.push_str(&head(&view));
+    page.push_str("<body>\n<main>\n");
+    page.push_str(&run_header(&view));
+    page.push_str(&warnings(&view));
+    page.push_str(&how_to_read(&view));
+    page.push_str(&chart_sections(&view));
+    page.push_str(&details_table(&view));
+    page.push_str(&footer(&view));
+    page.push_str("</main>\n<script>\n");
+    page.push_str(SORT_SCRIPT);
+    page.push_str("</script>\n</body>\n</html>\n");
+    page
+}
+
+/// Writes the HTML report to `path`.
+pub fn write_html(results: &RunResults, path: &Path) -> Result<()> {
+    std::fs::write(path, render_html(results)).with_context(|| format!("writing the HTML report {}", path.display()))
+}
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn head(view: &View<'_>) -> String {
+    let run = &view.results.run;
+    format!(
+        "<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>runtime-bench {} — {}</title>\n{}\n<style>\n{CSS}</style>\n</head>\n",
+        escape(&run.id),
+        escape(&run.config.servers.join(" vs ")),
+        plotly_js()
+    )
+}
+
+/// plotly.js alone: the first script block of the crate's offline sources (the second is MathJax, which
+/// nothing here needs and which would add 2 MB).
+fn plotly_js() -> String {
+    let sources = Plot::offline_js_sources();
+    const END: &str = "</script>";
+    match sources.find(END) {
+        Some(end) => sources[..end + END.len()].trim_start().to_owned(),
+        None => sources,
+    }
+}
+
+fn run_header(view: &View<'_>) -> String {
+    let run = &view.results.run;
+    let config = &run.config;
+    let machine = &run.machine;
+    let versions = &run.versions;
+    let layout = &run.core_layout;
+    let status = match run.status {
+        RunStatus::Complete => "complete",
+        RunStatus::Running => "running (or killed before it could finish)",
+        RunStatus::Interrupted => "interrupted",
+    };
+    let filters = if config.filters.is_empty() {
+        "none (every benchmarked endpoint)".to_owned()
+    } else {
+        config.filters.join(", ")
+    };
+    let placements: Vec<String> = layout
+        .placements
+        .iter()
+        .map(|(workers, p)| {
+            format!(
+                "{}: server on {}, vegeta on {}{}",
+                workers_text(*workers),
+                cpus(&p.server_cpus),
+                cpus(&p.load_generator_cpus),
+                if p.shared { " (shared)" } else { "" }
+            )
+        })
+        .collect();
+    let what = [
+        ("Servers", config.servers.join(", ")),
+        ("Workers", list(&config.workers)),
+        ("Target rates", format!("{} req/s", list(&config.rates))),
+        (
+            "Per test",
+            format!(
+                "{} s measured after {} s warm-up; request timeout {} s; {} repeat(s)",
+                config.duration_s, config.warmup_s, config.timeout_s, config.repeat
+            ),
+        ),
+        ("Filters", filters),
+        ("Sleep endpoints", format!("{} ms per request", config.sleep_ms)),
+        ("Endpoints", endpoint_list(view)),
+        ("Command", run.arguments.join(" ")),
+    ];
+    let when = [
+        ("Run", format!("{} ({status})", run.id)),
+        ("Started", run.started_at.clone()),
+        ("Finished", run.finished_at.clone().unwrap_or_else(|| "—".into())),
+        ("Tests", test_counts(view.results)),
+    ];
+    let machine_facts = [
+        ("CPU", machine.cpu_model.clone()),
+        ("Cores", machine.cores.to_string()),
+        ("Memory", format!("{:.1} GB", megabytes(machine.memory_total_bytes) / 1024.0)),
+        ("Kernel", machine.kernel.clone()),
+        (
+            "io_uring",
+            if machine.io_uring_available { "available" } else { "not available (monoio falls back to epoll)" }.into(),
+        ),
+        ("Pinned", if layout.pinned { "yes" } else { "no" }.into()),
+        ("Core layout", if placements.is_empty() { "not recorded".into() } else { placements.join("; ") }),
+    ];
+    let version_facts = [
+        ("runner", versions.runner.clone()),
+        ("rustc", versions.rustc.clone().unwrap_or_else(|| "unknown".into())),
+        ("vegeta", versions.vegeta.clone()),
+        ("git commit", versions.git_commit.clone().unwrap_or_else(|| "unknown".into())),
+    ];
+    format!(
+        "<header>\n<h1>runtime-bench: {}</h1>\n<p class=\"lede\">{} — HTTP endpoints backed by SQLite, load from vegeta \
+         at fixed target rates.</p>\n<div class=\"facts\">\n{}{}{}{}</div>\n</header>\n",
+        escape(&config.servers.join(" vs ")),
+        escape(&config.servers.iter().map(|s| server_blurb(s)).collect::<Vec<_>>().join("; ")),
+        fact_box("What was run", "what", &what),
+        fact_box("When", "when", &when),
+        fact_box("Machine", "machine", &machine_facts),
+        fact_box("Versions", "versions", &version_facts),
+    )
+}
+
+fn server_blurb(server: &str) -> String {
+    match server {
+        "axum" => "axum: tokio's multi-threaded work-stealing runtime".into(),
+        "monoio" => "monoio: thread-per-core runtimes (io_uring)".into(),
+        other => other.to_owned(),
+    }
+}
+
+/// `CPUs 0, 1`, or `any CPU` when unpinned.
+fn cpus(list_of: &[usize]) -> String {
+    if list_of.is_empty() { "any CPU".to_owned() } else { format!("CPUs {}", list(list_of)) }
+}
+
+fn list<T: ToString>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn endpoint_list(view: &View<'_>) -> String {
+    view.endpoints.iter().map(|e| format!("{} ({} {})", e.name, e.method, e.path)).collect::<Vec<_>>().join("; ")
+}
+
+fn test_counts(results: &RunResults) -> String {
+    let total = results.tests.len();
+    let failed = results.tests.iter().filter(|t| t.status == TestStatus::Failed).count();
+    let invalid = results.tests.iter().filter(|t| t.status == TestStatus::Ok && !t.validity.valid).count();
+    format!("{total} recorded: {} ok, {failed} failed, {invalid} invalid", total - failed)
+}
+
+fn fact_box(title: &str, id: &str, facts: &[(&str, String)]) -> String {
+    let mut html = format!("<section class=\"fact-box\" id=\"{id}\">\n<h2>{title}</h2>\n<dl>\n");
+    for (name, value) in facts {
+        let _ = writeln!(html, "<dt>{}</dt><dd>{}</dd>", escape(name), escape(value));
+    }
+    html.push_str("</dl>\n</section>\n");
+    html
+}
+
+/// Everything a reader must discount, grouped by kind; absent kinds are left out.
+fn warnings(view: &View<'_>) -> String {
+    let groups = [
+        ("Run", run_warnings(view)),
+        ("Failed tests (not drawn)", failed_warnings(view)),
+        ("Invalid results (hollow markers)", invalid_warnings(view)),
+        ("Load generator behind the target rate", starved_warnings(view)),
+        ("Write audit", write_warnings(view)),
+        ("Shared cores", shared_warnings(view)),
+    ];
+    let mut html = String::from("<section id=\"warnings\" class=\"warnings\">\n<h2>Notes and validity warnings</h2>\n");
+    let mut any = false;
+    for (title, items) in groups {
+        if items.is_empty() {
+            continue;
+        }
+        any = true;
+        let _ = writeln!(html, "<h3>{}</h3>\n<ul>", escape(title));
+        for item in items {
+            let _ = writeln!(html, "<li>{}</li>", escape(&item));
+        }
+        html.push_str("</ul>\n");
+    }
+    if !any {
+        html.push_str("<p>None: every test ran, every result is valid, no write was lost.</p>\n");
+    }
+    html.push_str("</section>\n");
+    html
+}
+
+fn run_warnings(view: &View<'_>) -> Vec<String> {
+    let run = &view.results.run;
+    let mut items = Vec::new();
+    match run.status {
+        RunStatus::Complete => {}
+        RunStatus::Interrupted => items.push("The run was interrupted: some planned tests never ran.".to_owned()),
+        RunStatus::Running => items
+            .push("The run never finished (still running, or killed): some planned tests may be missing.".to_owned()),
+    }
+    items.extend(run.notes.iter().cloned());
+    items
+}
+
+fn failed_warnings(view: &View<'_>) -> Vec<String> {
+    view.results
+        .tests
+        .iter()
+        .filter(|t| t.status == TestStatus::Failed || t.metrics.is_none())
+        .map(|t| format!("{}: {}", test_label(t), t.failure.as_deref().unwrap_or("no metrics recorded")))
+        .collect()
+}
+
+fn invalid_warnings(view: &View<'_>) -> Vec<String> {
+    view.results
+        .tests
+        .iter()
+        .filter(|t| t.status == TestStatus::Ok && !t.validity.valid)
+        .map(|t| format!("{}: {}", test_label(t), t.validity.reasons.join("; ")))
+        .collect()
+}
+
+fn starved_warnings(view: &View<'_>) -> Vec<String> {
+    view.results
+        .tests
+        .iter()
+        .filter_map(|t| {
+            let sent = t.metrics.as_ref()?.send_rate_rps;
+            (sent < SEND_RATE_SHORTFALL * f64::from(t.rate)).then(|| {
+                format!(
+                    "{}: vegeta sent {} req/s of {} ({:.0}%); its latencies are closed-loop, not open-loop",
+                    test_label(t),
+                    num1(sent),
+                    t.rate,
+                    sent / f64::from(t.rate) * 100.0
+                )
+            })
+        })
+        .collect()
+}
+
+fn write_warnings(view: &View<'_>) -> Vec<String> {
+    let audited: Vec<&TestRecord> = view.results.tests.iter().filter(|t| t.write_audit.is_some()).collect();
+    let mut items: Vec<String> = audited
+        .iter()
+        .filter_map(|t| {
+            let audit = t.write_audit.as_ref()?;
+            (audit.lost > 0 || audit.phantom > 0).then(|| {
+                format!(
+                    "{}: {} acknowledged, {} applied — {} lost (acknowledged, not in the database), {} phantom (applied, never acknowledged)",
+                    test_label(t),
+                    audit.acknowledged,
+                    audit.applied,
+                    audit.lost,
+                    audit.phantom
+                )
+            })
+        })
+        .collect();
+    if !audited.is_empty() {
+        let clean = audited.len() - items.len();
+        items.push(format!("{clean} of {} audited write tests matched exactly.", audited.len()));
+    }
+    items
+}
+
+fn shared_warnings(view: &View<'_>) -> Vec<String> {
+    let shared = view.shared_workers();
+    if shared.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "With {} workers the server shared CPUs with the load generator: both compete for the same cores, \
+         so those results understate the server and may starve vegeta.",
+        list(&shared)
+    )]
+}
+
+fn test_label(test: &TestRecord) -> String {
+    let repeat = if test.repeat > 1 { format!(" (repeat {})", test.repeat) } else { String::new() };
+    format!("{} w{} {} @ {} req/s{repeat}", test.server, test.workers, test.endpoint.name, test.rate)
+}
+
+/// The legend for every chart: colours, dashes and symbols, drawn with the same values the charts use.
+fn how_to_read(view: &View<'_>) -> String {
+    let mut html =
+        String::from("<section id=\"how-to-read\">\n<h2>How to read the charts</h2>\n<ul class=\"legend\">\n");
+    let servers: Vec<String> = view
+        .servers
+        .iter()
+        .map(|s| {
+            format!("<span class=\"swatch\" style=\"background:{}\"></span>{}", plots::server_color(view, s), escape(s))
+        })
+        .collect();
+    let _ = writeln!(html, "<li><b>Colour = server:</b> {}</li>", servers.join(" "));
+    let dashes: Vec<String> = view
+        .workers
+        .iter()
+        .map(|&w| {
+            format!(
+                "<svg class=\"dash\" width=\"44\" height=\"10\"><line x1=\"0\" y1=\"5\" x2=\"44\" y2=\"5\" stroke=\"#495057\" \
+                 stroke-width=\"2.5\" stroke-dasharray=\"{}\"/></svg>{w} worker{}",
+                plots::dash_pattern(view, w),
+                if w == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    let _ = writeln!(html, "<li><b>Line dash = server workers (threads):</b> {}</li>", dashes.join(" "));
+    let symbols: Vec<String> =
+        view.endpoints.iter().map(|e| format!("{} {}", plots::endpoint_glyph(view, e), escape(&e.name))).collect();
+    let _ = writeln!(
+        html,
+        "<li><b>Marker = endpoint</b> (each endpoint also has its own panel): {}</li>",
+        symbols.join(" · ")
+    );
+    html.push_str(
+        "<li><b>Hollow marker</b> = invalid result (the hover text says why); lines join valid points only.</li>\n\
+         <li><b>Point</b> = median over repeats; <b>error bars</b> = min–max over repeats.</li>\n\
+         <li><b>Failed tests</b> are not drawn; each chart lists the ones it is missing.</li>\n\
+         <li>Click a legend entry to hide or show that line in every panel; double-click to isolate it.</li>\n\
+         </ul>\n</section>\n",
+    );
+    html
+}
+
+fn chart_sections(view: &View<'_>) -> String {
+    let families = view.families();
+    let mut html = String::from("<nav><b>Sections:</b> ");
+    for (family, _) in &families {
+        let _ = write!(html, "<a href=\"#family-{}\">{}</a> · ", family.slug(), family.title());
+    }
+    html.push_str(
+        "<a href=\"#scaling\">Worker scaling</a> · <a href=\"#distributions\">Latency distributions</a> · \
+         <a href=\"#details\">All results</a></nav>\n",
+    );
+    for (family, endpoints) in &families {
+        let _ =
+            writeln!(html, "<section class=\"family\" id=\"family-{}\">\n<h2>{}</h2>", family.slug(), family.title());
+        let figures = RATE_CHARTS
+            .iter()
+            .take(1)
+            .map(|chart| plots::rate_chart(view, *family, endpoints, chart))
+            .chain([plots::latency_chart(view, *family, endpoints)])
+            .chain(RATE_CHARTS.iter().skip(1).map(|chart| plots::rate_chart(view, *family, endpoints, chart)));
+        for figure in figures {
+            html.push_str(&figure.to_html());
+        }
+        html.push_str("</section>\n");
+    }
+    html.push_str("<section id=\"scaling\">\n<h2>Worker scaling</h2>\n");
+    html.push_str(&plots::worker_scaling_chart(view).to_html());
+    html.push_str("</section>\n<section id=\"distributions\">\n<h2>Latency distributions</h2>\n");
+    let distributions: Vec<Figure> =
+        view.endpoints.iter().map(|e| plots::latency_distribution_chart(view, e)).collect();
+    for figure in distributions {
+        html.push_str(&figure.to_html());
+    }
+    html.push_str("</section>\n");
+    html
+}
+
+/// A column of the details table: header, and the cell's text and sort key.
+type DetailColumn = (&'static str, fn(&TestRecord) -> Option<f64>);
+
+const NUMERIC_COLUMNS: &[DetailColumn] = &[
+    ("Rate (req/s)", |t| Some(f64::from(t.rate))),
+    ("Repeat", |t| Some(f64::from(t.repeat))),
+    ("Achieved (req/s)", |t| Metric::Achieved.of(t)),
+    ("Sent (req/s)", |t| Metric::SendRate.of(t)),
+    ("Success (%)", |t| Metric::SuccessPct.of(t)),
+    ("Requests", |t| t.metrics.as_ref().map(|m| m.requests as f64)),
+    ("Successes", |t| t.metrics.as_ref().map(|m| m.successes as f64)),
+    ("Min (ms)", |t| t.metrics.as_ref().map(|m| m.latency_ms.min)),
+    ("P50 (ms)", |t| Metric::P50.of(t)),
+    ("Avg (ms)", |t| Metric::Mean.of(t)),
+    ("P90 (ms)", |t| Metric::P90.of(t)),
+    ("P95 (ms)", |t| Metric::P95.of(t)),
+    ("P99 (ms)", |t| Metric::P99.of(t)),
+    ("P99.9 (ms)", |t| Metric::P999.of(t)),
+    ("Max (ms)", |t| Metric::Max.of(t)),
+    ("Server CPU avg (%)", |t| Metric::ServerCpu.of(t)),
+    ("Server CPU max (%)", |t| t.resources.as_ref().map(|r| r.server.cpu_max_pct)),
+    ("Server RSS avg (MB)", |t| Metric::ServerRssMb.of(t)),
+    ("Server RSS max (MB)", |t| t.resources.as_ref().map(|r| megabytes(r.server.rss_max_bytes))),
+    ("vegeta CPU avg (%)", |t| Metric::LoadGenCpu.of(t)),
+    ("Writes acked", |t| t.write_audit.as_ref().map(|a| a.acknowledged as f64)),
+    ("Writes lost", |t| t.write_audit.as_ref().map(|a| a.lost as f64)),
+    ("Writes phantom", |t| t.write_audit.as_ref().map(|a| a.phantom as f64)),
+];
+
+/// Every test, every metric; click a header to sort.
+fn details_table(view: &View<'_>) -> String {
+    let mut html = String::from(
+        "<section id=\"details\">\n<h2>All results</h2>\n<p>One row per test (every repeat). Click a column header to sort; \
+         click again to reverse. CPU is per core: 200% = two cores busy.</p>\n<div class=\"table-wrap\">\n\
+         <table class=\"sortable\" id=\"details-table\">\n<thead><tr>",
+    );
+    for header in ["Server", "Workers", "Endpoint", "Status"] {
+        let _ = write!(html, "<th>{header}</th>");
+    }
+    for (header, _) in NUMERIC_COLUMNS {
+        let _ = write!(html, "<th>{}</th>", escape(header));
+    }
+    html.push_str("<th>Notes</th></tr></thead>\n<tbody>\n");
+    for cell in &view.cells {
+        for test in &cell.records {
+            html.push_str(&detail_row(test));
+        }
+    }
+    html.push_str("</tbody>\n</table>\n</div>\n</section>\n");
+    html
+}
+
+fn detail_row(test: &TestRecord) -> String {
+    let status = match (test.status, test.validity.valid) {
+        (TestStatus::Failed, _) => "failed",
+        (TestStatus::Ok, true) => "valid",
+        (TestStatus::Ok, false) => "invalid",
+    };
+    let mut html = format!(
+        "<tr class=\"{status}\"><td>{}</td><td data-v=\"{}\">{}{}</td><td>{}</td><td>{status}</td>",
+        escape(&test.server),
+        test.workers,
+        test.workers,
+        if test.validity.shared_cores { "*" } else { "" },
+        escape(&test.endpoint.name),
+    );
+    for (_, value) in NUMERIC_COLUMNS {
+        match value(test) {
+            Some(v) => {
+                let _ = write!(html, "<td data-v=\"{v}\">{}</td>", num(v));
+            }
+            None => html.push_str("<td data-v=\"\">—</td>"),
+        }
+    }
+    let mut notes: Vec<String> = test.failure.iter().cloned().collect();
+    notes.extend(test.validity.reasons.iter().cloned());
+    if test.validity.shared_cores {
+        notes.push("* shared CPUs with the load generator".into());
+    }
+    let _ = writeln!(html, "<td class=\"notes\">{}</td></tr>", escape(&notes.join("; ")));
+    html
+}
+
+fn footer(view: &View<'_>) -> String {
+    format!(
+        "<footer>Generated by runtime-bench runner {} from {}/results.json (schema {}). Re-render with \
+         <code>runner report</code>.</footer>\n",
+        escape(&view.results.run.versions.runner),
+        escape(&view.results.run.id),
+        view.results.schema_version
+    )
+}
+
+const CSS: &str = "\
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; color: #212529; margin: 0; background: #fff; }
+main { max-width: 1360px; margin: 0 auto; padding: 16px 20px 40px; }
+h1 { margin: 8px 0 4px; font-size: 26px; }
+h2 { font-size: 20px; margin: 28px 0 8px; border-bottom: 1px solid #dee2e6; padding-bottom: 4px; }
+h3 { font-size: 15px; margin: 12px 0 4px; }
+.lede { color: #495057; margin: 0 0 12px; }
+.facts { display: grid; grid-template-columns: 2fr 1fr 1.3fr 1fr; gap: 12px; }
+@media (max-width: 1100px) { .facts { grid-template-columns: 1fr 1fr; } }
+.fact-box { border: 1px solid #dee2e6; border-radius: 6px; padding: 4px 12px 8px; background: #f8f9fa; }
+.fact-box h2 { font-size: 15px; margin: 6px 0; border: none; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margin: 0; font-size: 13px; }
+dt { color: #495057; font-weight: 600; }
+dd { margin: 0; overflow-wrap: anywhere; }
+.warnings { border-left: 4px solid #f08c00; background: #fff9db; padding: 2px 14px 8px; margin-top: 16px; }
+.warnings h2 { border: none; }
+.warnings ul { margin: 2px 0 6px; padding-left: 20px; font-size: 14px; }
+.legend { font-size: 14px; padding-left: 20px; }
+.legend li { margin: 3px 0; }
+.swatch { display: inline-block; width: 22px; height: 10px; border-radius: 2px; margin: 0 5px 0 10px; }
+svg.dash { margin: 0 5px 0 10px; vertical-align: middle; }
+nav { margin: 18px 0; font-size: 14px; }
+.chart { width: 100%; margin: 10px 0 26px; border: 1px solid #e9ecef; border-radius: 6px; }
+.table-wrap { overflow-x: auto; }
+table.sortable { border-collapse: collapse; font-size: 12px; white-space: nowrap; }
+table.sortable th { position: sticky; top: 0; background: #e9ecef; cursor: pointer; padding: 4px 6px; text-align: right; }
+table.sortable th[aria-sort=ascending]::after { content: ' ▲'; }
+table.sortable th[aria-sort=descending]::after { content: ' ▼'; }
+table.sortable td { padding: 3px 6px; border-bottom: 1px solid #f1f3f5; text-align: right; }
+table.sortable td:nth-child(-n+4), table.sortable th:nth-child(-n+4), td.notes { text-align: left; }
+td.notes { white-space: normal; min-width: 280px; }
+tr.failed { background: #ffe3e3; }
+tr.invalid { background: #fff3bf; }
+footer { margin-top: 30px; color: #868e96; font-size: 12px; }
+";
+
+/// Sorts the details table by the clicked column: numerically by `data-v` when both cells have one,
+/// empty cells last, text otherwise.
+const SORT_SCRIPT: &str = "\
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  table.querySelectorAll('th').forEach(function (th, col) {
+    th.addEventListener('click', function () {
+      var ascending = th.getAttribute('aria-sort') !== 'ascending';
+      table.querySelectorAll('th').forEach(function (h) { h.removeAttribute('aria-sort'); });
+      th.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
+      var key = function (row) {
+        var cell = row.cells[col];
+        var v = cell.getAttribute('data-v');
+        return v === null ? cell.textContent : (v === '' ? null : parseFloat(v));
+      };
+      var body = table.tBodies[0];
+      Array.from(body.rows).sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === null || y === null) { return (x === null) - (y === null); }
+        var order = typeof x === 'number' ? x - y : String(x).localeCompare(String(y));
+        return ascending ? order : -order;
+      }).forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+";

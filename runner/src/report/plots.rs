@@ -1,0 +1,736 @@
+//! The HTML report's interactive charts, as plotly.js figures.
+//!
+//! Visual encoding, the same in every chart: colour = server, dash = workers count, marker symbol =
+//! endpoint; a hollow marker is an invalid result; error bars span min–max over repeats around the
+//! median. Endpoints sit in panels of their own, so a panel holds at most servers × workers lines.
+//!
+//! Traces are typed `plotly` structs; the layout is built as JSON because panel grids need more axes than
+//! the crate's `Layout` offers (it stops at eight). Each figure becomes a `<div class="chart">` plus one
+//! `Plotly.newPlot` call, against the plotly.js the page embeds once in its `<head>`.
+
+use plotly::Scatter;
+use plotly::common::{DashType, ErrorData, ErrorType, HoverInfo, Line, Marker, MarkerSymbol, Mode};
+use serde_json::{Value, json};
+
+use crate::results::EndpointRef;
+
+use super::summary::{Cell, Family, Metric, SeriesKey, Spread, View, workers_text};
+use super::text::{num, num1};
+
+/// Largest number of panels side by side before a grid wraps to a new row.
+const MAX_COLUMNS: usize = 4;
+/// Height of one row of panels, pixels.
+const ROW_HEIGHT_PX: usize = 270;
+/// Room for the title, subtitle and the bottom axis title, pixels.
+const CHROME_HEIGHT_PX: usize = 170;
+/// Vertical room between rows of panels (panel title and x-axis labels), pixels.
+const ROW_GAP_PX: f64 = 95.0;
+
+/// Colours for servers the palette does not name, in server order.
+const FALLBACK_COLORS: &[&str] = &["#2B8A3E", "#AE3EC9", "#C2255C", "#0B7285", "#5C940D"];
+/// Line dash per workers count, in ascending workers order.
+const DASHES: &[(DashType, &str)] = &[
+    (DashType::Solid, ""),
+    (DashType::Dash, "9,5"),
+    (DashType::Dot, "2,4"),
+    (DashType::DashDot, "9,4,2,4"),
+    (DashType::LongDash, "16,5"),
+    (DashType::LongDashDot, "16,4,2,4"),
+];
+/// Marker per endpoint, in run order: (filled, hollow, glyph for titles and legends).
+const SYMBOLS: &[(MarkerSymbol, MarkerSymbol, &str)] = &[
+    (MarkerSymbol::Circle, MarkerSymbol::CircleOpen, "●"),
+    (MarkerSymbol::Square, MarkerSymbol::SquareOpen, "■"),
+    (MarkerSymbol::Diamond, MarkerSymbol::DiamondOpen, "◆"),
+    (MarkerSymbol::TriangleUp, MarkerSymbol::TriangleUpOpen, "▲"),
+    (MarkerSymbol::TriangleDown, MarkerSymbol::TriangleDownOpen, "▼"),
+    (MarkerSymbol::Pentagon, MarkerSymbol::PentagonOpen, "⬟"),
+    (MarkerSymbol::Hexagon, MarkerSymbol::HexagonOpen, "⬢"),
+    (MarkerSymbol::Star, MarkerSymbol::StarOpen, "★"),
+    (MarkerSymbol::Cross, MarkerSymbol::CrossOpen, "✚"),
+    (MarkerSymbol::X, MarkerSymbol::XOpen, "✖"),
+    (MarkerSymbol::Hourglass, MarkerSymbol::HourglassOpen, "⧗"),
+    (MarkerSymbol::BowTie, MarkerSymbol::BowTieOpen, "⋈"),
+];
+const GREY: &str = "#868E96";
+const X_TITLE_RATE: &str = "target rate (req/s)";
+
+/// One chart: a stable element id, its plotly traces and layout.
+#[derive(Debug, Clone)]
+pub(crate) struct Figure {
+    pub id: String,
+    pub title: String,
+    pub data: Vec<Value>,
+    pub layout: Value,
+    pub height_px: usize,
+}
+
+impl Figure {
+    /// The chart's `<div class="chart">` and the script that draws it.
+    pub fn to_html(&self) -> String {
+        let config = json!({"responsive": true, "displaylogo": false});
+        format!(
+            "<div id=\"{id}\" class=\"chart\" style=\"height:{h}px\" data-title=\"{title}\"></div>\n\
+             <script>Plotly.newPlot({id_js}, {data}, {layout}, {config});</script>\n",
+            id = self.id,
+            h = self.height_px,
+            title = super::html::escape(&self.title),
+            id_js = script_json(&json!(self.id)),
+            data = script_json(&Value::Array(self.data.clone())),
+            layout = script_json(&self.layout),
+            config = script_json(&config),
+        )
+    }
+}
+
+/// JSON safe inside a `<script>` element: `<`, `>` and `&` escaped, so no text can close the element.
+pub(crate) fn script_json(value: &Value) -> String {
+    value.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+}
+
+/// The look of everything drawn for one server × workers × endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct Style {
+    pub color: String,
+    pub dash: DashType,
+    pub symbol: MarkerSymbol,
+    pub hollow: MarkerSymbol,
+}
+
+/// The colour of a server: the same hue in every chart (and close to the terminal's).
+pub(crate) fn server_color(view: &View<'_>, server: &str) -> String {
+    match server {
+        "axum" => "#E8590C".to_owned(),
+        "monoio" => "#1C7ED6".to_owned(),
+        _ => FALLBACK_COLORS[view.server_index(server) % FALLBACK_COLORS.len()].to_owned(),
+    }
+}
+
+/// SVG `stroke-dasharray` of a workers count, for the page's legend.
+pub(crate) fn dash_pattern(view: &View<'_>, workers: u16) -> &'static str {
+    DASHES[view.workers_index(workers) % DASHES.len()].1
+}
+
+/// The glyph standing for an endpoint's marker symbol, for titles and the page's legend.
+pub(crate) fn endpoint_glyph(view: &View<'_>, endpoint: &EndpointRef) -> &'static str {
+    SYMBOLS[view.endpoint_index(endpoint) % SYMBOLS.len()].2
+}
+
+fn style(view: &View<'_>, key: SeriesKey<'_>) -> Style {
+    let (symbol, hollow, _) = SYMBOLS[view.endpoint_index(key.endpoint) % SYMBOLS.len()].clone();
+    Style {
+        color: server_color(view, key.server),
+        dash: DASHES[view.workers_index(key.workers) % DASHES.len()].0.clone(),
+        symbol,
+        hollow,
+    }
+}
+
+/// Legend name and group of a server × workers line.
+fn series_name(server: &str, workers: u16) -> (String, String) {
+    (format!("{server} · {}", workers_text(workers)), format!("{server}-w{workers}"))
+}
+
+/// A panel of a grid: its title and axes.
+#[derive(Debug, Clone)]
+struct Panel {
+    title: String,
+    x_title: String,
+    y_title: String,
+    y_log: bool,
+    /// Fixed y range (e.g. 0–105 for percentages); autorange otherwise.
+    y_range: Option<[f64; 2]>,
+    x_ticks: Vec<f64>,
+    /// Labels for `x_ticks`; the numbers themselves when empty.
+    x_tick_text: Vec<String>,
+}
+
+/// Axis names of panel `index`: `("x", "y")`, `("x2", "y2")`, ...
+fn axis_refs(index: usize) -> (String, String) {
+    if index == 0 { ("x".into(), "y".into()) } else { (format!("x{}", index + 1), format!("y{}", index + 1)) }
+}
+
+/// The layout of a grid of panels (row-major, `None` = empty slot) under one title.
+fn grid_layout(title: &str, subtitle: &str, panels: &[Option<Panel>], columns: usize) -> (Value, usize) {
+    let columns = columns.max(1);
+    let rows = panels.len().div_ceil(columns).max(1);
+    let plot_px = rows * ROW_HEIGHT_PX;
+    let height = plot_px + CHROME_HEIGHT_PX;
+    let v_gap = if rows > 1 { ROW_GAP_PX / plot_px as f64 } else { 0.0 };
+    let h_gap = 0.07;
+    let mut layout = json!({
+        "title": {"text": format!("<b>{title}</b>"), "subtitle": {"text": subtitle}, "x": 0.0, "xanchor": "left"},
+        "height": height,
+        "margin": {"t": 110, "b": 70, "l": 70, "r": 20},
+        "hovermode": "closest",
+        "legend": {"title": {"text": "server · workers"}},
+        "annotations": [],
+        "plot_bgcolor": "#FBFBFC",
+    });
+    let mut annotations = Vec::new();
+    for (index, panel) in panels.iter().enumerate() {
+        let Some(panel) = panel else { continue };
+        let (row, col) = (index / columns, index % columns);
+        let x0 = col as f64 / columns as f64 + if col > 0 { h_gap / 2.0 } else { 0.0 };
+        let x1 = (col + 1) as f64 / columns as f64 - if col + 1 < columns { h_gap / 2.0 } else { 0.0 };
+        let y1 = 1.0 - row as f64 / rows as f64 - if row > 0 { v_gap / 2.0 } else { 0.0 };
+        let y0 = 1.0 - (row + 1) as f64 / rows as f64 + if row + 1 < rows { v_gap / 2.0 } else { 0.0 };
+        let (x_ref, y_ref) = axis_refs(index);
+        let x_key = x_ref.replace('x', "xaxis");
+        let y_key = y_ref.replace('y', "yaxis");
+        layout[x_key] = x_axis(panel, [x0, x1], &y_ref);
+        layout[y_key] = y_axis(panel, [y0, y1], &x_ref);
+        annotations.push(json!({
+            "text": format!("<b>{}</b>", panel.title), "showarrow": false,
+            "xref": "paper", "yref": "paper", "x": (x0 + x1) / 2.0, "y": y1,
+            "xanchor": "center", "yanchor": "bottom", "font": {"size": 13},
+        }));
+    }
+    layout["annotations"] = Value::Array(annotations);
+    (layout, height)
+}
+
+fn x_axis(panel: &Panel, domain: [f64; 2], anchor: &str) -> Value {
+    let text: Vec<String> = if panel.x_tick_text.is_empty() {
+        panel.x_ticks.iter().map(|t| format!("{t:.0}")).collect()
+    } else {
+        panel.x_tick_text.clone()
+    };
+    json!({
+        "domain": domain, "anchor": anchor, "title": {"text": panel.x_title, "standoff": 6},
+        "tickmode": "array", "tickvals": panel.x_ticks, "ticktext": text,
+        "zeroline": false, "showline": true, "linecolor": "#ADB5BD", "automargin": true,
+    })
+}
+
+fn y_axis(panel: &Panel, domain: [f64; 2], anchor: &str) -> Value {
+    let mut axis = json!({
+        "domain": domain, "anchor": anchor, "title": {"text": panel.y_title},
+        "type": if panel.y_log { "log" } else { "linear" },
+        "showline": true, "linecolor": "#ADB5BD", "automargin": true, "rangemode": "tozero",
+    });
+    if let Some(range) = panel.y_range {
+        axis["range"] = json!(range);
+    }
+    axis
+}
+
+/// How one chart against target rate reads its metric.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateChart {
+    pub metric: Metric,
+    /// Used in the element id: `chart-{slug}-{family}`.
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub y_title: &'static str,
+    pub y_log: bool,
+    pub y_range: Option<[f64; 2]>,
+    /// Draw the y = x target line (achieved rate charts).
+    pub target_line: bool,
+}
+
+/// The seed's five charts, each against target rate.
+pub(crate) const RATE_CHARTS: &[RateChart] = &[
+    RateChart {
+        metric: Metric::Achieved,
+        slug: "achieved",
+        title: "Achieved rate vs target rate",
+        y_title: "achieved (req/s, HTTP 200 only)",
+        y_log: false,
+        y_range: None,
+        target_line: true,
+    },
+    RateChart {
+        metric: Metric::SuccessPct,
+        slug: "success",
+        title: "Success rate vs target rate",
+        y_title: "success (% of requests with HTTP 200)",
+        y_log: false,
+        y_range: Some([0.0, 105.0]),
+        target_line: false,
+    },
+    RateChart {
+        metric: Metric::ServerCpu,
+        slug: "cpu",
+        title: "Server CPU vs target rate",
+        y_title: "server CPU (% of one core)",
+        y_log: false,
+        y_range: None,
+        target_line: false,
+    },
+    RateChart {
+        metric: Metric::ServerRssMb,
+        slug: "memory",
+        title: "Server memory vs target rate",
+        y_title: "server RSS, mean (MB)",
+        y_log: false,
+        y_range: None,
+        target_line: false,
+    },
+];
+
+/// Percentile rows of the latency chart.
+const LATENCY_ROWS: &[Metric] = &[Metric::P50, Metric::P95, Metric::P99];
+
+fn rate_ticks(view: &View<'_>) -> Vec<f64> {
+    view.rates.iter().map(|&r| f64::from(r)).collect()
+}
+
+/// A rate chart for one endpoint family: one panel per endpoint.
+pub(crate) fn rate_chart(view: &View<'_>, family: Family, endpoints: &[&EndpointRef], chart: &RateChart) -> Figure {
+    let columns = endpoints.len().clamp(1, MAX_COLUMNS);
+    let panels: Vec<Option<Panel>> = endpoints
+        .iter()
+        .map(|e| {
+            Some(Panel {
+                title: format!("{} {}", endpoint_glyph(view, e), e.name),
+                x_title: X_TITLE_RATE.into(),
+                y_title: chart.y_title.into(),
+                y_log: chart.y_log,
+                y_range: chart.y_range,
+                x_ticks: rate_ticks(view),
+                x_tick_text: Vec::new(),
+            })
+        })
+        .collect();
+    let mut data = Vec::new();
+    for (index, endpoint) in endpoints.iter().enumerate() {
+        let axes = axis_refs(index);
+        if chart.target_line {
+            data.push(target_line(view, &axes, index == 0));
+        }
+        for key in view.series_for(endpoint) {
+            data.extend(metric_traces(view, key, chart.metric, &axes));
+        }
+    }
+    let title = format!("{} — {}", chart.title, family.title());
+    finish(
+        format!("chart-{}-{}", chart.slug, family.slug()),
+        &title,
+        &subtitle(view, endpoints),
+        panels,
+        columns,
+        data,
+        view,
+        endpoints,
+    )
+}
+
+/// Latency against target rate for one family: a row of panels per percentile, a column per endpoint.
+pub(crate) fn latency_chart(view: &View<'_>, family: Family, endpoints: &[&EndpointRef]) -> Figure {
+    let columns = endpoints.len().clamp(1, MAX_COLUMNS);
+    let rows_per_percentile = endpoints.len().div_ceil(columns).max(1);
+    let mut panels: Vec<Option<Panel>> = Vec::new();
+    let mut data = Vec::new();
+    for &metric in LATENCY_ROWS {
+        let base = panels.len();
+        panels.resize(base + rows_per_percentile * columns, None);
+        for (offset, endpoint) in endpoints.iter().enumerate() {
+            let index = base + offset;
+            panels[index] = Some(Panel {
+                title: format!("{} {} — {}", endpoint_glyph(view, endpoint), endpoint.name, metric.label()),
+                x_title: X_TITLE_RATE.into(),
+                y_title: format!("{} latency (ms, log)", metric.label()),
+                y_log: true,
+                y_range: None,
+                x_ticks: rate_ticks(view),
+                x_tick_text: Vec::new(),
+            });
+            for key in view.series_for(endpoint) {
+                data.extend(metric_traces(view, key, metric, &axis_refs(index)));
+            }
+        }
+    }
+    let title = format!("Latency vs target rate (p50, p95, p99) — {}", family.title());
+    finish(
+        format!("chart-latency-{}", family.slug()),
+        &title,
+        &subtitle(view, endpoints),
+        panels,
+        columns,
+        data,
+        view,
+        endpoints,
+    )
+}
+
+/// Assembles a figure: legend entries, layout and height.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    id: String,
+    title: &str,
+    subtitle: &str,
+    panels: Vec<Option<Panel>>,
+    columns: usize,
+    mut data: Vec<Value>,
+    view: &View<'_>,
+    endpoints: &[&EndpointRef],
+) -> Figure {
+    data.extend(legend_entries(view, endpoints, &data));
+    let (layout, height_px) = grid_layout(title, subtitle, &panels, columns);
+    Figure { id, title: title.to_owned(), data, layout, height_px }
+}
+
+/// The chart's fine print: how to read it, and which tests it cannot show.
+fn subtitle(view: &View<'_>, endpoints: &[&EndpointRef]) -> String {
+    let mut text =
+        "Points: median over repeats; error bars: min–max; hollow markers: invalid results (reason in hover)."
+            .to_owned();
+    let failed: Vec<String> = view
+        .cells
+        .iter()
+        .filter(|c| endpoints.iter().any(|e| e.name == c.endpoint.name) && !c.has_numbers())
+        .map(|c| c.label())
+        .collect();
+    if !failed.is_empty() {
+        text.push_str(&format!("<br>Failed, not drawn: {}.", failed.join("; ")));
+    }
+    text
+}
+
+/// One legend entry per server × workers line (toggling it toggles the line in every panel), plus the
+/// meaning of the grey target line and of hollow markers when the chart has them.
+fn legend_entries(view: &View<'_>, endpoints: &[&EndpointRef], data: &[Value]) -> Vec<Value> {
+    let mut entries = Vec::new();
+    for &server in &view.servers {
+        for &workers in &view.workers {
+            let present =
+                endpoints.iter().any(|e| view.series_for(e).iter().any(|k| k.server == server && k.workers == workers));
+            if !present {
+                continue;
+            }
+            let (name, group) = series_name(server, workers);
+            let key_style = style(view, SeriesKey { server, workers, endpoint: endpoints[0] });
+            let entry = Scatter::new(vec![Option::<f64>::None], vec![Option::<f64>::None])
+                .name(name)
+                .legend_group(group)
+                .mode(Mode::Lines)
+                .line(Line::new().color(key_style.color).dash(key_style.dash).width(2.5));
+            entries.push(to_value(&entry));
+        }
+    }
+    let has_invalid = data.iter().any(|t| t["marker"]["symbol"].as_str().is_some_and(|s| s.ends_with("-open")));
+    if has_invalid {
+        let entry = Scatter::new(vec![Option::<f64>::None], vec![Option::<f64>::None])
+            .name("hollow: invalid result")
+            .legend_group("invalid")
+            .mode(Mode::Markers)
+            .marker(Marker::new().symbol(MarkerSymbol::CircleOpen).color(GREY).size(9));
+        entries.push(to_value(&entry));
+    }
+    entries
+}
+
+fn to_value<T: serde::Serialize>(trace: &T) -> Value {
+    serde_json::to_value(trace).unwrap_or(Value::Null)
+}
+
+/// The grey y = x line: achieving exactly the target rate.
+fn target_line(view: &View<'_>, (x_ref, y_ref): &(String, String), show_legend: bool) -> Value {
+    let low = view.rates.first().copied().map_or(0.0, f64::from);
+    let high = view.rates.last().copied().map_or(0.0, f64::from);
+    let line = Scatter::new(vec![low, high], vec![low, high])
+        .name("target (achieved = target)")
+        .legend_group("target")
+        .show_legend(show_legend)
+        .mode(Mode::Lines)
+        .line(Line::new().color(GREY).dash(DashType::Dot).width(1.5))
+        .hover_info(HoverInfo::Skip)
+        .x_axis(x_ref)
+        .y_axis(y_ref);
+    to_value(&line)
+}
+
+/// A series' traces: the line through its valid points, and hollow markers for its invalid points.
+fn metric_traces(view: &View<'_>, key: SeriesKey<'_>, metric: Metric, axes: &(String, String)) -> Vec<Value> {
+    let cells: Vec<&Cell<'_>> = view.rates.iter().filter_map(|&r| view.cell(key, r)).collect();
+    let valid: Vec<&Cell<'_>> = cells.iter().copied().filter(|c| c.is_valid()).collect();
+    let invalid: Vec<&Cell<'_>> = cells.iter().copied().filter(|c| c.has_numbers() && !c.is_valid()).collect();
+    let mut traces = Vec::new();
+    // Every rate of the series appears, with null where the point is not valid, so the line breaks
+    // there instead of bridging an invalid or failed point.
+    let line_points: Vec<(f64, Option<Spread>, Option<&Cell<'_>>)> = cells
+        .iter()
+        .map(|c| {
+            let valid = c.is_valid();
+            (f64::from(c.rate), c.stat(metric).filter(|_| valid), valid.then_some(*c))
+        })
+        .collect();
+    if !valid.is_empty() {
+        traces.push(series_trace(view, key, metric, &line_points, false, axes));
+    }
+    if !invalid.is_empty() {
+        let points: Vec<_> = invalid.iter().map(|c| (f64::from(c.rate), c.stat(metric), Some(*c))).collect();
+        traces.push(series_trace(view, key, metric, &points, true, axes));
+    }
+    traces
+}
+
+fn series_trace(
+    view: &View<'_>,
+    key: SeriesKey<'_>,
+    metric: Metric,
+    points: &[(f64, Option<Spread>, Option<&Cell<'_>>)],
+    invalid: bool,
+    (x_ref, y_ref): &(String, String),
+) -> Value {
+    let look = style(view, key);
+    let (name, group) = series_name(key.server, key.workers);
+    let x: Vec<f64> = points.iter().map(|p| p.0).collect();
+    let y: Vec<Option<f64>> = points.iter().map(|p| p.1.map(|s| s.median)).collect();
+    let plus: Vec<f64> = points.iter().map(|p| p.1.map_or(0.0, |s| s.max - s.median)).collect();
+    let minus: Vec<f64> = points.iter().map(|p| p.1.map_or(0.0, |s| s.median - s.min)).collect();
+    let hover: Vec<String> = points
+        .iter()
+        .map(|(_, spread, cell)| match (spread, cell) {
+            (Some(spread), Some(cell)) => hover_text(cell, metric, *spread),
+            _ => String::new(),
+        })
+        .collect();
+    let repeated = points.iter().any(|p| p.1.is_some_and(|s| s.n > 1));
+    let marker = Marker::new()
+        .symbol(if invalid { look.hollow } else { look.symbol })
+        .size(if invalid { 11 } else { 8 })
+        .color(look.color.clone())
+        .line(Line::new().color(look.color.clone()).width(if invalid { 2.0 } else { 1.0 }));
+    let mut trace = Scatter::new(x, y)
+        .name(if invalid { format!("{name} (invalid)") } else { name })
+        .legend_group(group)
+        .show_legend(false)
+        .mode(if invalid { Mode::Markers } else { Mode::LinesMarkers })
+        .line(Line::new().color(look.color.clone()).dash(look.dash).width(2.0))
+        .marker(marker)
+        .hover_text_array(hover)
+        .hover_info(HoverInfo::Text)
+        .connect_gaps(false)
+        .x_axis(x_ref)
+        .y_axis(y_ref);
+    if repeated {
+        trace = trace.error_y(
+            ErrorData::new(ErrorType::Data)
+                .array(plus)
+                .array_minus(minus)
+                .symmetric(false)
+                .visible(true)
+                .color(look.color)
+                .thickness(1.2)
+                .width(4),
+        );
+    }
+    to_value(&trace)
+}
+
+/// Names the point (server, endpoint, workers, rate), gives the value with its unit, the spread over
+/// repeats and, for an invalid point, why.
+fn hover_text(cell: &Cell<'_>, metric: Metric, spread: Spread) -> String {
+    let mut text = format!(
+        "<b>{}</b> · {} · {}<br>target {} req/s<br>{}: {} {}",
+        cell.server,
+        cell.endpoint.name,
+        workers_text(cell.workers),
+        cell.rate,
+        metric.label(),
+        num(spread.median),
+        metric.unit()
+    );
+    if spread.n > 1 {
+        text.push_str(&format!("<br>median of {} repeats, min–max {}–{}", spread.n, num(spread.min), num(spread.max)));
+    }
+    if let Some(achieved) = cell.stat(Metric::Achieved).filter(|_| metric != Metric::Achieved) {
+        text.push_str(&format!("<br>achieved {} req/s", num1(achieved.median)));
+    }
+    for issue in cell.issues() {
+        text.push_str(&format!("<br>({})", super::html::escape(&issue)));
+    }
+    if cell.shared_cores() {
+        text.push_str("<br>(shared CPUs with the load generator)");
+    }
+    text
+}
+
+/// Best achieved rate per workers count: does adding workers buy throughput? One panel per family.
+pub(crate) fn worker_scaling_chart(view: &View<'_>) -> Figure {
+    let families = view.families();
+    let columns = families.len().clamp(1, MAX_COLUMNS);
+    let worker_ticks: Vec<f64> = view.workers.iter().map(|&w| f64::from(w)).collect();
+    let mut panels = Vec::new();
+    let mut data = Vec::new();
+    for (index, (family, endpoints)) in families.iter().enumerate() {
+        panels.push(Some(Panel {
+            title: family.title().to_owned(),
+            x_title: "server workers (threads)".into(),
+            y_title: "best achieved (req/s)".into(),
+            y_log: false,
+            y_range: None,
+            x_ticks: worker_ticks.clone(),
+            x_tick_text: view.workers.iter().map(u16::to_string).collect(),
+        }));
+        for endpoint in endpoints {
+            for &server in &view.servers {
+                if let Some(trace) = scaling_trace(view, server, endpoint, &axis_refs(index)) {
+                    data.push(trace);
+                }
+            }
+        }
+    }
+    let subtitle = "Per server and endpoint: the highest median achieved rate over all target rates, valid results only. \
+                    A flat line means more workers bought nothing (or the target rates were too low to tell).";
+    let (mut layout, height_px) =
+        grid_layout("Worker scaling: best achieved rate per workers count", subtitle, &panels, columns);
+    layout["legend"] = json!({"title": {"text": "server · endpoint"}});
+    Figure { id: "chart-worker-scaling".into(), title: "Worker scaling".into(), data, layout, height_px }
+}
+
+fn scaling_trace(
+    view: &View<'_>,
+    server: &str,
+    endpoint: &EndpointRef,
+    (x_ref, y_ref): &(String, String),
+) -> Option<Value> {
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    let mut hover = Vec::new();
+    for &workers in &view.workers {
+        let key = SeriesKey { server, workers, endpoint };
+        let best = view
+            .rates
+            .iter()
+            .filter_map(|&rate| view.cell(key, rate))
+            .filter(|c| c.is_valid())
+            .filter_map(|c| c.stat(Metric::Achieved).map(|s| (s.median, c)))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let Some((achieved, cell)) = best else {
+            continue;
+        };
+        x.push(f64::from(workers));
+        y.push(achieved);
+        hover.push(format!(
+            "<b>{server}</b> · {} · {}<br>best achieved {} req/s at target {} req/s",
+            endpoint.name,
+            workers_text(workers),
+            num1(achieved),
+            cell.rate
+        ));
+    }
+    if x.is_empty() {
+        return None;
+    }
+    let look = style(view, SeriesKey { server, workers: view.workers[0], endpoint });
+    let trace = Scatter::new(x, y)
+        .name(format!("{server} · {} {}", endpoint_glyph(view, endpoint), endpoint.name))
+        .legend_group(format!("{server}-{}", endpoint.name))
+        .mode(Mode::LinesMarkers)
+        .line(Line::new().color(look.color.clone()).width(2.0))
+        .marker(Marker::new().symbol(look.symbol).size(9).color(look.color))
+        .hover_text_array(hover)
+        .hover_info(HoverInfo::Text)
+        .x_axis(x_ref)
+        .y_axis(y_ref);
+    Some(to_value(&trace))
+}
+
+/// The "nines" position of a percentile: 90 → 1, 99 → 2, 99.9 → 3; 100 (the maximum) sits half a
+/// decade past 99.99 so it stays on the axis.
+fn nines(percentile: f64) -> f64 {
+    if percentile >= 100.0 { 4.5 } else { -(1.0 - percentile / 100.0).log10() }
+}
+
+const NINES_TICKS: &[(f64, &str)] =
+    &[(0.0, "p0"), (50.0, "p50"), (90.0, "p90"), (99.0, "p99"), (99.9, "p99.9"), (99.99, "p99.99"), (100.0, "max")];
+
+/// One endpoint's latency distribution: one panel per target rate, servers × workers compared.
+pub(crate) fn latency_distribution_chart(view: &View<'_>, endpoint: &EndpointRef) -> Figure {
+    let columns = view.rates.len().clamp(1, MAX_COLUMNS);
+    let mut panels = Vec::new();
+    let mut data = Vec::new();
+    for (index, &rate) in view.rates.iter().enumerate() {
+        panels.push(Some(Panel {
+            title: format!("at {rate} req/s"),
+            x_title: "percentile (log scale of nines)".into(),
+            y_title: "latency (ms, log)".into(),
+            y_log: true,
+            y_range: None,
+            x_ticks: NINES_TICKS.iter().map(|(p, _)| nines(*p)).collect(),
+            x_tick_text: NINES_TICKS.iter().map(|(_, t)| (*t).to_owned()).collect(),
+        }));
+        for key in view.series_for(endpoint) {
+            if let Some(trace) = view.cell(key, rate).and_then(|c| distribution_trace(view, c, &axis_refs(index))) {
+                data.push(trace);
+            }
+        }
+    }
+    let title = format!("Latency distribution — {} {}", endpoint_glyph(view, endpoint), endpoint.name);
+    let subtitle = format!(
+        "{} {}: latency at each percentile, one panel per target rate. Median over repeats; hollow markers: invalid results.",
+        endpoint.method, endpoint.path
+    );
+    let mut figure = finish(
+        format!("chart-latency-dist-{}", endpoint.name),
+        &title,
+        &subtitle,
+        panels,
+        columns,
+        data,
+        view,
+        &[endpoint],
+    );
+    figure.layout["hovermode"] = json!("x unified");
+    figure
+}
+
+fn distribution_trace(view: &View<'_>, cell: &Cell<'_>, (x_ref, y_ref): &(String, String)) -> Option<Value> {
+    let (records, valid) = cell.headline();
+    let percentiles: Vec<f64> =
+        records.first()?.metrics.as_ref()?.latency_curve_ms.iter().map(|p| p.percentile).collect();
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for percentile in percentiles {
+        let values = records.iter().filter_map(|t| {
+            t.metrics.as_ref()?.latency_curve_ms.iter().find(|p| p.percentile == percentile).map(|p| p.latency_ms)
+        });
+        if let Some(spread) = Spread::of(values) {
+            x.push(nines(percentile));
+            y.push(spread.median);
+        }
+    }
+    let key = SeriesKey { server: cell.server, workers: cell.workers, endpoint: cell.endpoint };
+    let look = style(view, key);
+    let (name, group) = series_name(cell.server, cell.workers);
+    let suffix = if valid { String::new() } else { format!(" (invalid: {})", cell.issues().join("; ")) };
+    let trace = Scatter::new(x, y)
+        .name(format!("{name}{}", if valid { "" } else { " (invalid)" }))
+        .legend_group(group)
+        .show_legend(false)
+        .mode(Mode::LinesMarkers)
+        .line(Line::new().color(look.color.clone()).dash(look.dash).width(2.0))
+        .marker(Marker::new().symbol(if valid { look.symbol } else { look.hollow }).size(6).color(look.color))
+        .hover_template(format!(
+            "{} · {} · {}: %{{y:.3f}} ms{}<extra></extra>",
+            cell.server,
+            workers_text(cell.workers),
+            cell.endpoint.name,
+            super::html::escape(&suffix)
+        ))
+        .x_axis(x_ref)
+        .y_axis(y_ref);
+    Some(to_value(&trace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nines_put_the_tail_on_equal_steps() {
+        assert!((nines(90.0) - 1.0).abs() < 1e-9);
+        assert!((nines(99.0) - 2.0).abs() < 1e-9);
+        assert!((nines(99.9) - 3.0).abs() < 1e-9);
+        assert!(nines(100.0) > nines(99.99));
+    }
+
+    #[test]
+    fn script_json_cannot_close_the_script_element() {
+        let text = script_json(&json!({"a": "</script><b>&"}));
+        assert!(!text.contains('<') && !text.contains('>') && !text.contains('&'));
+    }
+}

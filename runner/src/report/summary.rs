@@ -1,0 +1,398 @@
+//! The run arranged for reporting: tests grouped into cells (one server, workers count, endpoint and rate,
+//! over every repeat), each with medians, min–max spreads and the caveats a reader must see next to its
+//! numbers. Every renderer reads the results through this one view, so a table row, a chart point and a
+//! hover text always mean the same thing.
+//!
+//! A cell's headline numbers come from its valid repeats; only when none is valid do they come from the
+//! invalid ones, and then the cell says so. Failed repeats never contribute numbers.
+
+use crate::results::{EndpointRef, RunResults, TestRecord, TestStatus};
+
+use super::text::megabytes;
+
+/// The chart family an endpoint belongs to, so one chart never mixes sleeps with database writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Family {
+    Simple,
+    DbRead,
+    DbWrite,
+    Other,
+}
+
+impl Family {
+    pub fn of(endpoint: &EndpointRef) -> Family {
+        match (endpoint.group.as_str(), endpoint.operation.as_str()) {
+            ("simple", _) => Family::Simple,
+            (_, "read") => Family::DbRead,
+            (_, "write") => Family::DbWrite,
+            _ => Family::Other,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Family::Simple => "Simple endpoints (no database)",
+            Family::DbRead => "Database reads",
+            Family::DbWrite => "Database writes",
+            Family::Other => "Other endpoints",
+        }
+    }
+
+    /// Used in element ids, so it stays stable across runs.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Family::Simple => "simple",
+            Family::DbRead => "db-read",
+            Family::DbWrite => "db-write",
+            Family::Other => "other",
+        }
+    }
+}
+
+/// One number a test produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Metric {
+    Achieved,
+    SendRate,
+    SuccessPct,
+    P50,
+    Mean,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+    ServerCpu,
+    ServerRssMb,
+    LoadGenCpu,
+}
+
+impl Metric {
+    /// The metric's value for one test; `None` when the test has no metrics (failed) or no samples.
+    pub fn of(self, test: &TestRecord) -> Option<f64> {
+        let m = test.metrics.as_ref();
+        let server = test.resources.as_ref().map(|r| &r.server);
+        match self {
+            Metric::Achieved => m.map(|m| m.achieved_rps),
+            Metric::SendRate => m.map(|m| m.send_rate_rps),
+            Metric::SuccessPct => m.map(|m| m.success_pct),
+            Metric::P50 => m.map(|m| m.latency_ms.p50),
+            Metric::Mean => m.map(|m| m.latency_ms.mean),
+            Metric::P90 => m.map(|m| m.latency_ms.p90),
+            Metric::P95 => m.map(|m| m.latency_ms.p95),
+            Metric::P99 => m.map(|m| m.latency_ms.p99),
+            Metric::P999 => m.map(|m| m.latency_ms.p999),
+            Metric::Max => m.map(|m| m.latency_ms.max),
+            Metric::ServerCpu => server.map(|s| s.cpu_mean_pct),
+            Metric::ServerRssMb => server.map(|s| megabytes(s.rss_mean_bytes)),
+            Metric::LoadGenCpu => test.resources.as_ref().map(|r| r.load_generator.cpu_mean_pct),
+        }
+    }
+
+    /// Short lower-case name, as used in hover texts and spread lines.
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::Achieved => "achieved",
+            Metric::SendRate => "sent",
+            Metric::SuccessPct => "success",
+            Metric::P50 => "p50",
+            Metric::Mean => "avg",
+            Metric::P90 => "p90",
+            Metric::P95 => "p95",
+            Metric::P99 => "p99",
+            Metric::P999 => "p99.9",
+            Metric::Max => "max",
+            Metric::ServerCpu => "server CPU",
+            Metric::ServerRssMb => "server RSS",
+            Metric::LoadGenCpu => "load generator CPU",
+        }
+    }
+
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Achieved | Metric::SendRate => "req/s",
+            Metric::SuccessPct | Metric::ServerCpu | Metric::LoadGenCpu => "%",
+            Metric::ServerRssMb => "MB",
+            _ => "ms",
+        }
+    }
+}
+
+/// Median and range of one metric over a cell's repeats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// How many repeats the numbers come from.
+    pub n: usize,
+}
+
+impl Spread {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
+        let mut values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+        values.sort_by(f64::total_cmp);
+        let (first, last) = (*values.first()?, *values.last()?);
+        let mid = values.len() / 2;
+        let median = if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] };
+        Some(Spread { median, min: first, max: last, n: values.len() })
+    }
+}
+
+/// One server × workers × endpoint × rate, over all its repeats.
+#[derive(Debug, Clone)]
+pub(crate) struct Cell<'a> {
+    pub server: &'a str,
+    pub workers: u16,
+    pub endpoint: &'a EndpointRef,
+    pub rate: u32,
+    /// Every repeat, in repeat order.
+    pub records: Vec<&'a TestRecord>,
+}
+
+impl<'a> Cell<'a> {
+    /// Repeats that produced numbers.
+    fn measured(&self) -> impl Iterator<Item = &'a TestRecord> + '_ {
+        self.records.iter().copied().filter(|t| t.status == TestStatus::Ok && t.metrics.is_some())
+    }
+
+    /// Repeats that failed or produced no numbers: never drawn, always listed.
+    pub fn failed(&self) -> Vec<&'a TestRecord> {
+        self.records.iter().copied().filter(|t| t.status == TestStatus::Failed || t.metrics.is_none()).collect()
+    }
+
+    pub fn valid_records(&self) -> Vec<&'a TestRecord> {
+        self.measured().filter(|t| t.validity.valid).collect()
+    }
+
+    pub fn invalid_records(&self) -> Vec<&'a TestRecord> {
+        self.measured().filter(|t| !t.validity.valid).collect()
+    }
+
+    /// The repeats the headline numbers come from, and whether they are valid ones.
+    pub fn headline(&self) -> (Vec<&'a TestRecord>, bool) {
+        let valid = self.valid_records();
+        if valid.is_empty() { (self.invalid_records(), false) } else { (valid, true) }
+    }
+
+    /// The headline spread of `metric`; `None` when no repeat has numbers.
+    pub fn stat(&self, metric: Metric) -> Option<Spread> {
+        Spread::of(self.headline().0.iter().filter_map(|t| metric.of(t)))
+    }
+
+    /// Whether the cell has numbers and they are trustworthy.
+    pub fn is_valid(&self) -> bool {
+        let (records, valid) = self.headline();
+        valid && !records.is_empty()
+    }
+
+    pub fn has_numbers(&self) -> bool {
+        !self.headline().0.is_empty()
+    }
+
+    pub fn shared_cores(&self) -> bool {
+        self.records.iter().any(|t| t.validity.shared_cores)
+    }
+
+    pub fn lost_writes(&self) -> u64 {
+        self.audits().map(|a| a.lost).sum()
+    }
+
+    pub fn phantom_writes(&self) -> u64 {
+        self.audits().map(|a| a.phantom).sum()
+    }
+
+    fn audits(&self) -> impl Iterator<Item = &'a crate::results::WriteAudit> + '_ {
+        self.records.iter().filter_map(|t| t.write_audit.as_ref())
+    }
+
+    /// `axum w2 update_item_async_write @ 1000 req/s`: names the cell in notes and warnings.
+    pub fn label(&self) -> String {
+        format!("{} w{} {} @ {} req/s", self.server, self.workers, self.endpoint.name, self.rate)
+    }
+
+    /// Short caveats about this cell's numbers, most serious first; empty when there is nothing to say.
+    pub fn issues(&self) -> Vec<String> {
+        let repeated = self.records.len() > 1;
+        let which = |t: &TestRecord| {
+            if repeated { format!("repeat {} ", t.repeat) } else { String::new() }
+        };
+        let mut issues = Vec::new();
+        for t in self.failed() {
+            let why = t.failure.as_deref().unwrap_or("no metrics recorded");
+            issues.push(format!("{}failed: {why}", which(t)));
+        }
+        let (_, headline_valid) = self.headline();
+        for t in self.invalid_records() {
+            let excluded = if headline_valid { " (excluded from the median)" } else { "" };
+            issues.push(format!("{}invalid{excluded}: {}", which(t), t.validity.reasons.join("; ")));
+        }
+        if self.lost_writes() > 0 {
+            issues.push(format!("{} acknowledged writes lost (missing from the database)", self.lost_writes()));
+        }
+        if self.phantom_writes() > 0 {
+            issues.push(format!("{} phantom writes (applied but never acknowledged)", self.phantom_writes()));
+        }
+        issues
+    }
+}
+
+/// `1 worker`, `4 workers`.
+pub(crate) fn workers_text(workers: u16) -> String {
+    if workers == 1 { "1 worker".to_owned() } else { format!("{workers} workers") }
+}
+
+/// Identifies one line in the charts: a server × endpoint × workers combination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SeriesKey<'a> {
+    pub server: &'a str,
+    pub workers: u16,
+    pub endpoint: &'a EndpointRef,
+}
+
+/// The whole run, grouped for reporting.
+#[derive(Debug, Clone)]
+pub(crate) struct View<'a> {
+    pub results: &'a RunResults,
+    /// In the configured order, then any others found in the tests.
+    pub servers: Vec<&'a str>,
+    /// Ascending.
+    pub workers: Vec<u16>,
+    /// Ascending.
+    pub rates: Vec<u32>,
+    /// In the order they were first run (the catalogue's order).
+    pub endpoints: Vec<&'a EndpointRef>,
+    /// Ordered by endpoint, server, workers, rate.
+    pub cells: Vec<Cell<'a>>,
+}
+
+impl<'a> View<'a> {
+    pub fn new(results: &'a RunResults) -> View<'a> {
+        let config = &results.run.config;
+        let tests = &results.tests;
+        let mut servers: Vec<&str> = config.servers.iter().map(String::as_str).collect();
+        push_new(&mut servers, tests.iter().map(|t| t.server.as_str()));
+        let mut workers = config.workers.clone();
+        push_new(&mut workers, tests.iter().map(|t| t.workers));
+        workers.sort_unstable();
+        let mut rates = config.rates.clone();
+        push_new(&mut rates, tests.iter().map(|t| t.rate));
+        rates.sort_unstable();
+        let mut endpoints: Vec<&EndpointRef> = Vec::new();
+        for t in tests {
+            if !endpoints.iter().any(|e| e.name == t.endpoint.name) {
+                endpoints.push(&t.endpoint);
+            }
+        }
+        let cells = group_cells(tests, &endpoints, &servers, &workers, &rates);
+        View { results, servers, workers, rates, endpoints, cells }
+    }
+
+    pub fn cell(&self, key: SeriesKey<'_>, rate: u32) -> Option<&Cell<'a>> {
+        self.cells.iter().find(|c| {
+            c.server == key.server && c.workers == key.workers && c.endpoint.name == key.endpoint.name && c.rate == rate
+        })
+    }
+
+    pub fn cells_at(&self, rate: u32) -> impl Iterator<Item = &Cell<'a>> {
+        self.cells.iter().filter(move |c| c.rate == rate)
+    }
+
+    /// The endpoint families present, each with its endpoints in run order.
+    pub fn families(&self) -> Vec<(Family, Vec<&'a EndpointRef>)> {
+        let mut families: Vec<(Family, Vec<&EndpointRef>)> = Vec::new();
+        for &endpoint in &self.endpoints {
+            let family = Family::of(endpoint);
+            match families.iter_mut().find(|(f, _)| *f == family) {
+                Some((_, members)) => members.push(endpoint),
+                None => families.push((family, vec![endpoint])),
+            }
+        }
+        families.sort_by_key(|(f, _)| *f);
+        families
+    }
+
+    /// Every server × workers line for one endpoint that has at least one test, in display order.
+    pub fn series_for(&self, endpoint: &'a EndpointRef) -> Vec<SeriesKey<'a>> {
+        let mut keys = Vec::new();
+        for &server in &self.servers {
+            for &workers in &self.workers {
+                let key = SeriesKey { server, workers, endpoint };
+                if self.rates.iter().any(|&r| self.cell(key, r).is_some()) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys
+    }
+
+    /// Workers counts whose server shared CPUs with the load generator.
+    pub fn shared_workers(&self) -> Vec<u16> {
+        let placements = &self.results.run.core_layout.placements;
+        placements.iter().filter(|(_, p)| p.shared).map(|(w, _)| *w).collect()
+    }
+
+    /// Where an endpoint sits in run order (picks its marker symbol).
+    pub fn endpoint_index(&self, endpoint: &EndpointRef) -> usize {
+        self.endpoints.iter().position(|e| e.name == endpoint.name).unwrap_or(0)
+    }
+
+    pub fn server_index(&self, server: &str) -> usize {
+        self.servers.iter().position(|s| *s == server).unwrap_or(0)
+    }
+
+    pub fn workers_index(&self, workers: u16) -> usize {
+        self.workers.iter().position(|w| *w == workers).unwrap_or(0)
+    }
+}
+
+/// Appends the items of `extra` not already in `list`, keeping first-seen order.
+fn push_new<T: PartialEq + Copy>(list: &mut Vec<T>, extra: impl Iterator<Item = T>) {
+    for item in extra {
+        if !list.contains(&item) {
+            list.push(item);
+        }
+    }
+}
+
+fn group_cells<'a>(
+    tests: &'a [TestRecord],
+    endpoints: &[&'a EndpointRef],
+    servers: &[&'a str],
+    workers: &[u16],
+    rates: &[u32],
+) -> Vec<Cell<'a>> {
+    let mut cells = Vec::new();
+    for &endpoint in endpoints {
+        for &server in servers {
+            for &w in workers {
+                for &rate in rates {
+                    let mut records: Vec<&TestRecord> = tests
+                        .iter()
+                        .filter(|t| {
+                            t.server == server && t.workers == w && t.rate == rate && t.endpoint.name == endpoint.name
+                        })
+                        .collect();
+                    if records.is_empty() {
+                        continue;
+                    }
+                    records.sort_by_key(|t| t.repeat);
+                    cells.push(Cell { server, workers: w, endpoint, rate, records });
+                }
+            }
+        }
+    }
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_an_even_count_is_the_mean_of_the_middle_pair() {
+        let spread = Spread::of([3.0, 1.0, 2.0, 10.0]).map(|s| (s.median, s.min, s.max, s.n));
+        assert_eq!(spread, Some((2.5, 1.0, 10.0, 4)));
+        assert_eq!(Spread::of([]), None);
+    }
+}
