@@ -44,9 +44,39 @@ pub struct RunArgs {
     #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [1000u32, 2000], value_name = "RPS")]
     pub rates: Vec<u32>,
 
-    /// Length of each measured attack, e.g. 10s, 1m, 500ms.
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub duration: String,
+    /// Length of each measured attack, e.g. 10s, 1m, 500ms [default: 10s; 3s per probe with --find-max].
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Warm-up attack before each measured test, at the test's rate, excluded from the metrics; 0 skips it.
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    pub warmup: String,
+
+    /// Run each test this many times, each on a fresh server; tables and charts show the median and the
+    /// spread, and every repeat is kept.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100), value_name = "N")]
+    pub repeat: u32,
+
+    /// Instead of the fixed --rates, find for every server x endpoint x workers the highest rate that meets
+    /// the SLO: double the rate until a probe fails, then bisect to within 5%.
+    #[arg(long)]
+    pub find_max: bool,
+
+    /// With --find-max: the p99 latency a sustainable rate must stay under.
+    #[arg(long, default_value = "100ms", value_name = "DURATION")]
+    pub slo_p99: String,
+
+    /// With --find-max: the success percentage (HTTP 200) a sustainable rate must reach.
+    #[arg(long, default_value_t = 99.9, value_name = "PERCENT")]
+    pub slo_success: f64,
+
+    /// With --find-max: the time the whole search may take, shared evenly by the combinations.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub budget: String,
+
+    /// With --find-max: the first rate probed, in requests per second.
+    #[arg(long, default_value_t = 100, value_name = "RPS")]
+    pub start_rate: u32,
 
     /// Server worker counts to test (event-loop threads), one test per count.
     #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [1u16], value_name = "N")]

@@ -12,6 +12,7 @@
 //! - [`child`]: making sure no child process outlives the runner.
 //! - [`machine`]: what machine and versions the numbers come from.
 //! - [`scheduler`]: runs the matrix, persisting after every test.
+//! - [`search`]: the saturation search for the highest rate within an SLO.
 //! - [`results`]: the results schema, the contract between measuring and reporting.
 //! - [`report`]: terminal tables, ASCII charts and the HTML report, all pure functions of the results.
 
@@ -25,5 +26,6 @@ pub mod plan;
 pub mod report;
 pub mod results;
 pub mod scheduler;
+pub mod search;
 pub mod server;
 pub mod vegeta;

@@ -12,9 +12,6 @@ use thiserror::Error;
 
 use crate::cli::RunArgs;
 
-/// Time a test costs beyond its attack: server start, seed, stop, decoding, audit.
-const PER_TEST_OVERHEAD: Duration = Duration::from_secs(2);
-
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PlanError {
     #[error("unknown server {name:?}; choose from: {known}")]
@@ -35,6 +32,10 @@ pub enum PlanError {
     NotLoopback { host: String },
     #[error("--rates, --workers and --servers must not be empty")]
     EmptyMatrix,
+    #[error("--slo-success must be a percentage above 0 and at most 100; got {value}")]
+    BadSuccessSlo { value: String },
+    #[error("--start-rate must be positive requests per second")]
+    NoStartRate,
 }
 
 /// A validated benchmark plan.
@@ -55,7 +56,30 @@ pub struct Plan {
     pub pin_cores: bool,
     pub html: bool,
     pub repeat: u32,
+    /// Zero when there is no warm-up.
+    pub warmup: Duration,
+    /// Present with `--find-max`: the rates come from the search, not from `rates`.
+    pub search: Option<SearchPlan>,
 }
+
+/// What `--find-max` looks for, and how long it may look.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPlan {
+    pub slo: Slo,
+    pub budget: Duration,
+    pub start_rate: u32,
+}
+
+/// The service level a sustainable rate must meet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slo {
+    pub p99: Duration,
+    pub success_pct: f64,
+}
+
+/// Default length of a measured attack, and of one probe of the saturation search.
+pub const DEFAULT_DURATION: &str = "10s";
+pub const DEFAULT_PROBE_DURATION: &str = "3s";
 
 /// One test of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,13 +107,15 @@ impl Plan {
             return Err(PlanError::EmptyMatrix);
         }
         check_loopback(&args.host)?;
+        let default_duration = if args.find_max { DEFAULT_PROBE_DURATION } else { DEFAULT_DURATION };
+        let duration = args.duration.as_deref().unwrap_or(default_duration);
         Ok(Plan {
             servers,
             filters: args.filter.clone(),
             endpoints,
             rates,
             workers,
-            duration: parse_duration("duration", &args.duration)?,
+            duration: parse_duration("duration", duration)?,
             timeout: parse_duration("timeout", &args.timeout)?,
             host: args.host.clone(),
             port: args.port.filter(|&p| p != 0),
@@ -98,7 +124,9 @@ impl Plan {
             sleep_ms: args.sleep_ms,
             pin_cores: !args.no_pin,
             html: !args.no_html,
-            repeat: 1,
+            repeat: args.repeat,
+            warmup: parse_optional_duration("warmup", &args.warmup)?,
+            search: args.find_max.then(|| resolve_search(args)).transpose()?,
         })
     }
 
@@ -120,9 +148,25 @@ impl Plan {
         tests
     }
 
+    /// Every server x endpoint x workers, in the order a saturation search visits them (servers innermost).
+    pub fn combinations(&self) -> Vec<TestCase<'_>> {
+        let mut combos = Vec::new();
+        for &workers in &self.workers {
+            for &endpoint in &self.endpoints {
+                for server in &self.servers {
+                    combos.push(TestCase { server, workers, endpoint, rate: 0, repeat: 1 });
+                }
+            }
+        }
+        combos
+    }
+
     /// A conservative estimate of the whole run's wall time.
     pub fn estimated_duration(&self) -> Duration {
-        let per_test = self.duration + PER_TEST_OVERHEAD;
+        if let Some(search) = &self.search {
+            return search.budget;
+        }
+        let per_test = self.duration + self.warmup + crate::scheduler::PER_TEST_OVERHEAD;
         per_test * u32::try_from(self.tests().len()).unwrap_or(u32::MAX)
     }
 
@@ -132,28 +176,68 @@ impl Plan {
         let tests = self.tests().len();
         let _ = writeln!(text, "servers:   {}", self.servers.join(", "));
         let _ = writeln!(text, "workers:   {}", join(&self.workers));
-        let _ = writeln!(text, "rates:     {} req/s", join(&self.rates));
+        match &self.search {
+            None => {
+                let _ = writeln!(text, "rates:     {} req/s", join(&self.rates));
+            }
+            Some(search) => {
+                let _ = writeln!(
+                    text,
+                    "search:    highest rate with p99 <= {} and success >= {}%, from {} req/s, budget {}",
+                    human_precise(search.slo.p99),
+                    search.slo.success_pct,
+                    search.start_rate,
+                    human(search.budget)
+                );
+            }
+        }
         let _ = writeln!(
             text,
-            "duration:  {} per test (timeout {} per request)",
+            "duration:  {} per test (warm-up {}, timeout {} per request{})",
             human(self.duration),
-            human(self.timeout)
+            human_precise(self.warmup),
+            human(self.timeout),
+            if self.repeat > 1 { format!(", {} repeats", self.repeat) } else { String::new() }
         );
         let _ = writeln!(text, "endpoints: {}", self.endpoints.len());
         for endpoint in &self.endpoints {
             let _ = writeln!(text, "  {:<34} {:<4} {}", endpoint.name, endpoint.method.as_str(), endpoint.path);
         }
-        let _ = writeln!(
-            text,
-            "{tests} tests = {} servers x {} workers x {} endpoints x {} rates; about {} in all",
-            self.servers.len(),
-            self.workers.len(),
-            self.endpoints.len(),
-            self.rates.len(),
-            human(self.estimated_duration())
-        );
+        if self.search.is_some() {
+            let combos = self.combinations().len();
+            let _ = writeln!(
+                text,
+                "{combos} searches (servers x workers x endpoints); at most {} in all",
+                human(self.estimated_duration())
+            );
+        } else {
+            let _ = writeln!(
+                text,
+                "{tests} tests = {} servers x {} workers x {} endpoints x {} rates{}; about {} in all",
+                self.servers.len(),
+                self.workers.len(),
+                self.endpoints.len(),
+                self.rates.len(),
+                if self.repeat > 1 { format!(" x {} repeats", self.repeat) } else { String::new() },
+                human(self.estimated_duration())
+            );
+        }
         text
     }
+}
+
+fn resolve_search(args: &RunArgs) -> Result<SearchPlan, PlanError> {
+    if !(args.slo_success > 0.0 && args.slo_success <= 100.0) {
+        return Err(PlanError::BadSuccessSlo { value: args.slo_success.to_string() });
+    }
+    if args.start_rate == 0 {
+        return Err(PlanError::NoStartRate);
+    }
+    Ok(SearchPlan {
+        slo: Slo { p99: parse_duration("slo-p99", &args.slo_p99)?, success_pct: args.slo_success },
+        budget: parse_duration("budget", &args.budget)?,
+        start_rate: args.start_rate,
+    })
 }
 
 fn resolve_servers(requested: &[String]) -> Result<Vec<String>, PlanError> {
@@ -209,6 +293,17 @@ pub fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, PlanE
     if duration.is_zero() { Err(PlanError::ZeroDuration { flag }) } else { Ok(duration) }
 }
 
+/// Like [`parse_duration`], but zero is allowed (it switches the feature off).
+pub fn parse_optional_duration(flag: &'static str, value: &str) -> Result<Duration, PlanError> {
+    if value.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    match parse_duration(flag, value) {
+        Err(PlanError::ZeroDuration { .. }) => Ok(Duration::ZERO),
+        other => other,
+    }
+}
+
 fn sorted_unique<T: Ord + Copy>(values: &[T]) -> Vec<T> {
     let mut values = values.to_vec();
     values.sort_unstable();
@@ -218,6 +313,11 @@ fn sorted_unique<T: Ord + Copy>(values: &[T]) -> Vec<T> {
 
 fn join<T: ToString>(values: &[T]) -> String {
     values.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// A duration for people, keeping milliseconds: `100ms`, `2s`.
+pub fn human_precise(duration: Duration) -> String {
+    if duration.is_zero() { "none".to_owned() } else { humantime::format_duration(duration).to_string() }
 }
 
 /// A duration for people: `10s`, `2m 30s`.

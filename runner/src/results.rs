@@ -18,8 +18,11 @@ pub const RESULTS_FILE: &str = "results.json";
 pub struct RunResults {
     pub schema_version: u32,
     pub run: RunMetadata,
-    /// One record per finished test (every repeat), in the order they ran.
+    /// One record per finished test (every repeat and every search probe), in the order they ran.
     pub tests: Vec<TestRecord>,
+    /// With `--find-max`: the sustainable rate of every server x endpoint x workers.
+    #[serde(default)]
+    pub capacity: Vec<CapacityResult>,
 }
 
 /// What was run, when, on what, and how it ended.
@@ -65,6 +68,55 @@ pub struct RunConfig {
     pub host: String,
     pub pin_cores: bool,
     pub sleep_ms: u64,
+    /// Present for `--find-max` runs.
+    #[serde(default)]
+    pub search: Option<SearchConfig>,
+}
+
+/// The SLO and limits of a saturation search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    pub slo_p99_ms: f64,
+    pub slo_success_pct: f64,
+    pub budget_s: f64,
+    pub start_rate: u32,
+    /// The search stops once the bracket is this tight, in percent.
+    pub precision_pct: f64,
+}
+
+/// The outcome of the saturation search for one server x endpoint x workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityResult {
+    pub server: String,
+    pub workers: u16,
+    pub endpoint: EndpointRef,
+    /// The highest probed rate that met the SLO with a valid result; `None` when none did.
+    pub sustainable_rps: Option<u32>,
+    /// The lowest probed rate that missed the SLO.
+    pub lowest_miss_rps: Option<u32>,
+    /// True when the search converged on valid probes (or showed that nothing is sustainable); otherwise
+    /// the sustainable rate is only a lower bound and `stop` says why.
+    pub valid: bool,
+    /// Why the search stopped, in words.
+    pub stop: String,
+    /// Latency, achieved rate and server CPU of the probe at the sustainable rate.
+    pub p99_ms: Option<f64>,
+    pub achieved_rps: Option<f64>,
+    pub cpu_mean_pct: Option<f64>,
+    /// Every probe, in order; each is also a full test record.
+    pub probes: Vec<ProbeRecord>,
+}
+
+/// One probe of a saturation search or a calibration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    pub rate: u32,
+    /// `meets`, `misses`, `invalid` or `failed`.
+    pub verdict: String,
+    /// Why it missed, was invalid or failed.
+    pub detail: String,
+    /// The id of its test record.
+    pub test_id: String,
 }
 
 /// The machine the numbers come from.
@@ -129,6 +181,9 @@ pub struct TestRecord {
     /// Only for write endpoints.
     pub write_audit: Option<WriteAudit>,
     pub validity: Validity,
+    /// What a reader should know about how this test ran (e.g. a cold restart after a backlogged warm-up).
+    #[serde(default)]
+    pub notes: Vec<String>,
     pub files: TestFiles,
     pub started_at: String,
     pub finished_at: String,
@@ -227,7 +282,7 @@ pub struct UsageSummary {
 }
 
 /// The per-test `_cpu.json` file: every sample taken.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SampleSeries {
     pub interval_ms: u64,
     pub server_pid: u32,

@@ -15,12 +15,13 @@ use shared::Endpoint;
 
 use crate::metrics;
 use crate::monitor::{self, Monitor};
-use crate::plan::{Plan, TestCase};
+use crate::plan::{Plan, SearchPlan, Slo, TestCase};
 use crate::report;
 use crate::results::{
-    self, CoreLayout, EndpointRef, Metrics, Placement, Resources, RunConfig, RunMetadata, RunResults, RunStatus,
-    SampleSeries, TestFiles, TestRecord, TestStatus, Validity, WriteAudit,
+    self, CapacityResult, CoreLayout, EndpointRef, Metrics, Placement, ProbeRecord, Resources, RunConfig, RunMetadata,
+    RunResults, RunStatus, SampleSeries, SearchConfig, TestFiles, TestRecord, TestStatus, Validity, WriteAudit,
 };
+use crate::search::{self, Budget, Prober, SearchOutcome, Verdict};
 use crate::server::{self, ServerProcess, ServerSpec};
 use crate::vegeta::{AttackSpec, Vegeta};
 use crate::{affinity, machine};
@@ -31,6 +32,76 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
 pub const SEND_RATE_TOLERANCE: f64 = 0.01;
 /// Mean CPU of the load generator, as a fraction of the CPUs it may use, above which it counts as starved.
 pub const LOAD_GENERATOR_STARVED: f64 = 0.9;
+
+/// Time a test costs beyond its attacks: server start, seed, stop, decoding, audit.
+pub const PER_TEST_OVERHEAD: Duration = Duration::from_secs(2);
+
+/// Measures search probes as ordinary tests of the session: every probe is persisted like any test.
+struct SessionProber<'s, 'a, 'p> {
+    session: &'s mut Session<'a>,
+    combo: TestCase<'p>,
+    slo: Slo,
+    progress: &'s Progress,
+    started: Instant,
+}
+
+impl Prober for SessionProber<'_, '_, '_> {
+    fn probe(&mut self, rate: u32) -> Option<Verdict> {
+        if self.session.is_interrupted() {
+            return None;
+        }
+        let case = TestCase { rate, ..self.combo };
+        self.progress.start_test(self.session.results.tests.len(), &describe(&case));
+        let record = self.session.run_test(&case);
+        let verdict = search::judge(&record, &self.slo);
+        self.progress.finish_probe(&record, &verdict, self.started.elapsed());
+        self.session.results.tests.push(record);
+        if let Err(error) = self.session.save() {
+            eprintln!("warning: {error:#}");
+        }
+        if self.session.is_interrupted() { None } else { Some(verdict) }
+    }
+}
+
+/// Sums a search up for the results: the sustainable rate and what the probe there measured.
+fn capacity_result(combo: &TestCase<'_>, outcome: &SearchOutcome, tests: &[TestRecord]) -> CapacityResult {
+    let stem = |rate| results::test_stem(combo.server, combo.workers, combo.endpoint.name, rate, combo.repeat);
+    let at = outcome.sustainable.and_then(|rate| tests.iter().rev().find(|t| t.id == stem(rate)));
+    let metrics = at.and_then(|t| t.metrics.as_ref());
+    CapacityResult {
+        server: combo.server.to_owned(),
+        workers: combo.workers,
+        endpoint: endpoint_ref(combo.endpoint),
+        sustainable_rps: outcome.sustainable,
+        lowest_miss_rps: outcome.lowest_miss,
+        valid: outcome.stop.is_conclusive(),
+        stop: outcome.stop.describe(),
+        p99_ms: metrics.map(|m| m.latency_ms.p99),
+        achieved_rps: metrics.map(|m| m.achieved_rps),
+        cpu_mean_pct: at.and_then(|t| t.resources.as_ref()).map(|r| r.server.cpu_mean_pct),
+        probes: outcome
+            .probes
+            .iter()
+            .map(|p| ProbeRecord {
+                rate: p.rate,
+                verdict: p.verdict.word().to_owned(),
+                detail: p.verdict.detail().to_owned(),
+                test_id: stem(p.rate),
+            })
+            .collect(),
+    }
+}
+
+fn capacity_line(capacity: &CapacityResult) -> String {
+    match capacity.sustainable_rps {
+        Some(rate) => format!("sustains {rate} req/s ({})", capacity.stop),
+        None => format!("sustains nothing probed ({})", capacity.stop),
+    }
+}
+
+fn describe_combo(case: &TestCase<'_>) -> String {
+    format!("{} w{} {}", case.server, case.workers, case.endpoint.name)
+}
 
 /// How a run ended.
 #[derive(Debug)]
@@ -77,7 +148,12 @@ pub fn run(plan: &Plan, tools: &Tools, arguments: Vec<String>, interrupted: Arc<
         run_dir,
         layout,
         interrupted,
-        results: RunResults { schema_version: results::SCHEMA_VERSION, run: metadata, tests: Vec::new() },
+        results: RunResults {
+            schema_version: results::SCHEMA_VERSION,
+            run: metadata,
+            tests: Vec::new(),
+            capacity: Vec::new(),
+        },
     };
     session.save()?;
     session.run_all()?;
@@ -95,8 +171,16 @@ struct Session<'a> {
 
 impl Session<'_> {
     fn run_all(&mut self) -> Result<()> {
+        match self.plan.search.clone() {
+            Some(search) => self.run_search(&search)?,
+            None => self.run_matrix()?,
+        }
+        self.finish()
+    }
+
+    fn run_matrix(&mut self) -> Result<()> {
         let tests = self.plan.tests();
-        let progress = Progress::new(tests.len());
+        let progress = Progress::counting(tests.len());
         let mut finished_rate = None;
         for (index, case) in tests.iter().enumerate() {
             if self.is_interrupted() {
@@ -116,7 +200,37 @@ impl Session<'_> {
             progress.print(&report::rate_table(&self.results, rate, stdout_is_terminal()));
         }
         progress.finish();
-        self.finish()
+        Ok(())
+    }
+
+    /// The saturation search for every server x endpoint x workers. The budget is shared: each combination
+    /// gets an even share of what is left, so time a quick search leaves over goes to the later ones.
+    fn run_search(&mut self, search: &SearchPlan) -> Result<()> {
+        let combos: Vec<TestCase<'_>> = self.plan.combinations();
+        let progress = Progress::budgeted(search.budget);
+        let started = Instant::now();
+        for (index, combo) in combos.iter().enumerate() {
+            if self.is_interrupted() {
+                break;
+            }
+            let left = search.budget.saturating_sub(started.elapsed());
+            let share = left / u32::try_from(combos.len() - index).unwrap_or(1);
+            let budget = Budget { deadline: Instant::now() + share, probe_cost: self.probe_cost() };
+            let mut prober =
+                SessionProber { session: self, combo: *combo, slo: search.slo, progress: &progress, started };
+            let outcome = search::find_max(&mut prober, search.start_rate, budget, Instant::now);
+            let capacity = capacity_result(combo, &outcome, &self.results.tests);
+            progress.print(&format!("{}: {}", describe_combo(combo), capacity_line(&capacity)));
+            self.results.capacity.push(capacity);
+            self.save()?;
+        }
+        progress.finish();
+        Ok(())
+    }
+
+    /// What one probe is expected to cost: warm-up, attack, and the start, seed, stop and decode around them.
+    fn probe_cost(&self) -> Duration {
+        self.plan.warmup + self.plan.duration + PER_TEST_OVERHEAD
     }
 
     fn is_interrupted(&self) -> bool {
@@ -159,6 +273,7 @@ impl Session<'_> {
             resources: None,
             write_audit: None,
             validity: Validity::from_reasons(Vec::new(), shared_cores),
+            notes: Vec::new(),
             files,
             started_at,
             finished_at: now(),
@@ -174,6 +289,7 @@ impl Session<'_> {
                 record.metrics = Some(measured.metrics);
                 record.resources = Some(measured.resources);
                 record.write_audit = measured.write_audit;
+                record.notes = measured.notes;
             }
             Err(error) => {
                 record.status = TestStatus::Failed;
@@ -189,32 +305,77 @@ impl Session<'_> {
     }
 
     fn measure(&self, case: &TestCase<'_>, stem: &str) -> Result<Measured> {
-        let server = self.start_server(case, stem)?;
+        let mut notes = Vec::new();
+        let mut server = self.start_server(case, stem)?;
         check_serves(&server, case.endpoint)?;
+        if !self.plan.warmup.is_zero() {
+            self.warm_up(&mut server, case, stem)?;
+            if !wait_quiescent(&server) {
+                notes.push("the warm-up left a backlog; measured on a freshly restarted (cold) server".to_owned());
+                drop(server);
+                server = self.start_server(case, stem)?;
+            }
+        }
         server.seed().context("seeding before the test")?;
-        let targets = self.run_dir.join("targets").join(format!("{stem}.jsonl"));
-        std::fs::create_dir_all(self.run_dir.join("targets")).context("creating the targets folder")?;
-        crate::vegeta::write_targets(&targets, &server.base_url(), case.endpoint, 1..=shared::db::SEED_ITEMS)?;
-        let raw = self.run_dir.join(format!("{stem}.bin"));
-        let attack_outcome = self.attack(server, case, &targets, &raw, stem)?;
-        let requests = self.tools.vegeta.decode(&raw).with_context(|| format!("decoding {}", raw.display()))?;
+        let targets = self.write_targets(&server, case, stem)?;
+        let raw = self.run_dir.join(TestFiles::for_stem(stem).raw);
+        let spec = self.attack_spec(case, &targets, &raw, stem, self.plan.duration);
+        let attack = self.attack(&mut server, case, &spec, true)?;
+        let samples = attack.samples.unwrap_or_default();
+        let db = server.db_path().to_path_buf();
+        if let Err(error) = server.stop() {
+            notes.push(format!("stopping the server failed: {error}"));
+        }
+        let requests = self.tools.vegeta.decode(&raw)?;
         let metrics = metrics::compute(&requests, self.plan.duration);
-        let write_audit = case.endpoint.writes().then(|| audit_writes(&attack_outcome.db, &metrics)).transpose()?;
-        std::fs::write(
-            self.run_dir.join(TestFiles::for_stem(stem).samples),
-            serde_json::to_vec_pretty(&attack_outcome.samples)?,
-        )
-        .context("writing the samples file")?;
-        Ok(Measured {
-            resources: Resources {
-                server: monitor::summarize(&attack_outcome.samples.server),
-                load_generator: monitor::summarize(&attack_outcome.samples.load_generator),
-                sample_interval_ms: u64::try_from(SAMPLE_INTERVAL.as_millis()).unwrap_or(u64::MAX),
-            },
-            metrics,
-            write_audit,
-            failure: attack_outcome.failure,
-        })
+        let write_audit = case.endpoint.writes().then(|| audit_writes(&db, &metrics)).transpose()?;
+        let samples_file = self.run_dir.join(TestFiles::for_stem(stem).samples);
+        results::write_json_atomic(&samples_file, &samples)?;
+        Ok(Measured { resources: monitor::resources(&samples), metrics, write_audit, failure: attack.failure, notes })
+    }
+
+    /// A short attack at the test's rate whose results are thrown away: connections, thread pools and
+    /// SQLite's page cache are warm when the measured attack starts.
+    fn warm_up(&self, server: &mut ServerProcess, case: &TestCase<'_>, stem: &str) -> Result<()> {
+        let warm_stem = format!("{stem}_warmup");
+        let targets = self.write_targets(server, case, &warm_stem)?;
+        let raw = self.run_dir.join("targets").join(format!("{warm_stem}.bin"));
+        let spec = self.attack_spec(case, &targets, &raw, &warm_stem, self.plan.warmup);
+        let outcome = self.attack(server, case, &spec, false).context("warming up")?;
+        let _ = std::fs::remove_file(&raw);
+        let _ = std::fs::remove_file(&targets);
+        match outcome.failure {
+            Some(failure) => Err(anyhow!("during the warm-up: {failure}")),
+            None => Ok(()),
+        }
+    }
+
+    fn write_targets(&self, server: &ServerProcess, case: &TestCase<'_>, stem: &str) -> Result<PathBuf> {
+        let folder = self.run_dir.join("targets");
+        std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+        let targets = folder.join(format!("{stem}.jsonl"));
+        crate::vegeta::write_targets(&targets, &server.base_url(), case.endpoint, 1..=shared::db::SEED_ITEMS)?;
+        Ok(targets)
+    }
+
+    fn attack_spec(
+        &self,
+        case: &TestCase<'_>,
+        targets: &Path,
+        raw: &Path,
+        name: &str,
+        duration: Duration,
+    ) -> AttackSpec {
+        AttackSpec {
+            targets: targets.to_path_buf(),
+            rate: case.rate,
+            duration,
+            timeout: self.plan.timeout,
+            name: name.to_owned(),
+            output: raw.to_path_buf(),
+            cpus: self.placement(case.workers).load_generator_cpus,
+            max_workers: None,
+        }
     }
 
     fn start_server(&self, case: &TestCase<'_>, stem: &str) -> Result<ServerProcess> {
@@ -242,38 +403,25 @@ impl Session<'_> {
         ServerProcess::start(&spec).with_context(|| format!("starting the {} server", case.server))
     }
 
-    /// Attacks while sampling; stops early on Ctrl-C or when the server dies. Stops the server afterwards
-    /// (gracefully, so in-flight writes land before the audit).
+    /// Runs one attack to its end, sampling when given a sampler; stops early on Ctrl-C or when the server
+    /// dies (a failure, not an error: what was measured until then is kept).
     fn attack(
         &self,
-        mut server: ServerProcess,
+        server: &mut ServerProcess,
         case: &TestCase<'_>,
-        targets: &Path,
-        raw: &Path,
-        stem: &str,
-    ) -> Result<AttackOutcome> {
-        let spec = AttackSpec {
-            targets: targets.to_path_buf(),
-            rate: case.rate,
-            duration: self.plan.duration,
-            timeout: self.plan.timeout,
-            name: stem.to_owned(),
-            output: raw.to_path_buf(),
-            cpus: self.placement(case.workers).load_generator_cpus,
-            max_workers: None,
-        };
-        let attack = self.tools.vegeta.start_attack(&spec).context("starting vegeta")?;
-        let sampler = Monitor::start(server.pid(), Some(attack.pid()), SAMPLE_INTERVAL);
-        let deadline = Instant::now() + self.plan.duration + self.plan.timeout + Duration::from_secs(10);
+        spec: &AttackSpec,
+        sample: bool,
+    ) -> Result<AttackRun> {
+        let attack = self.tools.vegeta.start_attack(spec)?;
+        let sampler = sample.then(|| Monitor::start(server.pid(), Some(attack.pid()), SAMPLE_INTERVAL));
+        let overrun = Duration::from_secs(10);
+        let deadline = Instant::now() + spec.duration + spec.timeout + overrun;
         let mut failure = None;
-        let mut stopping = false;
-        loop {
-            if attack.try_wait()?.is_some() {
-                break;
-            }
-            if !stopping && self.is_interrupted() {
+        let mut interrupted_once = false;
+        while attack.try_wait()?.is_none() {
+            if !interrupted_once && self.is_interrupted() {
                 attack.interrupt();
-                stopping = true;
+                interrupted_once = true;
             }
             if failure.is_none()
                 && let Some(status) = server.exit_status()
@@ -284,24 +432,19 @@ impl Session<'_> {
                     server.stderr_tail()
                 ));
                 attack.interrupt();
-                stopping = true;
+                interrupted_once = true;
             }
             if Instant::now() > deadline {
                 attack.interrupt();
                 attack.interrupt();
-                bail!("vegeta did not finish within {:?} of its deadline", Duration::from_secs(10));
+                bail!("vegeta ran {overrun:?} past its duration plus timeout and was killed");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let samples = sampler.stop();
         if self.is_interrupted() && failure.is_none() {
             failure = Some("interrupted by the user during the attack".to_owned());
         }
-        let db = server.db_path().to_path_buf();
-        if let Err(error) = server.stop() {
-            eprintln!("warning: stopping the {} server: {error}", case.server);
-        }
-        Ok(AttackOutcome { samples, db, failure })
+        Ok(AttackRun { samples: sampler.map(Monitor::stop), failure })
     }
 
     fn placement(&self, workers: u16) -> Placement {
@@ -314,9 +457,8 @@ impl Session<'_> {
 }
 
 /// What a finished attack left behind.
-struct AttackOutcome {
-    samples: SampleSeries,
-    db: PathBuf,
+struct AttackRun {
+    samples: Option<SampleSeries>,
     failure: Option<String>,
 }
 
@@ -325,6 +467,29 @@ struct Measured {
     resources: Resources,
     write_audit: Option<WriteAudit>,
     failure: Option<String>,
+    notes: Vec<String>,
+}
+
+/// How long a server may take to drain what a warm-up left queued.
+const QUIESCE_LIMIT: Duration = Duration::from_secs(10);
+/// A health check answered faster than this means nothing is queued ahead of it.
+const QUIET_HEALTH: Duration = Duration::from_millis(50);
+
+/// Waits until `/healthz` answers promptly twice in a row, i.e. no backlog holds the event loop.
+fn wait_quiescent(server: &ServerProcess) -> bool {
+    let deadline = Instant::now() + QUIESCE_LIMIT;
+    let mut prompt_in_a_row = 0;
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        let ok = shared::client::get(server.addr(), shared::catalogue::HEALTH_PATH, QUIESCE_LIMIT)
+            .is_ok_and(|r| r.status == 200);
+        prompt_in_a_row = if ok && started.elapsed() < QUIET_HEALTH { prompt_in_a_row + 1 } else { 0 };
+        if prompt_in_a_row == 2 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
 
 fn check_serves(server: &ServerProcess, endpoint: &Endpoint) -> Result<()> {
@@ -461,11 +626,18 @@ fn run_metadata(
             duration_s: plan.duration.as_secs_f64(),
             workers: plan.workers.clone(),
             timeout_s: plan.timeout.as_secs_f64(),
-            warmup_s: 0.0,
+            warmup_s: plan.warmup.as_secs_f64(),
             repeat: plan.repeat,
             host: plan.host.clone(),
             pin_cores: plan.pin_cores,
             sleep_ms: plan.sleep_ms,
+            search: plan.search.as_ref().map(|search| SearchConfig {
+                slo_p99_ms: search.slo.p99.as_secs_f64() * 1000.0,
+                slo_success_pct: search.slo.success_pct,
+                budget_s: search.budget.as_secs_f64(),
+                start_rate: search.start_rate,
+                precision_pct: search::PRECISION * 100.0,
+            }),
         },
         machine: machine::detect(),
         versions: machine::versions(&tools.vegeta),
@@ -530,41 +702,60 @@ pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
 }
 
-/// Progress over the whole matrix: a bar with ETA on a terminal, one line per test otherwise.
+/// Progress over the whole run: a bar with ETA on a terminal (tests done, or search budget used), one line
+/// per test otherwise.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
-    total: usize,
+    total: Option<usize>,
 }
 
 impl Progress {
-    fn new(total: usize) -> Progress {
+    fn counting(total: usize) -> Progress {
+        let bar = Self::bar(total as u64, "{elapsed_precise} [{bar:30}] {pos}/{len} tests, ETA {eta} | {msg}");
+        Progress { bar, total: Some(total) }
+    }
+
+    fn budgeted(budget: Duration) -> Progress {
+        let template = "{elapsed_precise} [{bar:30}] search budget {pos}/{len} s, ETA {eta} | {msg}";
+        Progress { bar: Self::bar(budget.as_secs().max(1), template), total: None }
+    }
+
+    fn bar(length: u64, template: &str) -> Option<indicatif::ProgressBar> {
         use std::io::IsTerminal;
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
-            let style = indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} tests, ETA {eta} | {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> ");
-            bar.set_style(style);
-            bar
-        });
-        Progress { bar, total }
+        std::io::stderr().is_terminal().then(|| {
+            let style = indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            indicatif::ProgressBar::new(length).with_style(style)
+        })
     }
 
     fn start_test(&self, index: usize, what: &str) {
-        match &self.bar {
-            Some(bar) => bar.set_message(what.to_owned()),
-            None => eprintln!("[{}/{}] {what}", index + 1, self.total),
+        match (&self.bar, self.total) {
+            (Some(bar), _) => bar.set_message(what.to_owned()),
+            (None, Some(total)) => eprintln!("[{}/{total}] {what}", index + 1),
+            (None, None) => eprintln!("[probe {}] {what}", index + 1),
         }
     }
 
     fn finish_test(&self, record: &TestRecord) {
-        if let Some(failure) = &record.failure {
-            self.print(&format!("{} FAILED: {}", record.id, failure));
-        }
+        self.report_failure(record);
         if let Some(bar) = &self.bar {
             bar.inc(1);
+        }
+    }
+
+    fn finish_probe(&self, record: &TestRecord, verdict: &Verdict, elapsed: Duration) {
+        let line = format!("  {} req/s: {} {}", record.rate, verdict.word(), verdict.detail());
+        self.print(line.trim_end());
+        if let Some(bar) = &self.bar {
+            bar.set_position(elapsed.as_secs().min(bar.length().unwrap_or(u64::MAX)));
+        }
+    }
+
+    fn report_failure(&self, record: &TestRecord) {
+        if let Some(failure) = &record.failure {
+            self.print(&format!("{} FAILED: {}", record.id, failure));
         }
     }
 

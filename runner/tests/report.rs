@@ -184,8 +184,12 @@ fn rate_tables_list_every_row_and_fit_100_columns() {
 #[test]
 fn terminal_report_never_exceeds_its_width() {
     let results = fixture();
+    // Kept for a human look: target/tmp/report-terminal/width-*.txt.
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-terminal");
+    std::fs::create_dir_all(&keep).expect("create the terminal output folder");
     for width in [100, 80, 60] {
         let report = terminal_report(&results, width, false);
+        std::fs::write(keep.join(format!("width-{width}.txt")), &report).expect("keep the report");
         assert!(!report.contains('\x1b'), "colour codes with color = false");
         for line in report.lines() {
             assert!(line.chars().count() <= width, "{} > {width}: {line:?}", line.chars().count());

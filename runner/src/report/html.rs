@@ -119,6 +119,7 @@ fn run_header(view: &View<'_>) -> String {
             ),
         ),
         ("Filters", filters),
+        ("Saturation search", search_text(view)),
         ("Sleep endpoints", format!("{} ms per request", config.sleep_ms)),
         ("Endpoints", endpoint_list(view)),
         ("Command", run.arguments.join(" ")),
@@ -157,6 +158,16 @@ fn run_header(view: &View<'_>) -> String {
         fact_box("Machine", "machine", &machine_facts),
         fact_box("Versions", "versions", &version_facts),
     )
+}
+
+fn search_text(view: &View<'_>) -> String {
+    match &view.results.run.config.search {
+        Some(search) => format!(
+            "yes: from {} req/s, SLO p99 ≤ {} ms and success ≥ {}%, precision {}%, budget {} s",
+            search.start_rate, search.slo_p99_ms, search.slo_success_pct, search.precision_pct, search.budget_s
+        ),
+        None => "no (fixed target rates)".to_owned(),
+    }
 }
 
 fn server_blurb(server: &str) -> String {
@@ -205,6 +216,7 @@ fn warnings(view: &View<'_>) -> String {
         ("Load generator behind the target rate", starved_warnings(view)),
         ("Write audit", write_warnings(view)),
         ("Shared cores", shared_warnings(view)),
+        ("Notes on individual tests", test_notes(view)),
     ];
     let mut html = String::from("<section id=\"warnings\" class=\"warnings\">\n<h2>Notes and validity warnings</h2>\n");
     let mut any = false;
@@ -224,6 +236,11 @@ fn warnings(view: &View<'_>) -> String {
     }
     html.push_str("</section>\n");
     html
+}
+
+fn test_notes(view: &View<'_>) -> Vec<String> {
+    let tests = &view.results.tests;
+    tests.iter().flat_map(|t| t.notes.iter().map(move |note| format!("{}: {note}", test_label(t)))).collect()
 }
 
 fn run_warnings(view: &View<'_>) -> Vec<String> {
@@ -366,10 +383,20 @@ fn chart_sections(view: &View<'_>) -> String {
     for (family, _) in &families {
         let _ = write!(html, "<a href=\"#family-{}\">{}</a> · ", family.slug(), family.title());
     }
+    let capacity = plots::capacity_chart(view);
+    if capacity.is_some() {
+        html.push_str("<a href=\"#capacity\">Saturation search</a> · ");
+    }
     html.push_str(
         "<a href=\"#scaling\">Worker scaling</a> · <a href=\"#distributions\">Latency distributions</a> · \
          <a href=\"#details\">All results</a></nav>\n",
     );
+    if let Some(figure) = capacity {
+        html.push_str("<section id=\"capacity\">\n<h2>Saturation search</h2>\n");
+        html.push_str(&figure.to_html());
+        html.push_str(&capacity_table(view));
+        html.push_str("</section>\n");
+    }
     for (family, endpoints) in &families {
         let _ =
             writeln!(html, "<section class=\"family\" id=\"family-{}\">\n<h2>{}</h2>", family.slug(), family.title());
@@ -396,33 +423,71 @@ fn chart_sections(view: &View<'_>) -> String {
     html
 }
 
-/// A column of the details table: header, and the cell's text and sort key.
-type DetailColumn = (&'static str, fn(&TestRecord) -> Option<f64>);
+/// Every search's outcome and probes, in a table that sorts like the details table.
+fn capacity_table(view: &View<'_>) -> String {
+    let mut html = String::from(
+        "<div class=\"table-wrap\">\n<table class=\"sortable\" id=\"capacity-table\">\n<thead><tr><th>Server</th>\
+         <th>Workers</th><th>Endpoint</th><th>Converged</th><th>Stopped because</th><th>Sustainable (req/s)</th>\
+         <th>Lowest miss (req/s)</th><th>P99 there (ms)</th><th>Achieved there (req/s)</th><th>Server CPU there (%)</th>\
+         <th>Probes (rate: verdict)</th></tr></thead>\n<tbody>\n",
+    );
+    let optional = |value: Option<f64>, format: fn(f64) -> String| match value {
+        Some(v) => format!("<td data-v=\"{v}\">{}</td>", format(v)),
+        None => "<td data-v=\"\">—</td>".to_owned(),
+    };
+    for result in &view.results.capacity {
+        let probes: Vec<String> = result.probes.iter().map(|p| format!("{}: {}", p.rate, p.verdict)).collect();
+        let _ = writeln!(
+            html,
+            "<tr class=\"{}\"><td>{}</td><td data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"notes\">{}</td>{}{}{}{}{}\
+             <td class=\"notes\">{}</td></tr>",
+            if result.valid { "valid" } else { "invalid" },
+            escape(&result.server),
+            result.workers,
+            result.workers,
+            escape(&result.endpoint.name),
+            if result.valid { "yes" } else { "no (lower bound)" },
+            escape(&result.stop),
+            optional(result.sustainable_rps.map(f64::from), |v| format!("{v:.0}")),
+            optional(result.lowest_miss_rps.map(f64::from), |v| format!("{v:.0}")),
+            optional(result.p99_ms, num),
+            optional(result.achieved_rps, num1),
+            optional(result.cpu_mean_pct, num1),
+            escape(&probes.join(", ")),
+        );
+    }
+    html.push_str("</tbody>\n</table>\n</div>\n");
+    html
+}
+
+/// A numeric column of the details table: header, value, and whether it counts things (no decimals).
+type DetailColumn = (&'static str, fn(&TestRecord) -> Option<f64>, bool);
 
 const NUMERIC_COLUMNS: &[DetailColumn] = &[
-    ("Rate (req/s)", |t| Some(f64::from(t.rate))),
-    ("Repeat", |t| Some(f64::from(t.repeat))),
-    ("Achieved (req/s)", |t| Metric::Achieved.of(t)),
-    ("Sent (req/s)", |t| Metric::SendRate.of(t)),
-    ("Success (%)", |t| Metric::SuccessPct.of(t)),
-    ("Requests", |t| t.metrics.as_ref().map(|m| m.requests as f64)),
-    ("Successes", |t| t.metrics.as_ref().map(|m| m.successes as f64)),
-    ("Min (ms)", |t| t.metrics.as_ref().map(|m| m.latency_ms.min)),
-    ("P50 (ms)", |t| Metric::P50.of(t)),
-    ("Avg (ms)", |t| Metric::Mean.of(t)),
-    ("P90 (ms)", |t| Metric::P90.of(t)),
-    ("P95 (ms)", |t| Metric::P95.of(t)),
-    ("P99 (ms)", |t| Metric::P99.of(t)),
-    ("P99.9 (ms)", |t| Metric::P999.of(t)),
-    ("Max (ms)", |t| Metric::Max.of(t)),
-    ("Server CPU avg (%)", |t| Metric::ServerCpu.of(t)),
-    ("Server CPU max (%)", |t| t.resources.as_ref().map(|r| r.server.cpu_max_pct)),
-    ("Server RSS avg (MB)", |t| Metric::ServerRssMb.of(t)),
-    ("Server RSS max (MB)", |t| t.resources.as_ref().map(|r| megabytes(r.server.rss_max_bytes))),
-    ("vegeta CPU avg (%)", |t| Metric::LoadGenCpu.of(t)),
-    ("Writes acked", |t| t.write_audit.as_ref().map(|a| a.acknowledged as f64)),
-    ("Writes lost", |t| t.write_audit.as_ref().map(|a| a.lost as f64)),
-    ("Writes phantom", |t| t.write_audit.as_ref().map(|a| a.phantom as f64)),
+    ("Rate (req/s)", |t| Some(f64::from(t.rate)), true),
+    ("Repeat", |t| Some(f64::from(t.repeat)), true),
+    ("Achieved (req/s)", |t| Metric::Achieved.of(t), false),
+    ("Sent (req/s)", |t| Metric::SendRate.of(t), false),
+    ("Success (%)", |t| Metric::SuccessPct.of(t), false),
+    ("Requests", |t| t.metrics.as_ref().map(|m| m.requests as f64), true),
+    ("Successes", |t| t.metrics.as_ref().map(|m| m.successes as f64), true),
+    ("Min (ms)", |t| t.metrics.as_ref().map(|m| m.latency_ms.min), false),
+    ("P50 (ms)", |t| Metric::P50.of(t), false),
+    ("Avg (ms)", |t| Metric::Mean.of(t), false),
+    ("P90 (ms)", |t| Metric::P90.of(t), false),
+    ("P95 (ms)", |t| Metric::P95.of(t), false),
+    ("P99 (ms)", |t| Metric::P99.of(t), false),
+    ("P99.9 (ms)", |t| Metric::P999.of(t), false),
+    ("Max (ms)", |t| Metric::Max.of(t), false),
+    ("Server CPU avg (%)", |t| Metric::ServerCpu.of(t), false),
+    ("Server CPU max (%)", |t| t.resources.as_ref().map(|r| r.server.cpu_max_pct), false),
+    ("Server RSS avg (MB)", |t| Metric::ServerRssMb.of(t), false),
+    ("Server RSS max (MB)", |t| t.resources.as_ref().map(|r| megabytes(r.server.rss_max_bytes)), false),
+    ("vegeta CPU avg (%)", |t| Metric::LoadGenCpu.of(t), false),
+    ("Writes acked", |t| t.write_audit.as_ref().map(|a| a.acknowledged as f64), true),
+    ("Writes applied", |t| t.write_audit.as_ref().map(|a| a.applied as f64), true),
+    ("Writes lost", |t| t.write_audit.as_ref().map(|a| a.lost as f64), true),
+    ("Writes phantom", |t| t.write_audit.as_ref().map(|a| a.phantom as f64), true),
 ];
 
 /// Every test, every metric; click a header to sort.
@@ -432,13 +497,13 @@ fn details_table(view: &View<'_>) -> String {
          click again to reverse. CPU is per core: 200% = two cores busy.</p>\n<div class=\"table-wrap\">\n\
          <table class=\"sortable\" id=\"details-table\">\n<thead><tr>",
     );
-    for header in ["Server", "Workers", "Endpoint", "Status"] {
+    for header in ["Server", "Workers", "Endpoint", "Status", "Notes"] {
         let _ = write!(html, "<th>{header}</th>");
     }
-    for (header, _) in NUMERIC_COLUMNS {
+    for (header, _, _) in NUMERIC_COLUMNS {
         let _ = write!(html, "<th>{}</th>", escape(header));
     }
-    html.push_str("<th>Notes</th></tr></thead>\n<tbody>\n");
+    html.push_str("</tr></thead>\n<tbody>\n");
     for cell in &view.cells {
         for test in &cell.records {
             html.push_str(&detail_row(test));
@@ -454,29 +519,45 @@ fn detail_row(test: &TestRecord) -> String {
         (TestStatus::Ok, true) => "valid",
         (TestStatus::Ok, false) => "invalid",
     };
+    let audit_mismatch = test.write_audit.as_ref().is_some_and(|a| a.lost > 0 || a.phantom > 0);
+    let class = if audit_mismatch { format!("{status} audit") } else { status.to_owned() };
     let mut html = format!(
-        "<tr class=\"{status}\"><td>{}</td><td data-v=\"{}\">{}{}</td><td>{}</td><td>{status}</td>",
+        "<tr class=\"{class}\"><td>{}</td><td data-v=\"{}\">{}{}</td><td>{}</td><td>{status}</td>\
+         <td class=\"notes\">{}</td>",
         escape(&test.server),
         test.workers,
         test.workers,
         if test.validity.shared_cores { "*" } else { "" },
         escape(&test.endpoint.name),
+        escape(&detail_notes(test).join("; ")),
     );
-    for (_, value) in NUMERIC_COLUMNS {
+    for (_, value, counts) in NUMERIC_COLUMNS {
         match value(test) {
+            Some(v) if *counts => {
+                let _ = write!(html, "<td data-v=\"{v}\">{v:.0}</td>");
+            }
             Some(v) => {
                 let _ = write!(html, "<td data-v=\"{v}\">{}</td>", num(v));
             }
             None => html.push_str("<td data-v=\"\">—</td>"),
         }
     }
+    html.push_str("</tr>\n");
+    html
+}
+
+/// Why a row deserves a second look: failure, invalidity, write-audit mismatches, shared CPUs.
+fn detail_notes(test: &TestRecord) -> Vec<String> {
     let mut notes: Vec<String> = test.failure.iter().cloned().collect();
     notes.extend(test.validity.reasons.iter().cloned());
-    if test.validity.shared_cores {
-        notes.push("* shared CPUs with the load generator".into());
+    notes.extend(test.notes.iter().cloned());
+    if let Some(audit) = test.write_audit.as_ref().filter(|a| a.lost > 0 || a.phantom > 0) {
+        notes.push(format!("write audit: {} lost, {} phantom", audit.lost, audit.phantom));
     }
-    let _ = writeln!(html, "<td class=\"notes\">{}</td></tr>", escape(&notes.join("; ")));
-    html
+    if test.validity.shared_cores {
+        notes.push("* shared CPUs with vegeta".into());
+    }
+    notes
 }
 
 fn footer(view: &View<'_>) -> String {
@@ -518,10 +599,11 @@ table.sortable th { position: sticky; top: 0; background: #e9ecef; cursor: point
 table.sortable th[aria-sort=ascending]::after { content: ' ▲'; }
 table.sortable th[aria-sort=descending]::after { content: ' ▼'; }
 table.sortable td { padding: 3px 6px; border-bottom: 1px solid #f1f3f5; text-align: right; }
-table.sortable td:nth-child(-n+4), table.sortable th:nth-child(-n+4), td.notes { text-align: left; }
-td.notes { white-space: normal; min-width: 280px; }
+table.sortable td:nth-child(-n+5), table.sortable th:nth-child(-n+5) { text-align: left; }
+td.notes { white-space: normal; min-width: 160px; max-width: 340px; }
 tr.failed { background: #ffe3e3; }
 tr.invalid { background: #fff3bf; }
+tr.audit { background: #ffe8cc; }
 footer { margin-top: 30px; color: #868e96; font-size: 12px; }
 ";
 

@@ -8,11 +8,13 @@
 //! the crate's `Layout` offers (it stops at eight). Each figure becomes a `<div class="chart">` plus one
 //! `Plotly.newPlot` call, against the plotly.js the page embeds once in its `<head>`.
 
-use plotly::Scatter;
-use plotly::common::{DashType, ErrorData, ErrorType, HoverInfo, Line, Marker, MarkerSymbol, Mode};
+use plotly::common::{
+    DashType, ErrorData, ErrorType, HoverInfo, Line, Marker, MarkerSymbol, Mode, Pattern, PatternShape,
+};
+use plotly::{Bar, Scatter};
 use serde_json::{Value, json};
 
-use crate::results::EndpointRef;
+use crate::results::{CapacityResult, EndpointRef};
 
 use super::summary::{Cell, Family, Metric, SeriesKey, Spread, View, workers_text};
 use super::text::{num, num1};
@@ -23,6 +25,11 @@ const MAX_COLUMNS: usize = 4;
 const ROW_HEIGHT_PX: usize = 270;
 /// Room for the title, subtitle and the bottom axis title, pixels.
 const CHROME_HEIGHT_PX: usize = 170;
+/// Height of one legend entry, and of the legend's title, pixels.
+const LEGEND_ENTRY_PX: usize = 25;
+const LEGEND_TITLE_PX: usize = 40;
+/// Room for each extra subtitle line (failed tests, lost writes), pixels.
+const SUBTITLE_LINE_PX: usize = 24;
 /// Vertical room between rows of panels (panel title and x-axis labels), pixels.
 const ROW_GAP_PX: f64 = 95.0;
 
@@ -151,17 +158,27 @@ fn axis_refs(index: usize) -> (String, String) {
 }
 
 /// The layout of a grid of panels (row-major, `None` = empty slot) under one title.
-fn grid_layout(title: &str, subtitle: &str, panels: &[Option<Panel>], columns: usize) -> (Value, usize) {
+fn grid_layout(
+    title: &str,
+    subtitle: &str,
+    panels: &[Option<Panel>],
+    columns: usize,
+    data: &[Value],
+) -> (Value, usize) {
     let columns = columns.max(1);
     let rows = panels.len().div_ceil(columns).max(1);
     let plot_px = rows * ROW_HEIGHT_PX;
-    let height = plot_px + CHROME_HEIGHT_PX;
+    let extra_subtitle_px = subtitle.matches("<br>").count() * SUBTITLE_LINE_PX;
+    let legend_entries = data.iter().filter(|t| t["showlegend"].as_bool() != Some(false)).count();
+    // Tall enough for the legend beside the panels: plotly would give it a scroll bar otherwise.
+    let plot_px = plot_px.max(legend_entries * LEGEND_ENTRY_PX + LEGEND_TITLE_PX);
+    let height = plot_px + CHROME_HEIGHT_PX + extra_subtitle_px;
     let v_gap = if rows > 1 { ROW_GAP_PX / plot_px as f64 } else { 0.0 };
     let h_gap = 0.07;
     let mut layout = json!({
         "title": {"text": format!("<b>{title}</b>"), "subtitle": {"text": subtitle}, "x": 0.0, "xanchor": "left"},
         "height": height,
-        "margin": {"t": 110, "b": 70, "l": 70, "r": 20},
+        "margin": {"t": 110 + extra_subtitle_px, "b": 70, "l": 70, "r": 20},
         "hovermode": "closest",
         "legend": {"title": {"text": "server · workers"}},
         "annotations": [],
@@ -179,7 +196,7 @@ fn grid_layout(title: &str, subtitle: &str, panels: &[Option<Panel>], columns: u
         let x_key = x_ref.replace('x', "xaxis");
         let y_key = y_ref.replace('y', "yaxis");
         layout[x_key] = x_axis(panel, [x0, x1], &y_ref);
-        layout[y_key] = y_axis(panel, [y0, y1], &x_ref);
+        layout[y_key] = y_axis(panel, [y0, y1], &x_ref, &panel_values(data, &y_ref));
         annotations.push(json!({
             "text": format!("<b>{}</b>", panel.title), "showarrow": false,
             "xref": "paper", "yref": "paper", "x": (x0 + x1) / 2.0, "y": y1,
@@ -190,20 +207,79 @@ fn grid_layout(title: &str, subtitle: &str, panels: &[Option<Panel>], columns: u
     (layout, height)
 }
 
+/// Rates get one labelled tick each up to this many; beyond it (saturation searches probe many rates)
+/// plotly picks the ticks so the labels do not collide.
+const MAX_LABELLED_TICKS: usize = 8;
+
 fn x_axis(panel: &Panel, domain: [f64; 2], anchor: &str) -> Value {
-    let text: Vec<String> = if panel.x_tick_text.is_empty() {
-        panel.x_ticks.iter().map(|t| format!("{t:.0}")).collect()
-    } else {
-        panel.x_tick_text.clone()
-    };
-    json!({
+    let mut axis = json!({
         "domain": domain, "anchor": anchor, "title": {"text": panel.x_title, "standoff": 6},
-        "tickmode": "array", "tickvals": panel.x_ticks, "ticktext": text,
         "zeroline": false, "showline": true, "linecolor": "#ADB5BD", "automargin": true,
-    })
+    });
+    if panel.x_ticks.is_empty() {
+        axis["type"] = json!("category");
+    } else if panel.x_ticks.len() <= MAX_LABELLED_TICKS {
+        let text: Vec<String> = if panel.x_tick_text.is_empty() {
+            panel.x_ticks.iter().map(|t| format!("{t:.0}")).collect()
+        } else {
+            panel.x_tick_text.clone()
+        };
+        axis["tickmode"] = json!("array");
+        axis["tickvals"] = json!(panel.x_ticks);
+        axis["ticktext"] = json!(text);
+    }
+    axis
 }
 
-fn y_axis(panel: &Panel, domain: [f64; 2], anchor: &str) -> Value {
+/// Every finite y value the traces draw on the axis `y_ref`.
+fn panel_values(data: &[Value], y_ref: &str) -> Vec<f64> {
+    data.iter()
+        .filter(|trace| trace["yaxis"].as_str().unwrap_or("y") == y_ref)
+        .filter_map(|trace| trace["y"].as_array())
+        .flatten()
+        .filter_map(Value::as_f64)
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect()
+}
+
+/// Ticks at 1, 2 and 5 × 10^k spanning `values`, labelled in full: plotly's own log ticks label the
+/// 2s and 5s with a bare digit, which reads as a value. `None` when fewer than three would show (a
+/// narrow range), so plotly picks linear-looking ticks itself.
+fn log_ticks(values: &[f64]) -> Option<(Vec<f64>, Vec<String>)> {
+    let low = values.iter().copied().fold(f64::MAX, f64::min);
+    let high = values.iter().copied().fold(f64::MIN, f64::max);
+    if values.is_empty() {
+        return None;
+    }
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powf(low.log10().floor() - 1.0);
+    while decade <= high * 10.0 {
+        for step in [1.0, 2.0, 5.0] {
+            let tick = step * decade;
+            if tick >= low / 1.6 && tick <= high * 1.6 {
+                ticks.push(tick);
+            }
+        }
+        decade *= 10.0;
+    }
+    if ticks.len() < 3 {
+        return None;
+    }
+    let text = ticks.iter().map(|t| tick_label(*t)).collect();
+    Some((ticks, text))
+}
+
+/// `0.05`, `0.2`, `1`, `20`, `5000`: as many decimals as the tick needs, no exponent.
+fn tick_label(value: f64) -> String {
+    if value >= 1.0 {
+        format!("{value:.0}")
+    } else {
+        let decimals = (-value.log10()).ceil().max(1.0) as usize;
+        format!("{value:.decimals$}")
+    }
+}
+
+fn y_axis(panel: &Panel, domain: [f64; 2], anchor: &str, values: &[f64]) -> Value {
     let mut axis = json!({
         "domain": domain, "anchor": anchor, "title": {"text": panel.y_title},
         "type": if panel.y_log { "log" } else { "linear" },
@@ -211,6 +287,13 @@ fn y_axis(panel: &Panel, domain: [f64; 2], anchor: &str) -> Value {
     });
     if let Some(range) = panel.y_range {
         axis["range"] = json!(range);
+    }
+    if panel.y_log
+        && let Some((values, text)) = log_ticks(values)
+    {
+        axis["tickmode"] = json!("array");
+        axis["tickvals"] = json!(values);
+        axis["ticktext"] = json!(text);
     }
     axis
 }
@@ -367,23 +450,31 @@ fn finish(
     endpoints: &[&EndpointRef],
 ) -> Figure {
     data.extend(legend_entries(view, endpoints, &data));
-    let (layout, height_px) = grid_layout(title, subtitle, &panels, columns);
+    let (layout, height_px) = grid_layout(title, subtitle, &panels, columns, &data);
     Figure { id, title: title.to_owned(), data, layout, height_px }
 }
 
 /// The chart's fine print: how to read it, and which tests it cannot show.
 fn subtitle(view: &View<'_>, endpoints: &[&EndpointRef]) -> String {
-    let mut text =
-        "Points: median over repeats; error bars: min–max; hollow markers: invalid results (reason in hover)."
-            .to_owned();
-    let failed: Vec<String> = view
-        .cells
-        .iter()
-        .filter(|c| endpoints.iter().any(|e| e.name == c.endpoint.name) && !c.has_numbers())
-        .map(|c| c.label())
-        .collect();
+    let mut text = "Points: median over repeats; error bars: min–max; hollow markers: invalid results \
+                    (reason in hover)."
+        .to_owned();
+    let cells: Vec<&Cell<'_>> =
+        view.cells.iter().filter(|c| endpoints.iter().any(|e| e.name == c.endpoint.name)).collect();
+    let failed: Vec<String> = cells.iter().filter(|c| !c.has_numbers()).map(|c| c.label()).collect();
     if !failed.is_empty() {
         text.push_str(&format!("<br>Failed, not drawn: {}.", failed.join("; ")));
+    }
+    let audits: Vec<String> = cells
+        .iter()
+        .filter(|c| c.lost_writes() > 0 || c.phantom_writes() > 0)
+        .map(|c| format!("{}: {} lost, {} phantom", c.label(), c.lost_writes(), c.phantom_writes()))
+        .collect();
+    if !audits.is_empty() {
+        text.push_str(&format!(
+            "<br>Write audit mismatches (drawn, but the database disagrees): {}.",
+            audits.join("; ")
+        ));
     }
     text
 }
@@ -409,7 +500,7 @@ fn legend_entries(view: &View<'_>, endpoints: &[&EndpointRef], data: &[Value]) -
             entries.push(to_value(&entry));
         }
     }
-    let has_invalid = data.iter().any(|t| t["marker"]["symbol"].as_str().is_some_and(|s| s.ends_with("-open")));
+    let has_invalid = data.iter().any(is_hollow);
     if has_invalid {
         let entry = Scatter::new(vec![Option::<f64>::None], vec![Option::<f64>::None])
             .name("hollow: invalid result")
@@ -548,7 +639,8 @@ fn hover_text(cell: &Cell<'_>, metric: Metric, spread: Spread) -> String {
     text
 }
 
-/// Best achieved rate per workers count: does adding workers buy throughput? One panel per family.
+/// Best achieved rate per workers count: does adding workers buy throughput? One panel per family,
+/// log y so that doubling looks the same at 20 req/s as at 1000 req/s.
 pub(crate) fn worker_scaling_chart(view: &View<'_>) -> Figure {
     let families = view.families();
     let columns = families.len().clamp(1, MAX_COLUMNS);
@@ -559,74 +651,245 @@ pub(crate) fn worker_scaling_chart(view: &View<'_>) -> Figure {
         panels.push(Some(Panel {
             title: family.title().to_owned(),
             x_title: "server workers (threads)".into(),
-            y_title: "best achieved (req/s)".into(),
-            y_log: false,
+            y_title: "best achieved (req/s, log)".into(),
+            y_log: true,
             y_range: None,
             x_ticks: worker_ticks.clone(),
             x_tick_text: view.workers.iter().map(u16::to_string).collect(),
         }));
         for endpoint in endpoints {
             for &server in &view.servers {
-                if let Some(trace) = scaling_trace(view, server, endpoint, &axis_refs(index)) {
-                    data.push(trace);
-                }
+                data.extend(scaling_traces(view, server, endpoint, &axis_refs(index)));
             }
         }
     }
-    let subtitle = "Per server and endpoint: the highest median achieved rate over all target rates, valid results only. \
-                    A flat line means more workers bought nothing (or the target rates were too low to tell).";
-    let (mut layout, height_px) =
-        grid_layout("Worker scaling: best achieved rate per workers count", subtitle, &panels, columns);
+    if data.iter().any(|t| t["name"].as_str().is_some_and(|n| n.ends_with(LOWER_BOUND))) {
+        let entry = Scatter::new(vec![Option::<f64>::None], vec![Option::<f64>::None])
+            .name("hollow: lower bound (a higher rate failed or was invalid)")
+            .mode(Mode::Markers)
+            .marker(Marker::new().symbol(MarkerSymbol::CircleOpen).color(GREY).size(9));
+        data.push(to_value(&entry));
+    }
+    let subtitle = "Per server and endpoint: the highest median achieved rate of any valid result, over all target \
+                    rates. Flat = more workers bought nothing, or the target rates were too low to tell; \
+                    a best equal to the top target rate is a floor, not a ceiling.";
+    let title = "Worker scaling: best achieved rate per workers count";
+    let (mut layout, height_px) = grid_layout(title, subtitle, &panels, columns, &data);
     layout["legend"] = json!({"title": {"text": "server · endpoint"}});
     Figure { id: "chart-worker-scaling".into(), title: "Worker scaling".into(), data, layout, height_px }
 }
 
-fn scaling_trace(
+/// Suffix of the names of lower-bound traces in the worker-scaling chart.
+const LOWER_BOUND: &str = " (lower bound)";
+
+fn is_hollow(trace: &Value) -> bool {
+    trace["marker"]["symbol"].as_str().is_some_and(|s| s.ends_with("-open"))
+}
+
+/// The best valid achieved rate of one server × endpoint × workers, the rate it came at, and whether
+/// it is only a lower bound because a higher target rate has no valid result.
+fn best_achieved(view: &View<'_>, key: SeriesKey<'_>) -> Option<(f64, u32, bool)> {
+    let cells: Vec<&Cell<'_>> = view.rates.iter().filter_map(|&r| view.cell(key, r)).collect();
+    let (achieved, rate) = cells
+        .iter()
+        .filter(|c| c.is_valid())
+        .filter_map(|c| c.stat(Metric::Achieved).map(|s| (s.median, c.rate)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    let lower_bound = cells.iter().any(|c| c.rate > rate && !c.is_valid());
+    Some((achieved, rate, lower_bound))
+}
+
+/// The line of one server × endpoint across workers counts, plus hollow markers for lower bounds.
+fn scaling_traces(
     view: &View<'_>,
     server: &str,
     endpoint: &EndpointRef,
     (x_ref, y_ref): &(String, String),
-) -> Option<Value> {
-    let mut x = Vec::new();
-    let mut y = Vec::new();
-    let mut hover = Vec::new();
+) -> Vec<Value> {
+    let mut points = Vec::new();
     for &workers in &view.workers {
         let key = SeriesKey { server, workers, endpoint };
-        let best = view
-            .rates
-            .iter()
-            .filter_map(|&rate| view.cell(key, rate))
-            .filter(|c| c.is_valid())
-            .filter_map(|c| c.stat(Metric::Achieved).map(|s| (s.median, c)))
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        let Some((achieved, cell)) = best else {
-            continue;
-        };
-        x.push(f64::from(workers));
-        y.push(achieved);
-        hover.push(format!(
-            "<b>{server}</b> · {} · {}<br>best achieved {} req/s at target {} req/s",
-            endpoint.name,
-            workers_text(workers),
-            num1(achieved),
-            cell.rate
-        ));
+        if let Some((achieved, rate, lower_bound)) = best_achieved(view, key) {
+            let mut hover = format!(
+                "<b>{server}</b> · {} · {}<br>best achieved {} req/s at target {rate} req/s",
+                endpoint.name,
+                workers_text(workers),
+                num1(achieved),
+            );
+            if lower_bound {
+                hover.push_str("<br>(lower bound: a higher target rate failed or was invalid)");
+            }
+            points.push((f64::from(workers), achieved, hover, lower_bound));
+        }
     }
-    if x.is_empty() {
-        return None;
+    if points.is_empty() {
+        return Vec::new();
     }
     let look = style(view, SeriesKey { server, workers: view.workers[0], endpoint });
-    let trace = Scatter::new(x, y)
+    let group = format!("{server}-{}", endpoint.name);
+    let line = Scatter::new(points.iter().map(|p| p.0).collect(), points.iter().map(|p| p.1).collect())
         .name(format!("{server} · {} {}", endpoint_glyph(view, endpoint), endpoint.name))
-        .legend_group(format!("{server}-{}", endpoint.name))
+        .legend_group(group.clone())
         .mode(Mode::LinesMarkers)
         .line(Line::new().color(look.color.clone()).width(2.0))
-        .marker(Marker::new().symbol(look.symbol).size(9).color(look.color))
-        .hover_text_array(hover)
+        .marker(Marker::new().symbol(look.symbol.clone()).size(9).color(look.color.clone()))
+        .hover_text_array(points.iter().map(|p| p.2.clone()).collect())
         .hover_info(HoverInfo::Text)
         .x_axis(x_ref)
         .y_axis(y_ref);
-    Some(to_value(&trace))
+    let mut traces = vec![to_value(&line)];
+    let bounds: Vec<_> = points.iter().filter(|p| p.3).collect();
+    if !bounds.is_empty() {
+        let hollow = Scatter::new(bounds.iter().map(|p| p.0).collect(), bounds.iter().map(|p| p.1).collect())
+            .name(format!("{server} · {}{LOWER_BOUND}", endpoint.name))
+            .legend_group(group)
+            .show_legend(false)
+            .mode(Mode::Markers)
+            // A white-filled marker drawn over the line's own marker, so the point reads as hollow.
+            .marker(
+                Marker::new()
+                    .symbol(look.symbol)
+                    .size(12)
+                    .color("white")
+                    .line(Line::new().color(look.color).width(2.0)),
+            )
+            .hover_text_array(bounds.iter().map(|p| p.2.clone()).collect())
+            .hover_info(HoverInfo::Text)
+            .x_axis(x_ref)
+            .y_axis(y_ref);
+        traces.push(to_value(&hollow));
+    }
+    traces
+}
+
+/// Bar fill pattern per workers count in the capacity chart, where dashes cannot show.
+const PATTERNS: &[PatternShape] = &[
+    PatternShape::None,
+    PatternShape::RightDiagonalLine,
+    PatternShape::DiagonalCross,
+    PatternShape::Dot,
+    PatternShape::HorizontalLine,
+    PatternShape::VerticalLine,
+];
+
+/// The saturation search's sustainable rates (`--find-max` runs only): one panel per family, a group of
+/// bars per endpoint, one bar per server × workers. Bars of searches that did not converge are faded and
+/// labelled `≥`, because their rate is only a lower bound.
+pub(crate) fn capacity_chart(view: &View<'_>) -> Option<Figure> {
+    let capacity = &view.results.capacity;
+    if capacity.is_empty() {
+        return None;
+    }
+    let families = view.families();
+    let columns = families.len().clamp(1, MAX_COLUMNS);
+    let mut panels = Vec::new();
+    let mut data = Vec::new();
+    for (index, (family, endpoints)) in families.iter().enumerate() {
+        panels.push(Some(Panel {
+            title: family.title().to_owned(),
+            x_title: "endpoint".into(),
+            y_title: "sustainable rate (req/s)".into(),
+            y_log: false,
+            y_range: None,
+            x_ticks: Vec::new(),
+            x_tick_text: Vec::new(),
+        }));
+        for &server in &view.servers {
+            for &workers in &view.workers {
+                let results: Vec<&CapacityResult> = endpoints
+                    .iter()
+                    .filter_map(|e| {
+                        capacity
+                            .iter()
+                            .find(|c| c.server == server && c.workers == workers && c.endpoint.name == e.name)
+                    })
+                    .collect();
+                if !results.is_empty() {
+                    let axes = axis_refs(index);
+                    data.push(capacity_bars(view, server, workers, &results, index == 0, &axes));
+                }
+            }
+        }
+    }
+    let subtitle = view.results.run.config.search.as_ref().map_or_else(
+        || "Highest probed rate that met the SLO with a valid result.".to_owned(),
+        |search| {
+            format!(
+                "Highest probed rate with p99 ≤ {} ms and success ≥ {}% on a valid result, within {}%. \
+                 Faded bars marked ≥: the search did not converge, the rate is a lower bound (hover says why).",
+                search.slo_p99_ms, search.slo_success_pct, search.precision_pct
+            )
+        },
+    );
+    let title = "Sustainable rate per endpoint (saturation search)";
+    let (mut layout, height_px) = grid_layout(title, &subtitle, &panels, columns, &data);
+    layout["barmode"] = json!("group");
+    Some(Figure { id: "chart-capacity".into(), title: title.into(), data, layout, height_px })
+}
+
+fn capacity_bars(
+    view: &View<'_>,
+    server: &str,
+    workers: u16,
+    results: &[&CapacityResult],
+    show_legend: bool,
+    (x_ref, y_ref): &(String, String),
+) -> Value {
+    let (name, group) = series_name(server, workers);
+    let x: Vec<String> = results.iter().map(|c| c.endpoint.name.clone()).collect();
+    let y: Vec<f64> = results.iter().map(|c| c.sustainable_rps.map_or(0.0, f64::from)).collect();
+    let labels: Vec<String> = results
+        .iter()
+        .map(|c| {
+            let rate = c.sustainable_rps.map_or_else(|| "none".to_owned(), |r| r.to_string());
+            if c.valid { rate } else { format!("≥{rate}") }
+        })
+        .collect();
+    let hover: Vec<String> = results.iter().map(|c| capacity_hover(c)).collect();
+    let opacity: Vec<f64> = results.iter().map(|c| if c.valid { 1.0 } else { 0.45 }).collect();
+    let pattern = PATTERNS[view.workers_index(workers) % PATTERNS.len()].clone();
+    let bars = Bar::new(x, y)
+        .name(name)
+        .legend_group(group)
+        .show_legend(show_legend)
+        .text_array(labels)
+        .hover_text_array(hover)
+        .hover_info(HoverInfo::Text)
+        .marker(
+            Marker::new()
+                .color(server_color(view, server))
+                .pattern(Pattern::new().shape(pattern).foreground_color("white")),
+        )
+        .x_axis(x_ref)
+        .y_axis(y_ref);
+    let mut value = to_value(&bars);
+    // plotly.js takes per-bar opacity on the marker; the typed `Marker` only has a single value.
+    value["marker"]["opacity"] = json!(opacity);
+    value
+}
+
+fn capacity_hover(result: &CapacityResult) -> String {
+    let mut text = format!(
+        "<b>{}</b> · {} · {}<br>sustainable: {}",
+        result.server,
+        result.endpoint.name,
+        workers_text(result.workers),
+        result.sustainable_rps.map_or_else(|| "none".to_owned(), |r| format!("{r} req/s")),
+    );
+    if let Some(miss) = result.lowest_miss_rps {
+        text.push_str(&format!("<br>lowest miss: {miss} req/s"));
+    }
+    if let Some(p99) = result.p99_ms {
+        text.push_str(&format!("<br>p99 there: {} ms", num(p99)));
+    }
+    if let Some(cpu) = result.cpu_mean_pct {
+        text.push_str(&format!("<br>server CPU there: {} %", num1(cpu)));
+    }
+    text.push_str(&format!("<br>{} probes; stopped: {}", result.probes.len(), super::html::escape(&result.stop)));
+    if !result.valid {
+        text.push_str("<br>(lower bound: the search did not converge)");
+    }
+    text
 }
 
 /// The "nines" position of a percentile: 90 → 1, 99 → 2, 99.9 → 3; 100 (the maximum) sits half a

@@ -211,7 +211,8 @@ impl<'a> Cell<'a> {
         format!("{} w{} {} @ {} req/s", self.server, self.workers, self.endpoint.name, self.rate)
     }
 
-    /// Short caveats about this cell's numbers, most serious first; empty when there is nothing to say.
+    /// Short caveats about this cell's numbers, most serious first, then the runner's notes on how its
+    /// tests ran; empty when there is nothing to say.
     pub fn issues(&self) -> Vec<String> {
         let repeated = self.records.len() > 1;
         let which = |t: &TestRecord| {
@@ -232,6 +233,11 @@ impl<'a> Cell<'a> {
         }
         if self.phantom_writes() > 0 {
             issues.push(format!("{} phantom writes (applied but never acknowledged)", self.phantom_writes()));
+        }
+        for t in &self.records {
+            for note in &t.notes {
+                issues.push(format!("{}note: {note}", which(t)));
+            }
         }
         issues
     }

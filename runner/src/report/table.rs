@@ -99,11 +99,15 @@ fn row(cell: &Cell<'_>, footnotes: &mut Footnotes) -> Row {
     Row { cells, color: row_color(cell), details: spread_line(cell).into_iter().collect() }
 }
 
-/// Red when nothing was measured or writes were lost, yellow when the numbers are not to be trusted.
+/// Red when nothing was measured or writes were lost, yellow when some numbers are not to be trusted.
 fn row_color(cell: &Cell<'_>) -> Option<&'static str> {
+    let doubtful = !cell.is_valid()
+        || !cell.invalid_records().is_empty()
+        || !cell.failed().is_empty()
+        || cell.phantom_writes() > 0;
     if !cell.has_numbers() || cell.lost_writes() > 0 {
         Some(ansi::RED)
-    } else if !cell.is_valid() || !cell.issues().is_empty() {
+    } else if doubtful {
         Some(ansi::YELLOW)
     } else {
         None

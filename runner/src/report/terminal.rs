@@ -248,6 +248,9 @@ fn server_color(view: &View<'_>, server: &str) -> &'static str {
 
 /// The highest target rate each server × workers × endpoint sustained, and its best achieved rate.
 fn capacity(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
+    if !view.results.capacity.is_empty() {
+        return search_capacity(view, width, color);
+    }
     let mut lines = vec![paint("Capacity", ansi::BOLD, color)];
     lines.extend(wrap(
         &format!(
@@ -277,6 +280,65 @@ fn capacity(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
         }
     }
     lines.extend(table.render(width, color).0);
+    lines
+}
+
+/// The saturation search's verdicts (`--find-max` runs), with why each search stopped.
+fn search_capacity(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
+    let mut lines = vec![paint("Capacity (saturation search)", ansi::BOLD, color)];
+    if let Some(search) = &view.results.run.config.search {
+        lines.extend(wrap(
+            &format!(
+                "Sustainable = the highest probed rate with p99 <= {} ms and success >= {}% on a valid result. \
+                 '>=': the search did not converge, the rate is a lower bound. '-' = none.",
+                search.slo_p99_ms, search.slo_success_pct
+            ),
+            width,
+            2,
+        ));
+    }
+    let mut table = TextTable {
+        columns: vec![
+            Column::left("Endpoint").shrinkable(14),
+            Column::left("Server"),
+            Column::right("Workers", ""),
+            Column::right("Sustainable", "req/s"),
+            Column::right("First miss", "req/s").droppable(2),
+            Column::right("P99 there", "ms"),
+            Column::right("CPU there", "%").droppable(1),
+            Column::right("Probes", ""),
+        ],
+        rows: Vec::new(),
+    };
+    let mut stops = Vec::new();
+    for result in &view.results.capacity {
+        let dash = || "-".to_owned();
+        let sustainable = result.sustainable_rps.map_or_else(dash, |r| r.to_string());
+        table.rows.push(Row {
+            cells: vec![
+                result.endpoint.name.clone(),
+                result.server.clone(),
+                result.workers.to_string(),
+                if result.valid { sustainable } else { format!(">={sustainable}") },
+                result.lowest_miss_rps.map_or_else(dash, |r| r.to_string()),
+                result.p99_ms.map_or_else(dash, num),
+                result.cpu_mean_pct.map_or_else(dash, num1),
+                result.probes.len().to_string(),
+            ],
+            color: (!result.valid).then_some(ansi::YELLOW),
+            details: Vec::new(),
+        });
+        if !result.valid {
+            stops.push(format!(
+                "- {} w{} {}: stopped because {}",
+                result.server, result.workers, result.endpoint.name, result.stop
+            ));
+        }
+    }
+    lines.extend(table.render(width, color).0);
+    for stop in stops {
+        lines.extend(wrap(&stop, width, 2));
+    }
     lines
 }
 
