@@ -27,6 +27,79 @@ pub enum Command {
     Run(RunArgs),
     /// Re-render the terminal tables, ASCII charts and HTML report of a finished (or interrupted) run.
     Report(ReportArgs),
+    /// Find the load generator's own ceiling on this machine: the highest rate vegeta holds, with valid
+    /// results, against the no-op endpoint. Stored in <out>/calibration.json; later runs and reports show
+    /// results as a fraction of it and warn about rates above it.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CalibrateArgs {
+    /// Server whose no-op endpoint is the target.
+    #[arg(long, default_value = "axum")]
+    pub server: String,
+
+    /// Server workers.
+    #[arg(long, default_value_t = 1)]
+    pub workers: u16,
+
+    /// Length of each probe.
+    #[arg(long, default_value = "3s", value_name = "DURATION")]
+    pub duration: String,
+
+    /// Warm-up before each probe; 0 skips it.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub warmup: String,
+
+    /// The time the whole calibration may take.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub budget: String,
+
+    /// The first rate probed, in requests per second.
+    #[arg(long, default_value_t = 1000, value_name = "RPS")]
+    pub start_rate: u32,
+
+    /// Folder the run folder and calibration.json are written to.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// vegeta binary [default: $VEGETA, then PATH, then tools/bin/vegeta of this checkout].
+    #[arg(long, value_name = "PATH")]
+    pub vegeta: Option<PathBuf>,
+
+    /// Don't pin the server and vegeta to disjoint CPUs.
+    #[arg(long)]
+    pub no_pin: bool,
+}
+
+impl CalibrateArgs {
+    /// The equivalent benchmark flags: a saturation search of the no-op endpoint with no latency bound.
+    pub fn as_run_args(&self) -> RunArgs {
+        RunArgs {
+            servers: vec![self.server.clone()],
+            filter: vec![shared::catalogue::CALIBRATION_PATH_PREFIX.to_owned()],
+            rates: vec![self.start_rate],
+            duration: Some(self.duration.clone()),
+            warmup: self.warmup.clone(),
+            repeat: 1,
+            find_max: true,
+            // No latency bound: the ceiling is where the generator stops holding the rate.
+            slo_p99: "1h".to_owned(),
+            slo_success: 99.9,
+            budget: self.budget.clone(),
+            start_rate: self.start_rate,
+            workers: vec![self.workers],
+            host: shared::config::DEFAULT_HOST.to_owned(),
+            port: None,
+            timeout: "10s".to_owned(),
+            out: self.out.clone(),
+            vegeta: self.vegeta.clone(),
+            sleep_ms: shared::config::DEFAULT_SLEEP_MS,
+            no_pin: self.no_pin,
+            no_html: true,
+            dry_run: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use runner::cli::{Cli, Command, ReportArgs, RunArgs};
+use runner::cli::{CalibrateArgs, Cli, Command, ReportArgs, RunArgs};
 use runner::plan::{Plan, PlanError};
 use runner::results::{self, RunResults};
 use runner::scheduler::{self, Tools};
@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run_benchmark(&args),
         None => run_benchmark(&cli.run),
         Some(Command::Report(args)) => render_report(&args),
+        Some(Command::Calibrate(args)) => calibrate(&args),
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("runner: {error:#}");
@@ -90,6 +91,30 @@ fn finish_run(results: &RunResults, run_dir: &Path, html: bool) -> Result<()> {
     println!("results: {}", file_link(&run_dir.join(results::RESULTS_FILE), color));
     println!("run folder: {}", file_link(run_dir, color));
     Ok(())
+}
+
+/// Finds vegeta's ceiling against the no-op endpoint and stores it beside the run folders.
+fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
+    let mut plan = Plan::resolve(&args.as_run_args())?;
+    plan.calibrating = true;
+    let tools = Tools::locate(&plan)?;
+    machine::raise_open_file_limit();
+    eprint!("calibrating the load generator against the no-op endpoint\n{}", plan.describe());
+    let interrupted = install_interrupt_flag()?;
+    let outcome = scheduler::run(&plan, &tools, std::env::args().collect(), interrupted)?;
+    if outcome.interrupted() {
+        eprintln!("interrupted: no calibration stored; the probes are in {}", outcome.run_dir.display());
+        return Ok(ExitCode::from(130));
+    }
+    let calibration = scheduler::calibration_from(&outcome.results)?;
+    let path = plan.out.join(results::CALIBRATION_FILE);
+    results::write_json_atomic(&path, &calibration)?;
+    match calibration.ceiling_rps {
+        Some(ceiling) => println!("load-generator ceiling: {ceiling} req/s ({})", calibration.stop),
+        None => println!("no probe held its rate with valid results ({})", calibration.stop),
+    }
+    println!("calibration: {}", file_link(&path, scheduler::stdout_is_terminal()));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn render_report(args: &ReportArgs) -> Result<ExitCode> {

@@ -60,6 +60,8 @@ pub struct Plan {
     pub warmup: Duration,
     /// Present with `--find-max`: the rates come from the search, not from `rates`.
     pub search: Option<SearchPlan>,
+    /// `runner calibrate`: an invalid probe marks the generator's ceiling, so the search bisects below it.
+    pub calibrating: bool,
 }
 
 /// What `--find-max` looks for, and how long it may look.
@@ -127,6 +129,7 @@ impl Plan {
             repeat: args.repeat,
             warmup: parse_optional_duration("warmup", &args.warmup)?,
             search: args.find_max.then(|| resolve_search(args)).transpose()?,
+            calibrating: false,
         })
     }
 

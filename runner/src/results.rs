@@ -43,6 +43,43 @@ pub struct RunMetadata {
     pub status: RunStatus,
     /// Run-wide caveats a reader must see (shared cores, tests that failed, rates above the calibrated ceiling).
     pub notes: Vec<String>,
+    /// The load generator's calibrated ceiling on this machine, when `runner calibrate` measured one.
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+}
+
+/// File name of the calibration inside the results folder (beside the run folders).
+pub const CALIBRATION_FILE: &str = "calibration.json";
+
+/// The highest rate vegeta holds with valid results against the no-op endpoint on this machine: above it,
+/// a result measures the load generator rather than the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub ceiling_rps: Option<u32>,
+    /// The server and workers count it was measured against.
+    pub server: String,
+    pub workers: u16,
+    /// RFC 3339 UTC.
+    pub measured_at: String,
+    pub machine: Machine,
+    pub vegeta: String,
+    /// Why the search stopped; `valid` is false when the ceiling is only a lower bound.
+    pub stop: String,
+    pub valid: bool,
+    /// The run folder holding the probes.
+    pub run_id: String,
+    pub probes: Vec<ProbeRecord>,
+}
+
+impl Calibration {
+    /// Reads `<results_dir>/calibration.json`; `None` when there is none or it was made on another machine.
+    pub fn load_for(results_dir: &Path, machine: &Machine) -> Option<Calibration> {
+        let text = std::fs::read_to_string(results_dir.join(CALIBRATION_FILE)).ok()?;
+        let calibration: Calibration = serde_json::from_str(&text).ok()?;
+        let same_machine =
+            calibration.machine.cpu_model == machine.cpu_model && calibration.machine.cores == machine.cores;
+        same_machine.then_some(calibration)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,8 +18,9 @@ use crate::monitor::{self, Monitor};
 use crate::plan::{Plan, SearchPlan, Slo, TestCase};
 use crate::report;
 use crate::results::{
-    self, CapacityResult, CoreLayout, EndpointRef, Metrics, Placement, ProbeRecord, Resources, RunConfig, RunMetadata,
-    RunResults, RunStatus, SampleSeries, SearchConfig, TestFiles, TestRecord, TestStatus, Validity, WriteAudit,
+    self, Calibration, CapacityResult, CoreLayout, EndpointRef, Metrics, Placement, ProbeRecord, Resources, RunConfig,
+    RunMetadata, RunResults, RunStatus, SampleSeries, SearchConfig, TestFiles, TestRecord, TestStatus, Validity,
+    WriteAudit,
 };
 use crate::search::{self, Budget, Prober, SearchOutcome, Verdict};
 use crate::server::{self, ServerProcess, ServerSpec};
@@ -53,7 +54,10 @@ impl Prober for SessionProber<'_, '_, '_> {
         let case = TestCase { rate, ..self.combo };
         self.progress.start_test(self.session.results.tests.len(), &describe(&case));
         let record = self.session.run_test(&case);
-        let verdict = search::judge(&record, &self.slo);
+        let verdict = match search::judge(&record, &self.slo) {
+            Verdict::Invalid(why) if self.session.plan.calibrating => Verdict::Misses(why),
+            verdict => verdict,
+        };
         self.progress.finish_probe(&record, &verdict, self.started.elapsed());
         self.session.results.tests.push(record);
         if let Err(error) = self.session.save() {
@@ -606,7 +610,12 @@ fn run_metadata(
     run_dir: &Path,
     layout: &CoreLayout,
 ) -> RunMetadata {
-    let mut notes = Vec::new();
+    let machine = machine::detect();
+    let calibration = if plan.calibrating { None } else { Calibration::load_for(&plan.out, &machine) };
+    let mut notes = calibration.as_ref().map(|c| ceiling_notes(plan, c)).unwrap_or_default();
+    for note in &notes {
+        eprintln!("warning: {note}");
+    }
     let shared: Vec<String> = layout.placements.iter().filter(|(_, p)| p.shared).map(|(w, _)| w.to_string()).collect();
     if !shared.is_empty() {
         notes.push(format!(
@@ -639,14 +648,47 @@ fn run_metadata(
                 precision_pct: search::PRECISION * 100.0,
             }),
         },
-        machine: machine::detect(),
+        machine,
         versions: machine::versions(&tools.vegeta),
         core_layout: layout.clone(),
         started_at: now(),
         finished_at: None,
         status: RunStatus::Running,
         notes,
+        calibration,
     }
+}
+
+/// Warnings for requested rates above the calibrated load-generator ceiling.
+fn ceiling_notes(plan: &Plan, calibration: &Calibration) -> Vec<String> {
+    let Some(ceiling) = calibration.ceiling_rps else { return Vec::new() };
+    let above: Vec<String> = plan.rates.iter().filter(|&&r| r > ceiling).map(ToString::to_string).collect();
+    if above.is_empty() || plan.search.is_some() {
+        return Vec::new();
+    }
+    vec![format!(
+        "rates {} req/s exceed the calibrated load-generator ceiling of {ceiling} req/s ({}): results there \
+         measure vegeta as much as the server",
+        above.join(", "),
+        calibration.measured_at
+    )]
+}
+
+/// The calibration a `runner calibrate` run produced: its single search's sustainable rate.
+pub fn calibration_from(results: &RunResults) -> Result<Calibration> {
+    let capacity = results.capacity.first().context("the calibration search did not run (interrupted?)")?;
+    Ok(Calibration {
+        ceiling_rps: capacity.sustainable_rps,
+        server: capacity.server.clone(),
+        workers: capacity.workers,
+        measured_at: results.run.finished_at.clone().unwrap_or_else(now),
+        machine: results.run.machine.clone(),
+        vegeta: results.run.versions.vegeta.clone(),
+        stop: capacity.stop.clone(),
+        valid: capacity.valid,
+        run_id: results.run.id.clone(),
+        probes: capacity.probes.clone(),
+    })
 }
 
 /// Creates `<out>/bench_YYYYMMDD_HHMMSS` (with a suffix if that exists), failing early if `out` is not writable.

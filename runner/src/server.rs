@@ -27,8 +27,10 @@ const STDERR_TAIL_LINES: usize = 40;
 
 #[derive(Debug, Error)]
 pub enum ServerError {
-    #[error("the {server} server binary is missing at {path}; build it with `cargo build --release -p {package}`")]
-    BinaryMissing { server: String, path: PathBuf, package: String },
+    #[error(
+        "the {server} server binary is missing at {path}; build it with `{build}` (the same profile as this runner)"
+    )]
+    BinaryMissing { server: String, path: PathBuf, build: String },
     #[error("cannot start {binary}")]
     Spawn { binary: PathBuf, source: std::io::Error },
     #[error("the {server} server exited before it was ready ({status}); its stderr ends with:\n{stderr}")]
@@ -60,10 +62,14 @@ pub struct ServerSpec {
 
 /// The server binary of the runner's own build profile.
 pub fn locate_binary(server: &str) -> Result<PathBuf, ServerError> {
-    let missing = |path: PathBuf| ServerError::BinaryMissing {
-        server: server.to_owned(),
-        path,
-        package: server_binary_name(server),
+    let missing = |path: PathBuf| {
+        let release = path.parent().and_then(Path::file_name).is_some_and(|profile| profile == "release");
+        let profile_flag = if release { "--release " } else { "" };
+        ServerError::BinaryMissing {
+            server: server.to_owned(),
+            build: format!("cargo build {profile_flag}-p {}", server_binary_name(server)),
+            path,
+        }
     };
     let path = server_binary_path(server).ok_or_else(|| missing(PathBuf::from(server_binary_name(server))))?;
     if path.is_file() { Ok(path) } else { Err(missing(path)) }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use runner::report::{
     HtmlReport, RateTable, Renderer, TerminalReport, rate_table, render_html, terminal_report, write_html,
 };
-use runner::results::{RunResults, TestRecord, TestStatus};
+use runner::results::{CapacityResult, ProbeRecord, RunResults, SearchConfig, TestRecord, TestStatus};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -209,6 +209,80 @@ fn renderers_are_the_public_functions() {
     assert_eq!(table.render(&results), rate_table(&results, 500, false));
     let terminal = TerminalReport { width: 90, color: false };
     assert_eq!(terminal.render(&results), terminal_report(&results, 90, false));
+}
+
+/// The fixture as if `--find-max` had run: a converged search and one that only found a lower bound.
+fn with_capacity(mut results: RunResults) -> RunResults {
+    results.run.config.search = Some(SearchConfig {
+        slo_p99_ms: 100.0,
+        slo_success_pct: 99.0,
+        budget_s: 600.0,
+        start_rate: 500,
+        precision_pct: 10.0,
+    });
+    let endpoint = find(&results, "monoio", 1, "get_item_async_read", 500).endpoint.clone();
+    let probe = |rate: u32, verdict: &str| ProbeRecord {
+        rate,
+        verdict: verdict.into(),
+        detail: String::new(),
+        test_id: format!("monoio_w1_get_item_async_read_{rate}"),
+    };
+    results.capacity = vec![
+        CapacityResult {
+            server: "monoio".into(),
+            workers: 1,
+            endpoint: endpoint.clone(),
+            sustainable_rps: Some(1000),
+            lowest_miss_rps: Some(1100),
+            valid: true,
+            stop: "bracket within 10%".into(),
+            p99_ms: Some(4.47),
+            achieved_rps: Some(999.5),
+            cpu_mean_pct: Some(22.5),
+            probes: vec![probe(500, "meets"), probe(1000, "meets"), probe(1100, "misses")],
+        },
+        CapacityResult {
+            server: "axum".into(),
+            workers: 2,
+            endpoint,
+            sustainable_rps: Some(500),
+            lowest_miss_rps: None,
+            valid: false,
+            stop: "the 1000 req/s probe was invalid (load generator fell behind)".into(),
+            p99_ms: Some(3.92),
+            achieved_rps: Some(499.4),
+            cpu_mean_pct: Some(15.5),
+            probes: vec![probe(500, "meets"), probe(1000, "invalid")],
+        },
+    ];
+    results
+}
+
+#[test]
+fn saturation_search_results_get_a_chart_a_table_and_a_terminal_section() {
+    let results = with_capacity(fixture());
+    let html = render_html(&results);
+    let script = chart_script(&html, "chart-capacity");
+    assert!(script.contains("≥500"), "lower bound labelled");
+    assert!(script.contains("\"barmode\":\"group\""));
+    assert!(html.contains("id=\"capacity-table\""));
+    assert!(html.contains("p99 ≤ 100 ms"));
+    assert_eq!(html.matches("class=\"chart\"").count(), expected_chart_ids(&results).len() + 1);
+    for width in [100, 80] {
+        let report = terminal_report(&results, width, false);
+        assert!(report.contains("Capacity (saturation search)"), "{report}");
+        assert!(report.contains(">=500"));
+        assert!(report.lines().all(|l| l.chars().count() <= width));
+    }
+}
+
+#[test]
+fn notes_on_individual_tests_reach_every_format() {
+    let results = fixture();
+    let note = "restarted the server cold before measuring";
+    assert!(render_html(&results).contains(note));
+    assert!(rate_table(&results, 1000, false).contains(note));
+    assert!(terminal_report(&results, 80, false).contains("restarted the server cold"));
 }
 
 /// Where the browser test leaves the report, its probe copy and the screenshot (kept for inspection).

@@ -9,6 +9,9 @@ pub const ITEM_ID_PLACEHOLDER: &str = "{item_id}";
 
 /// Path of the operational route that lists the catalogue.
 pub const ENDPOINTS_PATH: &str = "/api/endpoints";
+/// Path prefix that selects exactly the no-op endpoint, the ceiling reference `runner calibrate` targets.
+pub const CALIBRATION_PATH_PREFIX: &str = "/api/simple/noop/";
+
 /// Path of the operational health route.
 pub const HEALTH_PATH: &str = "/healthz";
 
@@ -240,12 +243,14 @@ pub struct RouteMatch {
 ///
 /// Errors follow HTTP: 404 when no template matches the path, 405 when one does but not for this method,
 /// 400 when the path matches but the id is not a positive 64-bit integer.
+/// HEAD is answered like GET (without a body, which the HTTP layer drops), as HTTP requires.
 pub fn resolve(method: &str, path: &str) -> Result<RouteMatch, ApiError> {
+    let route_method = if method == "HEAD" { "GET" } else { method };
     let mut path_matched = false;
     for endpoint in CATALOGUE {
         let Some(raw_id) = match_template(endpoint.path, path) else { continue };
         path_matched = true;
-        if Method::parse(method) != Some(endpoint.method) {
+        if Method::parse(route_method) != Some(endpoint.method) {
             continue;
         }
         let item_id = match raw_id {
@@ -328,5 +333,6 @@ mod tests {
         assert_eq!(resolve("GET", "/api/db/async/write/1").expect_err("method").status(), 405);
         assert_eq!(resolve("DELETE", "/api/simple/async/1").expect_err("method").status(), 405);
         assert_eq!(parse_item_id("9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(resolve("HEAD", "/api/simple/async/1").map(|r| r.endpoint.name), Ok("simple_async"));
     }
 }

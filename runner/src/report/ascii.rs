@@ -87,7 +87,7 @@ impl Chart {
         lines.push(format!("{pad} +{}", x_axis.rule()));
         lines.push(format!("{pad}  {}", x_axis.labels(&self.x_ticks)));
         lines.push(format!("{pad}  {:^plot_width$}", truncate(&self.x_title, plot_width)));
-        lines
+        lines.into_iter().map(|line| line.trim_end().to_owned()).collect()
     }
 
     fn y_axis(&self) -> Option<YAxis> {

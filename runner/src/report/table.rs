@@ -11,6 +11,10 @@ use crate::results::RunResults;
 use super::summary::{Cell, Metric, Spread, View};
 use super::text::{Column, Row, TextTable, ansi, num, num1, paint, wrap};
 
+/// Endpoint names stay at least this wide while other columns can still be dropped: every catalogue name
+/// is still told apart when cut to it.
+pub(crate) const ENDPOINT_COMFORTABLE_WIDTH: usize = 20;
+
 /// The width [`rate_table`] fits.
 pub const TABLE_WIDTH: usize = 100;
 
@@ -58,7 +62,7 @@ fn title(cells: &[&Cell<'_>], rate: u32) -> String {
 
 fn columns() -> Vec<Column> {
     vec![
-        Column::left("Endpoint").shrinkable(14),
+        Column::left("Endpoint").shrinkable(ENDPOINT_COMFORTABLE_WIDTH, 12),
         Column::left("Server"),
         Column::right("Workers", ""),
         Column::right("Target", "req/s"),

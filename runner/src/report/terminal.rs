@@ -6,7 +6,7 @@ use crate::results::{EndpointRef, RunResults, RunStatus};
 
 use super::ascii::{Chart, INVALID_MARK, MIN_CHART_WIDTH, OVERLAP_MARK, Point, Scale, Series, TARGET_MARK};
 use super::summary::{Metric, SeriesKey, View};
-use super::table::rate_table_lines;
+use super::table::{ENDPOINT_COMFORTABLE_WIDTH, rate_table_lines};
 use super::text::{Column, Row, TextTable, ansi, num, num1, paint, truncate, visible_width, wrap};
 
 /// Narrower terminals get this width anyway: below it nothing can be labelled legibly.
@@ -264,7 +264,7 @@ fn capacity(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
     ));
     let mut table = TextTable {
         columns: vec![
-            Column::left("Endpoint").shrinkable(14),
+            Column::left("Endpoint").shrinkable(ENDPOINT_COMFORTABLE_WIDTH, 12),
             Column::left("Server"),
             Column::right("Workers", ""),
             Column::right("Sustained", "req/s"),
@@ -299,7 +299,7 @@ fn search_capacity(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
     }
     let mut table = TextTable {
         columns: vec![
-            Column::left("Endpoint").shrinkable(14),
+            Column::left("Endpoint").shrinkable(ENDPOINT_COMFORTABLE_WIDTH, 12),
             Column::left("Server"),
             Column::right("Workers", ""),
             Column::right("Sustainable", "req/s"),

@@ -118,8 +118,9 @@ pub(crate) struct Column {
     pub align: Align,
     /// Columns with a drop rank are removed, lowest rank first, when the table is too wide.
     pub drop_rank: Option<u8>,
-    /// The column that gives way first: cut down (with an ellipsis) to this many columns before any is dropped.
-    pub shrink_to: Option<usize>,
+    /// For the column that gives way (with an ellipsis): `(comfortable, minimum)` widths. It is cut to the
+    /// comfortable width before any column is dropped, and below it only once none is left to drop.
+    pub shrink_to: Option<(usize, usize)>,
 }
 
 impl Column {
@@ -136,8 +137,8 @@ impl Column {
         self
     }
 
-    pub fn shrinkable(mut self, min_width: usize) -> Column {
-        self.shrink_to = Some(min_width);
+    pub fn shrinkable(mut self, comfortable: usize, minimum: usize) -> Column {
+        self.shrink_to = Some((comfortable, minimum.min(comfortable)));
         self
     }
 }
@@ -231,24 +232,26 @@ impl TextTable {
         let mut drop_order = drop_order.into_iter();
         loop {
             let mut widths: Vec<usize> = shown.iter().map(|&i| natural[i]).collect();
-            let excess = Self::total_width(&widths).saturating_sub(width);
-            if excess > 0 {
-                self.shrink(&shown, &mut widths, excess);
-            }
+            self.shrink(&shown, &mut widths, width, |(comfortable, _)| comfortable);
             if Self::total_width(&widths) <= width {
                 return (shown, widths);
             }
             match drop_order.next() {
                 Some(victim) => shown.retain(|&i| i != victim),
-                None => return (shown, widths),
+                None => {
+                    self.shrink(&shown, &mut widths, width, |(_, minimum)| minimum);
+                    return (shown, widths);
+                }
             }
         }
     }
 
-    fn shrink(&self, shown: &[usize], widths: &mut [usize], mut excess: usize) {
+    /// Cuts shrinkable columns down towards the width `limit` picks, until the table fits `width`.
+    fn shrink(&self, shown: &[usize], widths: &mut [usize], width: usize, limit: fn((usize, usize)) -> usize) {
+        let mut excess = Self::total_width(widths).saturating_sub(width);
         for (slot, &i) in shown.iter().enumerate() {
-            if let Some(min) = self.columns[i].shrink_to {
-                let give = widths[slot].saturating_sub(min).min(excess);
+            if let Some(bounds) = self.columns[i].shrink_to {
+                let give = widths[slot].saturating_sub(limit(bounds)).min(excess);
                 widths[slot] -= give;
                 excess -= give;
             }
@@ -297,7 +300,7 @@ mod tests {
     fn tables_drop_columns_to_fit() {
         let table = TextTable {
             columns: vec![
-                Column::left("Name").shrinkable(6),
+                Column::left("Name").shrinkable(8, 6),
                 Column::right("Big", "ms").droppable(1),
                 Column::right("Small", ""),
             ],

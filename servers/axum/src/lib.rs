@@ -13,13 +13,13 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get, on};
 use axum::serve::ListenerExt;
 use shared::api::JSON_CONTENT_TYPE;
-use shared::catalogue::{ENDPOINTS_PATH, Endpoint, HEALTH_PATH, RouteMatch, parse_item_id};
+use shared::catalogue::{ENDPOINTS_PATH, Endpoint, HEALTH_PATH};
 use shared::{ApiError, AppState, CATALOGUE, Executor, ServerArgs};
 
 pub const SERVER_NAME: &str = "axum";
@@ -45,21 +45,14 @@ impl Executor for TokioExecutor {
     {
         tokio::task::spawn_blocking(work)
             .await
-            .map_err(|e| ApiError::Internal {
-                detail: format!("blocking task failed: {e}"),
-            })
+            .map_err(|e| ApiError::Internal { detail: format!("blocking task failed: {e}") })
     }
 }
 
 /// The router: every catalogue endpoint plus `/healthz` and `/api/endpoints`, JSON errors for 404 and 405.
 pub fn app(state: Arc<AppState>) -> Router {
     let router = CATALOGUE.iter().fold(Router::new(), |router, endpoint| {
-        router.route(
-            endpoint.path,
-            on(method_filter(endpoint), move |state, params| {
-                catalogue_handler(endpoint, state, params)
-            }),
-        )
+        router.route(endpoint.path, on(method_filter(endpoint), catalogue_handler))
     });
     router
         .route(HEALTH_PATH, get(health))
@@ -76,19 +69,14 @@ fn method_filter(endpoint: &Endpoint) -> MethodFilter {
     }
 }
 
-async fn catalogue_handler(
-    endpoint: &'static Endpoint,
-    State(state): State<Arc<AppState>>,
-    params: RawPathParams,
-) -> Response {
-    let item_id = match params.iter().find(|(key, _)| *key == "item_id") {
-        Some((_, raw)) => match parse_item_id(raw) {
-            Ok(id) => Some(id),
-            Err(error) => return error_response(&error),
-        },
-        None => None,
+/// Resolves the raw (still percent-encoded) path with the shared matcher, so an id is judged exactly as the
+/// monoio server judges it: axum's own extractor would decode `%35` into `5` and answer bad UTF-8 in plain text.
+async fn catalogue_handler(State(state): State<Arc<AppState>>, method: Method, uri: Uri) -> Response {
+    let route = match shared::catalogue::resolve(method.as_str(), uri.path()) {
+        Ok(route) => route,
+        Err(error) => return error_response(&error),
     };
-    match shared::handler::handle(&TokioExecutor, &state, RouteMatch { endpoint, item_id }).await {
+    match shared::handler::handle(&TokioExecutor, &state, route).await {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(error) => error_response(&error),
     }
@@ -103,16 +91,11 @@ async fn endpoints(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn route_not_found(uri: Uri) -> Response {
-    error_response(&ApiError::RouteNotFound {
-        path: uri.path().to_owned(),
-    })
+    error_response(&ApiError::RouteNotFound { path: uri.path().to_owned() })
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    error_response(&ApiError::MethodNotAllowed {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-    })
+    error_response(&ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_owned() })
 }
 
 fn error_response(error: &ApiError) -> Response {
@@ -121,15 +104,7 @@ fn error_response(error: &ApiError) -> Response {
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(JSON_CONTENT_TYPE),
-        )],
-        Body::from(body),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE))], Body::from(body)).into_response()
 }
 
 /// The tokio runtime the server runs on: `--workers` work-stealing threads, blocking pool bounded by
@@ -148,8 +123,7 @@ pub fn build_runtime(args: &ServerArgs) -> io::Result<tokio::runtime::Runtime> {
 pub fn bind(args: &ServerArgs) -> anyhow::Result<std::net::TcpListener> {
     let addr = shared::net::resolve_addr(&args.host, args.port)
         .with_context(|| format!("cannot resolve listen address {}:{}", args.host, args.port))?;
-    shared::net::bind_listener(addr, args.backlog, false)
-        .with_context(|| format!("cannot listen on {addr}"))
+    shared::net::bind_listener(addr, args.backlog, false).with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// Serves until `shutdown` completes, then stops accepting and lets open connections finish.
@@ -163,15 +137,12 @@ pub async fn serve(
         // Small JSON responses must not wait for Nagle's algorithm; monoio sets the same.
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }
 
 /// The whole server process: prepare the database, bind, announce, serve until SIGINT or SIGTERM.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let state = AppState::new(SERVER_NAME, RUNTIME_DESCRIPTION, args.clone())
-        .context("preparing the database")?;
+    let state = AppState::new(SERVER_NAME, RUNTIME_DESCRIPTION, args.clone()).context("preparing the database")?;
     let listener = bind(&args)?;
     let addr: SocketAddr = listener.local_addr().context("reading the bound address")?;
     let runtime = build_runtime(&args).context("building the tokio runtime")?;
@@ -181,9 +152,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             let _ = stop_rx.await;
         }));
         shared::net::announce_listening(addr).context("writing the readiness line")?;
-        shutdown_signal()
-            .await
-            .context("installing signal handlers")?;
+        shutdown_signal().await.context("installing signal handlers")?;
         let _ = stop_tx.send(());
         match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
             Ok(joined) => joined.context("server task failed")?.context("serving")?,

@@ -31,12 +31,8 @@ impl Executor for MonoioExecutor {
         let joined = monoio::spawn_blocking(move || catch_unwind(AssertUnwindSafe(work))).await;
         match joined {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(_panic)) => Err(ApiError::Internal {
-                detail: "blocking work panicked".to_owned(),
-            }),
-            Err(JoinError::Canceled) => Err(ApiError::Internal {
-                detail: "blocking work was cancelled".to_owned(),
-            }),
+            Ok(Err(_panic)) => Err(ApiError::Internal { detail: "blocking work panicked".to_owned() }),
+            Err(JoinError::Canceled) => Err(ApiError::Internal { detail: "blocking work was cancelled".to_owned() }),
         }
     }
 }

@@ -54,11 +54,7 @@ impl WorkerContext {
 ///
 /// Connection errors (resets, malformed requests that hyper already answered with 400/431) end only this
 /// connection; they are not logged, since under load they are routine and would flood stderr.
-pub async fn serve_connection(
-    stream: TcpStream,
-    context: Rc<WorkerContext>,
-    mut drain: watch::Receiver<bool>,
-) {
+pub async fn serve_connection(stream: TcpStream, context: Rc<WorkerContext>, mut drain: watch::Receiver<bool>) {
     let io = match stream.into_poll_io() {
         Ok(io) => MonoioIo::new(io),
         Err(error) => {
@@ -79,33 +75,23 @@ pub async fn serve_connection(
 
 /// One request to one response. The request body is never read: no endpoint takes one, and hyper drains or
 /// closes whatever a client sends anyway.
-async fn respond(
-    context: Rc<WorkerContext>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn respond(context: Rc<WorkerContext>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let route = router::route(request.method(), request.uri().path());
     drop(request);
     let response = match catch_panic(dispatch(&context, route)).await {
         Ok(Ok(body)) => json_response(StatusCode::OK, body),
         Ok(Err(error)) => error_response(&error),
-        Err(_panic) => error_response(&ApiError::Internal {
-            detail: "request handler panicked".to_owned(),
-        }),
+        Err(_panic) => error_response(&ApiError::Internal { detail: "request handler panicked".to_owned() }),
     };
     Ok(response)
 }
 
-async fn dispatch(
-    context: &WorkerContext,
-    route: Result<Route, ApiError>,
-) -> Result<Bytes, ApiError> {
+async fn dispatch(context: &WorkerContext, route: Result<Route, ApiError>) -> Result<Bytes, ApiError> {
     match route? {
         Route::Health => Ok(context.health_body.clone()),
         Route::Endpoints => Ok(context.endpoints_body.clone()),
         Route::Catalogue(matched) => {
-            shared::handler::handle(&MonoioExecutor, &context.state, matched)
-                .await
-                .map(Bytes::from)
+            shared::handler::handle(&MonoioExecutor, &context.state, matched).await.map(Bytes::from)
         }
     }
 }
@@ -114,13 +100,11 @@ async fn dispatch(
 /// would unwind out of `block_on` and take the whole worker, with every connection it serves, down.
 async fn catch_panic<F: Future>(future: F) -> Result<F::Output, Box<dyn Any + Send>> {
     let mut future = pin!(future);
-    std::future::poll_fn(
-        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(panic) => Poll::Ready(Err(panic)),
-        },
-    )
+    std::future::poll_fn(|cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(panic) => Poll::Ready(Err(panic)),
+    })
     .await
 }
 
@@ -132,9 +116,7 @@ fn error_response(error: &ApiError) -> Response<Full<Bytes>> {
 fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
     response
 }
 
@@ -144,9 +126,7 @@ mod tests {
 
     #[test]
     fn a_panicking_future_becomes_an_error() {
-        let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .build()
-            .expect("runtime");
+        let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().build().expect("runtime");
         runtime.block_on(async {
             assert_eq!(catch_panic(async { 7 }).await.ok(), Some(7));
             let caught = catch_panic(async { panic!("boom") }).await;
@@ -158,12 +138,6 @@ mod tests {
     fn errors_carry_their_status_and_json_content_type() {
         let response = error_response(&ApiError::RouteNotFound { path: "/x".into() });
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
-        assert_eq!(
-            response
-                .headers()
-                .get(CONTENT_TYPE)
-                .map(HeaderValue::as_bytes),
-            Some(JSON_CONTENT_TYPE.as_bytes())
-        );
+        assert_eq!(response.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes), Some(JSON_CONTENT_TYPE.as_bytes()));
     }
 }

@@ -30,7 +30,5 @@ pub use worker::SHUTDOWN_GRACE;
 /// The name `/healthz` reports and the default database file is named after.
 pub const SERVER_NAME: &str = "monoio";
 /// The runtime model, as `/healthz` reports it.
-pub const RUNTIME_DESCRIPTION: &str = concat!(
-    "monoio thread-per-core (one pinned runtime and SO_REUSEPORT listener per worker), ",
-    "hyper HTTP/1.1"
-);
+pub const RUNTIME_DESCRIPTION: &str =
+    concat!("monoio thread-per-core (one pinned runtime and SO_REUSEPORT listener per worker), ", "hyper HTTP/1.1");

@@ -29,27 +29,18 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         Some(route) if as_get => Ok(route),
         Some(_) => Err(method_not_allowed(method, path)),
         None => {
-            let token = if as_get {
-                Method::GET.as_str()
-            } else {
-                method.as_str()
-            };
-            catalogue::resolve(token, path)
-                .map(Route::Catalogue)
-                .map_err(|error| match error {
-                    // Name the method the client sent, not the GET that HEAD was resolved as.
-                    ApiError::MethodNotAllowed { .. } => method_not_allowed(method, path),
-                    other => other,
-                })
+            let token = if as_get { Method::GET.as_str() } else { method.as_str() };
+            catalogue::resolve(token, path).map(Route::Catalogue).map_err(|error| match error {
+                // Name the method the client sent, not the GET that HEAD was resolved as.
+                ApiError::MethodNotAllowed { .. } => method_not_allowed(method, path),
+                other => other,
+            })
         }
     }
 }
 
 fn method_not_allowed(method: &Method, path: &str) -> ApiError {
-    ApiError::MethodNotAllowed {
-        method: method.as_str().to_owned(),
-        path: path.to_owned(),
-    }
+    ApiError::MethodNotAllowed { method: method.as_str().to_owned(), path: path.to_owned() }
 }
 
 #[cfg(test)]
@@ -75,10 +66,7 @@ mod tests {
         let Ok(Route::Catalogue(found)) = route(&Method::GET, "/api/simple/async/7") else {
             panic!("simple_async does not resolve");
         };
-        assert_eq!(
-            (found.endpoint.name, found.item_id),
-            ("simple_async", Some(7))
-        );
+        assert_eq!((found.endpoint.name, found.item_id), ("simple_async", Some(7)));
         assert_eq!(status(Method::POST, "/api/db/async/write/1"), 200);
         assert_eq!(status(Method::GET, "/api/db/async/write/1"), 405);
         assert_eq!(status(Method::GET, "/api/simple/async/abc"), 400);
@@ -89,12 +77,6 @@ mod tests {
     fn head_resolves_as_get_but_errors_name_head() {
         assert_eq!(status(Method::HEAD, "/api/simple/noop/1"), 200);
         let error = route(&Method::HEAD, "/api/db/seed").expect_err("seed is POST only");
-        assert_eq!(
-            error,
-            ApiError::MethodNotAllowed {
-                method: "HEAD".into(),
-                path: "/api/db/seed".into()
-            }
-        );
+        assert_eq!(error, ApiError::MethodNotAllowed { method: "HEAD".into(), path: "/api/db/seed".into() });
     }
 }

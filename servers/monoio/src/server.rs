@@ -93,10 +93,7 @@ impl RunningServer {
     /// Blocks until every worker has ended: after a shutdown request, or after any worker failed (the others
     /// then stop too). Reports the first failure.
     pub fn wait(mut self) -> anyhow::Result<()> {
-        let results: Vec<anyhow::Result<()>> = std::mem::take(&mut self.workers)
-            .into_iter()
-            .map(join_worker)
-            .collect();
+        let results: Vec<anyhow::Result<()>> = std::mem::take(&mut self.workers).into_iter().map(join_worker).collect();
         results.into_iter().collect()
     }
 }
@@ -119,17 +116,12 @@ pub fn start(args: ServerArgs) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("cannot resolve listen address {}:{}", args.host, args.port))?;
     let worker_cpus = plan_worker_cpus(args.workers())?;
     let listeners = bind_listeners(addr, args.backlog, args.workers())?;
-    let local_addr = listeners
-        .first()
-        .context("no listener was bound")?
-        .local_addr()
-        .context("reading the bound address")?;
+    let local_addr =
+        listeners.first().context("no listener was bound")?.local_addr().context("reading the bound address")?;
     // One pool for every runtime, created here so its threads inherit the unpinned mask and float over all the
     // server's cores instead of sharing one worker's.
     let blocking_pool = DefaultThreadPool::new(usize::from(args.blocking_threads));
-    let state = Arc::new(
-        AppState::new(SERVER_NAME, RUNTIME_DESCRIPTION, args).context("preparing the database")?,
-    );
+    let state = Arc::new(AppState::new(SERVER_NAME, RUNTIME_DESCRIPTION, args).context("preparing the database")?);
     let (shutdown_tx, _) = watch::channel(false);
     let mut server = RunningServer {
         local_addr,
@@ -186,19 +178,12 @@ fn spawn_workers(
 }
 
 /// Binds one listener per worker on one port. With port 0 the first bind picks the port and the others join it.
-fn bind_listeners(
-    addr: SocketAddr,
-    backlog: i32,
-    count: usize,
-) -> anyhow::Result<Vec<StdTcpListener>> {
+fn bind_listeners(addr: SocketAddr, backlog: i32, count: usize) -> anyhow::Result<Vec<StdTcpListener>> {
     if addr.port() != 0 {
         ensure_port_free(addr, backlog)?;
     }
-    let first = shared::net::bind_listener(addr, backlog, true)
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let shared_addr = first
-        .local_addr()
-        .with_context(|| format!("reading the address bound for {addr}"))?;
+    let first = shared::net::bind_listener(addr, backlog, true).with_context(|| format!("cannot listen on {addr}"))?;
+    let shared_addr = first.local_addr().with_context(|| format!("reading the address bound for {addr}"))?;
     let mut listeners = Vec::with_capacity(count);
     listeners.push(first);
     for _ in 1..count {
@@ -212,18 +197,14 @@ fn bind_listeners(
 /// `SO_REUSEPORT` would let a leftover server of the same user silently share the port (and the load); a
 /// probe bind without it fails with "address in use" instead, like the axum server's bind.
 fn ensure_port_free(addr: SocketAddr, backlog: i32) -> anyhow::Result<()> {
-    shared::net::bind_listener(addr, backlog, false)
-        .map(drop)
-        .with_context(|| format!("cannot listen on {addr}"))
+    shared::net::bind_listener(addr, backlog, false).map(drop).with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// Waits for every worker's readiness; the first failure wins.
 fn await_ready(ready_rx: &mpsc::Receiver<Readiness>, workers: usize) -> anyhow::Result<IoDriver> {
     let mut first_driver = None;
     for _ in 0..workers {
-        let readiness = ready_rx
-            .recv()
-            .map_err(|_| anyhow!("a worker ended before it was ready"))?;
+        let readiness = ready_rx.recv().map_err(|_| anyhow!("a worker ended before it was ready"))?;
         let driver = readiness.map_err(|message| anyhow!(message))?;
         first_driver.get_or_insert(driver);
     }
@@ -234,9 +215,7 @@ fn await_ready(ready_rx: &mpsc::Receiver<Readiness>, workers: usize) -> anyhow::
 fn abort_start(server: RunningServer, error: anyhow::Error) -> anyhow::Error {
     match server.shutdown() {
         Ok(()) => error,
-        Err(worker_error) => error.context(format!(
-            "(while stopping the other workers: {worker_error:#})"
-        )),
+        Err(worker_error) => error.context(format!("(while stopping the other workers: {worker_error:#})")),
     }
 }
 
@@ -244,8 +223,7 @@ fn abort_start(server: RunningServer, error: anyhow::Error) -> anyhow::Error {
 /// signal exits at once.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     // Registered first, so a signal that arrives right after the readiness line still stops us gracefully.
-    let signals =
-        Signals::new([SIGINT, SIGTERM]).context("installing the SIGINT/SIGTERM handlers")?;
+    let signals = Signals::new([SIGINT, SIGTERM]).context("installing the SIGINT/SIGTERM handlers")?;
     let signals_handle = signals.handle();
     let server = start(args)?;
     eprintln!(
@@ -265,10 +243,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     result
 }
 
-fn spawn_signal_watcher(
-    mut signals: Signals,
-    shutdown: ShutdownHandle,
-) -> anyhow::Result<JoinHandle<()>> {
+fn spawn_signal_watcher(mut signals: Signals, shutdown: ShutdownHandle) -> anyhow::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("signal-watcher".to_owned())
         .spawn(move || {

@@ -51,12 +51,10 @@ pub struct WorkerSpec {
 /// Starts the worker thread. Whenever the thread ends, by a clean stop, an error or a panic, it sets the
 /// shutdown flag, so the other workers stop too instead of serving a fraction of the port's traffic.
 pub fn spawn(spec: WorkerSpec) -> io::Result<JoinHandle<anyhow::Result<()>>> {
-    thread::Builder::new()
-        .name(format!("monoio-worker-{}", spec.index))
-        .spawn(move || {
-            let _stop_all = StopAllOnExit(spec.shutdown_tx.clone());
-            run(spec)
-        })
+    thread::Builder::new().name(format!("monoio-worker-{}", spec.index)).spawn(move || {
+        let _stop_all = StopAllOnExit(spec.shutdown_tx.clone());
+        run(spec)
+    })
 }
 
 struct StopAllOnExit(watch::Sender<bool>);
@@ -68,15 +66,7 @@ impl Drop for StopAllOnExit {
 }
 
 fn run(spec: WorkerSpec) -> anyhow::Result<()> {
-    let WorkerSpec {
-        index,
-        cpu,
-        listener,
-        state,
-        blocking_pool,
-        shutdown_tx,
-        ready_tx,
-    } = spec;
+    let WorkerSpec { index, cpu, listener, state, blocking_pool, shutdown_tx, ready_tx } = spec;
     let mut runtime = match prepare(index, cpu, &listener, blocking_pool) {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -89,26 +79,15 @@ fn run(spec: WorkerSpec) -> anyhow::Result<()> {
     let shutdown = shutdown_tx.subscribe();
     runtime
         .block_on(serve(listener, context, shutdown, move |ready| {
-            let _ = ready_tx.send(
-                ready
-                    .map(|()| io_driver)
-                    .map_err(|error| format!("worker {index}: {error}")),
-            );
+            let _ = ready_tx.send(ready.map(|()| io_driver).map_err(|error| format!("worker {index}: {error}")));
         }))
         .with_context(|| format!("worker {index}"))
 }
 
 /// Pins the thread, builds its runtime and puts the listener in the blocking mode that runtime's driver expects.
-fn prepare(
-    index: usize,
-    cpu: usize,
-    listener: &StdTcpListener,
-    pool: DefaultThreadPool,
-) -> anyhow::Result<Runtime> {
-    affinity::pin_current_thread(cpu)
-        .with_context(|| format!("worker {index}: cannot pin to CPU {cpu}"))?;
-    let runtime = build_runtime(pool)
-        .with_context(|| format!("worker {index}: cannot build the monoio runtime"))?;
+fn prepare(index: usize, cpu: usize, listener: &StdTcpListener, pool: DefaultThreadPool) -> anyhow::Result<Runtime> {
+    affinity::pin_current_thread(cpu).with_context(|| format!("worker {index}: cannot pin to CPU {cpu}"))?;
+    let runtime = build_runtime(pool).with_context(|| format!("worker {index}: cannot build the monoio runtime"))?;
     // io_uring accepts on a blocking socket (monoio's own bind leaves it blocking); epoll needs it non-blocking.
     let nonblocking = driver_of(&runtime) == IoDriver::Epoll;
     listener
@@ -127,11 +106,7 @@ fn build_runtime(pool: DefaultThreadPool) -> io::Result<Runtime> {
 }
 
 fn driver_of(runtime: &Runtime) -> IoDriver {
-    if matches!(runtime, monoio::FusionRuntime::Uring(_)) {
-        IoDriver::IoUring
-    } else {
-        IoDriver::Epoll
-    }
+    if matches!(runtime, monoio::FusionRuntime::Uring(_)) { IoDriver::IoUring } else { IoDriver::Epoll }
 }
 
 /// The worker's whole life inside its runtime: register the listener, report readiness, accept until the
@@ -142,14 +117,8 @@ async fn serve(
     mut shutdown: watch::Receiver<bool>,
     report_ready: impl FnOnce(Result<(), String>),
 ) -> anyhow::Result<()> {
-    let listener =
-        TcpListener::from_std(listener).context("cannot register the listener with the runtime");
-    report_ready(
-        listener
-            .as_ref()
-            .map(|_| ())
-            .map_err(|error| format!("{error:#}")),
-    );
+    let listener = TcpListener::from_std(listener).context("cannot register the listener with the runtime");
+    report_ready(listener.as_ref().map(|_| ()).map_err(|error| format!("{error:#}")));
     let listener = listener?;
     // Connections watch this worker's own drain flag, not the process-wide one: they poll it on every wake-up,
     // and a channel touched by one thread only keeps the hot path free of cross-core cache traffic.
@@ -169,10 +138,7 @@ async fn serve(
     drop(listener);
     drain_tx.send_replace(true);
     drop(live_tx);
-    if monoio::time::timeout(SHUTDOWN_GRACE, live_rx.recv())
-        .await
-        .is_err()
-    {
+    if monoio::time::timeout(SHUTDOWN_GRACE, live_rx.recv()).await.is_err() {
         eprintln!("monoio-server: connections still open after {SHUTDOWN_GRACE:?}; closing them");
     }
     Ok(())

@@ -28,19 +28,13 @@ struct TestServer {
 
 impl TestServer {
     fn start(name: &str, extra: &[&str]) -> TestServer {
-        let db = std::env::temp_dir().join(format!(
-            "monoio-server-test-{name}-{}.db",
-            std::process::id()
-        ));
+        let db = std::env::temp_dir().join(format!("monoio-server-test-{name}-{}.db", std::process::id()));
         remove_db(&db);
         let db_text = db.display().to_string();
         let mut argv = vec!["test", "--port", "0", "--db", &db_text];
         argv.extend_from_slice(extra);
         let server = monoio_server::start(TestCli::parse_from(argv).server).expect("server starts");
-        TestServer {
-            server: Some(server),
-            db,
-        }
+        TestServer { server: Some(server), db }
     }
 
     fn addr(&self) -> SocketAddr {
@@ -52,11 +46,7 @@ impl TestServer {
     }
 
     fn stop(mut self) {
-        self.server
-            .take()
-            .expect("running")
-            .shutdown()
-            .expect("clean shutdown");
+        self.server.take().expect("running").shutdown().expect("clean shutdown");
     }
 }
 
@@ -74,8 +64,7 @@ fn remove_db(db: &Path) {
 }
 
 fn json<T: serde::de::DeserializeOwned>(response: &Response) -> T {
-    serde_json::from_slice(&response.body)
-        .unwrap_or_else(|e| panic!("bad JSON {:?}: {e}", response.text()))
+    serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("bad JSON {:?}: {e}", response.text()))
 }
 
 /// Reads one response with a Content-Length body off a kept-alive connection.
@@ -83,19 +72,11 @@ fn read_response(stream: &mut TcpStream) -> Response {
     let mut raw = Vec::new();
     let mut byte = [0u8; 1];
     while !raw.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            stream.read(&mut byte).expect("read head"),
-            1,
-            "connection closed mid-head"
-        );
+        assert_eq!(stream.read(&mut byte).expect("read head"), 1, "connection closed mid-head");
         raw.push(byte[0]);
     }
     let head = client::parse_response(&raw).expect("response head");
-    let length: usize = head
-        .header("content-length")
-        .expect("content-length")
-        .parse()
-        .expect("length");
+    let length: usize = head.header("content-length").expect("content-length").parse().expect("length");
     let mut body = vec![0u8; length];
     stream.read_exact(&mut body).expect("read body");
     raw.extend_from_slice(&body);
@@ -104,9 +85,7 @@ fn read_response(stream: &mut TcpStream) -> Response {
 
 fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .expect("read timeout");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
     stream
 }
 
@@ -130,36 +109,18 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let server = TestServer::start("keepalive", &[]);
     let mut stream = connect(server.addr());
     let host = server.addr();
-    write!(
-        stream,
-        "GET /api/simple/noop/1 HTTP/1.1\r\nHost: {host}\r\n\r\n"
-    )
-    .expect("first request");
+    write!(stream, "GET /api/simple/noop/1 HTTP/1.1\r\nHost: {host}\r\n\r\n").expect("first request");
     let first = read_response(&mut stream);
     // A body on a POST nobody reads must not desynchronize the connection.
-    write!(
-        stream,
-        "POST /api/db/async/write/3 HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\n\r\nhello"
-    )
-    .expect("second request");
+    write!(stream, "POST /api/db/async/write/3 HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\n\r\nhello")
+        .expect("second request");
     let second = read_response(&mut stream);
-    write!(
-        stream,
-        "GET /api/db/sync_threadpool/read/3 HTTP/1.1\r\nHost: {host}\r\n\r\n"
-    )
-    .expect("third request");
+    write!(stream, "GET /api/db/sync_threadpool/read/3 HTTP/1.1\r\nHost: {host}\r\n\r\n").expect("third request");
     let third = read_response(&mut stream);
     assert_eq!((first.status, second.status, third.status), (200, 200, 200));
     assert_eq!(json::<SleepResponse>(&first).mode, "async");
     assert_eq!(json::<Item>(&second).value, 1);
-    assert_eq!(
-        json::<Item>(&third),
-        Item {
-            id: 3,
-            name: "item_3".into(),
-            value: 1
-        }
-    );
+    assert_eq!(json::<Item>(&third), Item { id: 3, name: "item_3".into(), value: 1 });
     server.stop();
 }
 
@@ -178,22 +139,9 @@ fn client_errors_are_json_4xx_never_500() {
     ];
     for (method, path, status) in cases {
         let response = client::request(addr, method, path, TIMEOUT).expect("answers");
-        assert_eq!(
-            response.status,
-            status,
-            "{method} {path}: {}",
-            response.text()
-        );
-        assert_eq!(
-            response.header("content-type"),
-            Some("application/json"),
-            "{method} {path}"
-        );
-        assert!(
-            response.text().starts_with(r#"{"error":"#),
-            "{method} {path}: {}",
-            response.text()
-        );
+        assert_eq!(response.status, status, "{method} {path}: {}", response.text());
+        assert_eq!(response.header("content-type"), Some("application/json"), "{method} {path}");
+        assert!(response.text().starts_with(r#"{"error":"#), "{method} {path}: {}", response.text());
     }
     server.stop();
 }
@@ -202,9 +150,7 @@ fn client_errors_are_json_4xx_never_500() {
 fn malformed_requests_are_rejected_and_the_server_keeps_serving() {
     let server = TestServer::start("malformed", &[]);
     let mut garbage = connect(server.addr());
-    garbage
-        .write_all(b"NOT A REQUEST\r\n\r\n")
-        .expect("write garbage");
+    garbage.write_all(b"NOT A REQUEST\r\n\r\n").expect("write garbage");
     let mut answer = String::new();
     let _ = garbage.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
@@ -226,28 +172,13 @@ fn event_loop_sleeps_overlap_across_connections() {
     let addr = server.addr();
     let started = Instant::now();
     let handles: Vec<_> = (0..10)
-        .map(|i| {
-            std::thread::spawn(move || {
-                client::get(addr, &format!("/api/simple/async/{}", i + 1), TIMEOUT)
-            })
-        })
+        .map(|i| std::thread::spawn(move || client::get(addr, &format!("/api/simple/async/{}", i + 1), TIMEOUT)))
         .collect();
     for handle in handles {
-        assert_eq!(
-            handle
-                .join()
-                .expect("client thread")
-                .expect("answers")
-                .status,
-            200
-        );
+        assert_eq!(handle.join().expect("client thread").expect("answers").status, 200);
     }
     // Ten 50 ms timer sleeps on one event loop overlap; serialized they would take 500 ms.
-    assert!(
-        started.elapsed() < Duration::from_millis(400),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_millis(400), "took {:?}", started.elapsed());
     server.stop();
 }
 
@@ -255,16 +186,8 @@ fn event_loop_sleeps_overlap_across_connections() {
 fn a_taken_port_is_an_error_naming_the_address() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
-    let argv = [
-        "test",
-        "--port",
-        port.as_str(),
-        "--db",
-        "/nonexistent-dir/never-created.db",
-    ];
-    let error = monoio_server::start(TestCli::parse_from(argv).server)
-        .err()
-        .expect("start fails");
+    let argv = ["test", "--port", port.as_str(), "--db", "/nonexistent-dir/never-created.db"];
+    let error = monoio_server::start(TestCli::parse_from(argv).server).err().expect("start fails");
     let message = format!("{error:#}");
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
 }
@@ -275,10 +198,7 @@ fn shutdown_stops_accepting() {
     let addr = server.addr();
     assert_eq!(server.get("/api/simple/noop/1").status, 200);
     server.stop();
-    assert!(
-        client::get(addr, "/healthz", Duration::from_secs(1)).is_err(),
-        "still answering after shutdown"
-    );
+    assert!(client::get(addr, "/healthz", Duration::from_secs(1)).is_err(), "still answering after shutdown");
 }
 
 #[test]
@@ -292,13 +212,6 @@ fn shutdown_lets_requests_in_flight_finish() {
     std::thread::sleep(Duration::from_millis(100));
     server.stop();
     for request in in_flight {
-        assert_eq!(
-            request
-                .join()
-                .expect("client thread")
-                .expect("answered")
-                .status,
-            200
-        );
+        assert_eq!(request.join().expect("client thread").expect("answered").status, 200);
     }
 }
