@@ -200,3 +200,35 @@ mod tests {
         assert_eq!(raise_target(524_288, Some(1_048_576)), 524_288);
     }
 }
+
+/// TCP sockets in TIME_WAIT on this machine, from `/proc/net/sockstat`.
+pub fn time_wait_sockets() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+    parse_time_wait(&text)
+}
+
+fn parse_time_wait(sockstat: &str) -> Option<u64> {
+    let tcp = sockstat.lines().find(|line| line.starts_with("TCP:"))?;
+    let mut words = tcp.split_whitespace();
+    words.find(|&word| word == "tw")?;
+    words.next()?.parse().ok()
+}
+
+/// How many local ports `connect()` can pick from (`net.ipv4.ip_local_port_range`).
+pub fn ephemeral_ports() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut bounds = text.split_whitespace().map(str::parse::<u64>);
+    let (low, high) = (bounds.next()?.ok()?, bounds.next()?.ok()?);
+    Some(high.saturating_sub(low) + 1)
+}
+
+#[cfg(test)]
+mod port_tests {
+    #[test]
+    fn reads_time_wait_from_sockstat() {
+        let text = "sockets: used 9\nTCP: inuse 1 orphan 0 tw 20720 alloc 1 mem 133\nUDP: inuse 0 mem 0\n";
+        assert_eq!(super::parse_time_wait(text), Some(20720));
+        assert_eq!(super::parse_time_wait("UDP: inuse 0"), None);
+        assert!(super::ephemeral_ports().is_some_and(|ports| ports > 1000));
+    }
+}

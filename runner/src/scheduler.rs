@@ -309,7 +309,7 @@ impl Session<'_> {
     }
 
     fn measure(&self, case: &TestCase<'_>, stem: &str) -> Result<Measured> {
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = wait_for_free_ports().into_iter().collect();
         let mut server = self.start_server(case, stem)?;
         check_serves(&server, case.endpoint)?;
         if !self.plan.warmup.is_zero() {
@@ -472,6 +472,34 @@ struct Measured {
     write_audit: Option<WriteAudit>,
     failure: Option<String>,
     notes: Vec<String>,
+}
+
+/// Above this share of the ephemeral ports in TIME_WAIT, `connect()` slows down (the kernel scans for a free
+/// port) and the load generator with it: a test waits for them to expire first.
+const TIME_WAIT_CEILING: f64 = 0.25;
+/// TIME_WAIT lasts 60 s on Linux; a little more covers the timer's granularity.
+const TIME_WAIT_LIMIT: Duration = Duration::from_secs(70);
+
+/// Waits (bounded) until earlier overloaded tests' TIME_WAIT sockets no longer crowd the ephemeral ports;
+/// returns a note when it had to wait or gave up.
+fn wait_for_free_ports() -> Option<String> {
+    let ports = machine::ephemeral_ports()?;
+    let ceiling = (ports as f64 * TIME_WAIT_CEILING) as u64;
+    let crowded = || machine::time_wait_sockets().is_some_and(|tw| tw > ceiling);
+    if !crowded() {
+        return None;
+    }
+    let started = Instant::now();
+    let before = machine::time_wait_sockets().unwrap_or(0);
+    eprintln!("waiting for {before} TIME_WAIT sockets from earlier tests to expire (up to {TIME_WAIT_LIMIT:?})");
+    while crowded() && started.elapsed() < TIME_WAIT_LIMIT {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let after = machine::time_wait_sockets().unwrap_or(0);
+    Some(format!(
+        "waited {:.0} s for TIME_WAIT sockets to expire ({before} -> {after} of {ports} ephemeral ports)",
+        started.elapsed().as_secs_f64()
+    ))
 }
 
 /// How long a server may take to drain what a warm-up left queued.

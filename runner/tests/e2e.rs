@@ -282,3 +282,52 @@ fn report_rerenders_a_run_folder_and_explains_a_missing_one() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no bench_* run folder"), "{}", describe(&missing));
 }
+
+#[test]
+fn find_max_lands_where_the_handlers_predict() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = run_runner(
+        out.path(),
+        &[
+            "--find-max",
+            "--filter",
+            "/api/simple/async_blocking/",
+            "--filter",
+            "/api/simple/async/",
+            "--budget",
+            "80s",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0",
+            "--start-rate",
+            "50",
+            "--slo-p99",
+            "100ms",
+            "--no-html",
+        ],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let results = RunResults::load(&only_run_dir(out.path())).expect("results.json loads");
+    assert_eq!(results.capacity.len(), 4, "2 servers x 2 endpoints");
+    for capacity in &results.capacity {
+        let found = capacity.sustainable_rps.unwrap_or(0);
+        assert!(!capacity.probes.is_empty());
+        for probe in &capacity.probes {
+            assert!(results.tests.iter().any(|t| t.id == probe.test_id), "probe {} is a persisted test", probe.test_id);
+        }
+        match capacity.endpoint.name.as_str() {
+            // One event-loop thread sleeping 50 ms per request: 20 req/s.
+            "simple_async_blocking" => {
+                assert!((15..=25).contains(&found), "{} sustains {found}: {capacity:?}", capacity.server);
+                assert!(capacity.valid, "{capacity:?}");
+            }
+            "simple_async" => {
+                assert!(found >= 200, "{} simple_async sustains only {found}: {capacity:?}", capacity.server)
+            }
+            other => panic!("unexpected endpoint {other}"),
+        }
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("sustains"), "{stdout}");
+}

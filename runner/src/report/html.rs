@@ -140,6 +140,7 @@ fn run_header(view: &View<'_>) -> String {
             if machine.io_uring_available { "available" } else { "not available (monoio falls back to epoll)" }.into(),
         ),
         ("Pinned", if layout.pinned { "yes" } else { "no" }.into()),
+        ("vegeta ceiling", calibration_text(view)),
         ("Core layout", if placements.is_empty() { "not recorded".into() } else { placements.join("; ") }),
     ];
     let version_facts = [
@@ -158,6 +159,22 @@ fn run_header(view: &View<'_>) -> String {
         fact_box("Machine", "machine", &machine_facts),
         fact_box("Versions", "versions", &version_facts),
     )
+}
+
+/// The calibrated load-generator ceiling: above it a result measures vegeta rather than the server.
+fn calibration_text(view: &View<'_>) -> String {
+    match &view.results.run.calibration {
+        Some(c) => format!(
+            "{}{} (calibrated against {} w{}, {}{}; rates above it are shaded in the charts)",
+            if c.valid { "" } else { "≥ " },
+            c.ceiling_rps.map_or_else(|| "none found".to_owned(), |r| format!("{r} req/s")),
+            c.server,
+            c.workers,
+            c.measured_at,
+            if c.valid { String::new() } else { format!("; lower bound: {}", c.stop) },
+        ),
+        None => "not calibrated (run `runner calibrate`)".to_owned(),
+    }
 }
 
 fn search_text(view: &View<'_>) -> String {

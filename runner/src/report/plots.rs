@@ -150,6 +150,13 @@ struct Panel {
     x_ticks: Vec<f64>,
     /// Labels for `x_ticks`; the numbers themselves when empty.
     x_tick_text: Vec<String>,
+    /// Shade target rates above this one: the load generator's calibrated ceiling.
+    shade_from: Option<f64>,
+}
+
+/// The load generator's calibrated ceiling, when the run has one.
+fn ceiling(view: &View<'_>) -> Option<f64> {
+    view.results.run.calibration.as_ref().and_then(|c| c.ceiling_rps).map(f64::from)
 }
 
 /// Axis names of panel `index`: `("x", "y")`, `("x2", "y2")`, ...
@@ -203,13 +210,45 @@ fn grid_layout(
             "xanchor": "center", "yanchor": "bottom", "font": {"size": 13},
         }));
     }
+    let mut shapes = Vec::new();
+    for (index, panel) in panels.iter().enumerate() {
+        if let Some(panel) = panel {
+            shade_above_ceiling(panel, &axis_refs(index), &mut shapes, &mut annotations);
+        }
+    }
     layout["annotations"] = Value::Array(annotations);
+    layout["shapes"] = Value::Array(shapes);
     (layout, height)
 }
 
 /// Rates get one labelled tick each up to this many; beyond it (saturation searches probe many rates)
 /// plotly picks the ticks so the labels do not collide.
 const MAX_LABELLED_TICKS: usize = 8;
+
+/// Greys out the rates above the load generator's ceiling: results there measure vegeta, not the server.
+fn shade_above_ceiling(
+    panel: &Panel,
+    (x_ref, y_ref): &(String, String),
+    shapes: &mut Vec<Value>,
+    annotations: &mut Vec<Value>,
+) {
+    let Some(ceiling) = panel.shade_from else { return };
+    let top = panel.x_ticks.iter().copied().fold(f64::MIN, f64::max);
+    if top <= ceiling {
+        return;
+    }
+    let y_domain = format!("{y_ref} domain");
+    shapes.push(json!({
+        "type": "rect", "layer": "below", "xref": x_ref, "yref": y_domain,
+        "x0": ceiling, "x1": top * 1.05, "y0": 0, "y1": 1,
+        "fillcolor": GREY, "opacity": 0.15, "line": {"width": 0},
+    }));
+    annotations.push(json!({
+        "text": format!("above vegeta's ceiling ({ceiling:.0} req/s)"), "showarrow": false,
+        "xref": x_ref, "yref": y_domain, "x": ceiling, "y": 1.0, "xanchor": "left", "yanchor": "top",
+        "font": {"size": 10, "color": "#495057"},
+    }));
+}
 
 fn x_axis(panel: &Panel, domain: [f64; 2], anchor: &str) -> Value {
     let mut axis = json!({
@@ -373,6 +412,7 @@ pub(crate) fn rate_chart(view: &View<'_>, family: Family, endpoints: &[&Endpoint
                 y_range: chart.y_range,
                 x_ticks: rate_ticks(view),
                 x_tick_text: Vec::new(),
+                shade_from: ceiling(view),
             })
         })
         .collect();
@@ -418,6 +458,7 @@ pub(crate) fn latency_chart(view: &View<'_>, family: Family, endpoints: &[&Endpo
                 y_range: None,
                 x_ticks: rate_ticks(view),
                 x_tick_text: Vec::new(),
+                shade_from: ceiling(view),
             });
             for key in view.series_for(endpoint) {
                 data.extend(metric_traces(view, key, metric, &axis_refs(index)));
@@ -656,6 +697,7 @@ pub(crate) fn worker_scaling_chart(view: &View<'_>) -> Figure {
             y_range: None,
             x_ticks: worker_ticks.clone(),
             x_tick_text: view.workers.iter().map(u16::to_string).collect(),
+            shade_from: None,
         }));
         for endpoint in endpoints {
             for &server in &view.servers {
@@ -793,6 +835,7 @@ pub(crate) fn capacity_chart(view: &View<'_>) -> Option<Figure> {
             y_range: None,
             x_ticks: Vec::new(),
             x_tick_text: Vec::new(),
+            shade_from: None,
         }));
         for &server in &view.servers {
             for &workers in &view.workers {
@@ -915,6 +958,7 @@ pub(crate) fn latency_distribution_chart(view: &View<'_>, endpoint: &EndpointRef
             y_range: None,
             x_ticks: NINES_TICKS.iter().map(|(p, _)| nines(*p)).collect(),
             x_tick_text: NINES_TICKS.iter().map(|(_, t)| (*t).to_owned()).collect(),
+            shade_from: None,
         }));
         for key in view.series_for(endpoint) {
             if let Some(trace) = view.cell(key, rate).and_then(|c| distribution_trace(view, c, &axis_refs(index))) {
