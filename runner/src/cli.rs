@@ -91,7 +91,7 @@ impl CalibrateArgs {
             workers: vec![self.workers],
             host: shared::config::DEFAULT_HOST.to_owned(),
             port: None,
-            timeout: "10s".to_owned(),
+            timeout: None,
             out: self.out.clone(),
             vegeta: self.vegeta.clone(),
             sleep_ms: shared::config::DEFAULT_SLEEP_MS,
@@ -164,9 +164,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub port: Option<u16>,
 
-    /// Per-request timeout; a request still unanswered after it counts as an error.
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub timeout: String,
+    /// Per-request timeout; a request still unanswered after it counts as an error [default: 10s; 2s with
+    /// --find-max, where an overloaded probe would otherwise wait out long timeouts].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
 
     /// Folder the run folder is created in.
     #[arg(long, default_value = "results", value_name = "DIR")]

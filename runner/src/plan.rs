@@ -82,6 +82,9 @@ pub struct Slo {
 /// Default length of a measured attack, and of one probe of the saturation search.
 pub const DEFAULT_DURATION: &str = "10s";
 pub const DEFAULT_PROBE_DURATION: &str = "3s";
+/// Default per-request timeout of a measured attack, and of a search probe.
+pub const DEFAULT_TIMEOUT: &str = "10s";
+pub const DEFAULT_PROBE_TIMEOUT: &str = "2s";
 
 /// One test of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +114,7 @@ impl Plan {
         check_loopback(&args.host)?;
         let default_duration = if args.find_max { DEFAULT_PROBE_DURATION } else { DEFAULT_DURATION };
         let duration = args.duration.as_deref().unwrap_or(default_duration);
+        let default_timeout = if args.find_max { DEFAULT_PROBE_TIMEOUT } else { DEFAULT_TIMEOUT };
         Ok(Plan {
             servers,
             filters: args.filter.clone(),
@@ -118,7 +122,7 @@ impl Plan {
             rates,
             workers,
             duration: parse_duration("duration", duration)?,
-            timeout: parse_duration("timeout", &args.timeout)?,
+            timeout: parse_duration("timeout", args.timeout.as_deref().unwrap_or(default_timeout))?,
             host: args.host.clone(),
             port: args.port.filter(|&p| p != 0),
             out: args.out.clone(),

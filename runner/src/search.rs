@@ -139,11 +139,16 @@ pub fn find_max(prober: &mut impl Prober, start_rate: u32, budget: Budget, now: 
     let mut misses: Option<u32> = None;
     let mut probes = Vec::new();
     let mut rate = start_rate.clamp(1, MAX_RATE);
+    // The estimate until a probe has run; then what the last probe really took (overloaded probes wait for
+    // their timeouts, so they cost more than the estimate).
+    let mut probe_cost = budget.probe_cost;
     let stop = loop {
-        if now() + budget.probe_cost > budget.deadline {
+        if now() + probe_cost > budget.deadline {
             break Stop::BudgetExhausted;
         }
+        let started = now();
         let Some(verdict) = prober.probe(rate) else { break Stop::Interrupted };
+        probe_cost = now().saturating_duration_since(started);
         probes.push(ProbeStep { rate, verdict: verdict.clone() });
         match verdict {
             Verdict::Meets => meets = meets.max(Some(rate)),
