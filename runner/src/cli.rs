@@ -88,6 +88,7 @@ impl CalibrateArgs {
             slo_success: 99.9,
             budget: self.budget.clone(),
             start_rate: self.start_rate,
+            max_rate: crate::search::MAX_RATE,
             workers: vec![self.workers],
             host: shared::config::DEFAULT_HOST.to_owned(),
             port: None,
@@ -150,6 +151,10 @@ pub struct RunArgs {
     /// With --find-max: the first rate probed, in requests per second.
     #[arg(long, default_value_t = 100, value_name = "RPS")]
     pub start_rate: u32,
+
+    /// With --find-max: no probe goes above this rate (e.g. the calibrated load-generator ceiling).
+    #[arg(long, default_value_t = crate::search::MAX_RATE, value_name = "RPS")]
+    pub max_rate: u32,
 
     /// Server worker counts to test (event-loop threads), one test per count.
     #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [1u16], value_name = "N")]

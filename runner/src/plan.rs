@@ -69,7 +69,7 @@ pub struct Plan {
 pub struct SearchPlan {
     pub slo: Slo,
     pub budget: Duration,
-    pub start_rate: u32,
+    pub range: crate::search::Range,
 }
 
 /// The service level a sustainable rate must meet.
@@ -190,10 +190,11 @@ impl Plan {
             Some(search) => {
                 let _ = writeln!(
                     text,
-                    "search:    highest rate with p99 <= {} and success >= {}%, from {} req/s, budget {}",
+                    "search:    highest rate with p99 <= {} and success >= {}%, {}..{} req/s, budget {}",
                     human_precise(search.slo.p99),
                     search.slo.success_pct,
-                    search.start_rate,
+                    search.range.start,
+                    search.range.max,
                     human(search.budget)
                 );
             }
@@ -243,7 +244,7 @@ fn resolve_search(args: &RunArgs) -> Result<SearchPlan, PlanError> {
     Ok(SearchPlan {
         slo: Slo { p99: parse_duration("slo-p99", &args.slo_p99)?, success_pct: args.slo_success },
         budget: parse_duration("budget", &args.budget)?,
-        start_rate: args.start_rate,
+        range: crate::search::Range { start: args.start_rate, max: args.max_rate.max(args.start_rate) },
     })
 }
 

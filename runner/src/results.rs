@@ -117,6 +117,9 @@ pub struct SearchConfig {
     pub slo_success_pct: f64,
     pub budget_s: f64,
     pub start_rate: u32,
+    /// No probe went above this rate.
+    #[serde(default)]
+    pub max_rate: u32,
     /// The search stops once the bracket is this tight, in percent.
     pub precision_pct: f64,
 }

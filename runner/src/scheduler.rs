@@ -222,7 +222,7 @@ impl Session<'_> {
             let budget = Budget { deadline: Instant::now() + share, probe_cost: self.probe_cost() };
             let mut prober =
                 SessionProber { session: self, combo: *combo, slo: search.slo, progress: &progress, started };
-            let outcome = search::find_max(&mut prober, search.start_rate, budget, Instant::now);
+            let outcome = search::find_max(&mut prober, search.range, budget, Instant::now);
             let capacity = capacity_result(combo, &outcome, &self.results.tests);
             progress.print(&format!("{}: {}", describe_combo(combo), capacity_line(&capacity)));
             self.results.capacity.push(capacity);
@@ -672,7 +672,8 @@ fn run_metadata(
                 slo_p99_ms: search.slo.p99.as_secs_f64() * 1000.0,
                 slo_success_pct: search.slo.success_pct,
                 budget_s: search.budget.as_secs_f64(),
-                start_rate: search.start_rate,
+                start_rate: search.range.start,
+                max_rate: search.range.max,
                 precision_pct: search::PRECISION * 100.0,
             }),
         },

@@ -11,8 +11,15 @@ use crate::results::{TestRecord, TestStatus};
 pub const GROWTH: f64 = 2.0;
 /// The search stops once the lowest missing rate is within this fraction above the highest meeting one.
 pub const PRECISION: f64 = 0.05;
-/// No probe goes above this rate.
+/// No probe goes above this rate unless told otherwise.
 pub const MAX_RATE: u32 = 1_000_000;
+
+/// Where the search starts and the rate it never exceeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub start: u32,
+    pub max: u32,
+}
 
 /// How one probe went.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,8 +85,8 @@ pub enum Stop {
     Converged,
     /// The time budget ran out first: the sustainable rate is a lower bound.
     BudgetExhausted,
-    /// Even [`MAX_RATE`] met the SLO.
-    MaxRateReached,
+    /// Even the highest allowed rate met the SLO: the sustainable rate is a lower bound.
+    MaxRateReached(u32),
     /// Even the lowest useful rate missed the SLO.
     NothingSustained,
     /// A probe could not be trusted; the sustainable rate is a lower bound.
@@ -94,7 +101,7 @@ impl Stop {
         match self {
             Stop::Converged => format!("converged within {:.0}%", PRECISION * 100.0),
             Stop::BudgetExhausted => "time budget ran out before converging: a lower bound".to_owned(),
-            Stop::MaxRateReached => format!("met the SLO even at {MAX_RATE} req/s"),
+            Stop::MaxRateReached(max) => format!("met the SLO even at the highest rate allowed, {max} req/s"),
             Stop::NothingSustained => "no rate down to 1 req/s met the SLO".to_owned(),
             Stop::Invalid(why) => format!("stopped at an invalid probe ({why}): a lower bound"),
             Stop::Failed(why) => format!("stopped at a failed probe: {why}"),
@@ -134,11 +141,12 @@ pub struct Budget {
 }
 
 /// Runs the search: doubles from `start_rate` until a miss, then bisects.
-pub fn find_max(prober: &mut impl Prober, start_rate: u32, budget: Budget, now: impl Fn() -> Instant) -> SearchOutcome {
+pub fn find_max(prober: &mut impl Prober, range: Range, budget: Budget, now: impl Fn() -> Instant) -> SearchOutcome {
+    let max_rate = range.max.clamp(1, MAX_RATE);
     let mut meets: Option<u32> = None;
     let mut misses: Option<u32> = None;
     let mut probes = Vec::new();
-    let mut rate = start_rate.clamp(1, MAX_RATE);
+    let mut rate = range.start.clamp(1, max_rate);
     // The estimate until a probe has run; then what the last probe really took (overloaded probes wait for
     // their timeouts, so they cost more than the estimate).
     let mut probe_cost = budget.probe_cost;
@@ -156,7 +164,7 @@ pub fn find_max(prober: &mut impl Prober, start_rate: u32, budget: Budget, now: 
             Verdict::Invalid(why) => break Stop::Invalid(why),
             Verdict::Failed(why) => break Stop::Failed(why),
         }
-        match next_rate(meets, misses, rate) {
+        match next_rate(meets, misses, rate, max_rate) {
             Ok(next) => rate = next,
             Err(stop) => break stop,
         }
@@ -165,10 +173,10 @@ pub fn find_max(prober: &mut impl Prober, start_rate: u32, budget: Budget, now: 
 }
 
 /// The next rate to probe, or why the search is over.
-fn next_rate(meets: Option<u32>, misses: Option<u32>, current: u32) -> Result<u32, Stop> {
+fn next_rate(meets: Option<u32>, misses: Option<u32>, current: u32, max_rate: u32) -> Result<u32, Stop> {
     match (meets, misses) {
-        (_, None) if current >= MAX_RATE => Err(Stop::MaxRateReached),
-        (_, None) => Ok(scale(current, GROWTH).min(MAX_RATE)),
+        (_, None) if current >= max_rate => Err(Stop::MaxRateReached(max_rate)),
+        (_, None) => Ok(scale(current, GROWTH).min(max_rate)),
         (None, Some(miss)) if miss <= 1 => Err(Stop::NothingSustained),
         (None, Some(miss)) => Ok(scale(miss, 1.0 / GROWTH).max(1)),
         (Some(meet), Some(miss)) if f64::from(miss) <= f64::from(meet) * (1.0 + PRECISION) || miss - meet <= 1 => {
@@ -212,7 +220,7 @@ mod tests {
 
     fn search(capacity: u32, start: u32) -> SearchOutcome {
         let mut server = Simulated { capacity, invalid_above: None, probes: 0 };
-        find_max(&mut server, start, unlimited(), Instant::now)
+        find_max(&mut server, Range { start, max: MAX_RATE }, unlimited(), Instant::now)
     }
 
     #[test]
@@ -245,6 +253,14 @@ mod tests {
     }
 
     #[test]
+    fn the_highest_allowed_rate_caps_the_ramp() {
+        let mut server = Simulated { capacity: 50_000, invalid_above: None, probes: 0 };
+        let outcome = find_max(&mut server, Range { start: 100, max: 1000 }, unlimited(), Instant::now);
+        assert_eq!(outcome.probes.iter().map(|p| p.rate).collect::<Vec<_>>(), [100, 200, 400, 800, 1000]);
+        assert_eq!((outcome.sustainable, outcome.stop), (Some(1000), Stop::MaxRateReached(1000)));
+    }
+
+    #[test]
     fn a_server_that_misses_everything_sustains_nothing() {
         let outcome = search(0, 100);
         assert_eq!((outcome.sustainable, outcome.stop), (None, Stop::NothingSustained));
@@ -253,7 +269,7 @@ mod tests {
     #[test]
     fn an_invalid_probe_stops_with_a_lower_bound() {
         let mut server = Simulated { capacity: 10_000, invalid_above: Some(3000), probes: 0 };
-        let outcome = find_max(&mut server, 1000, unlimited(), Instant::now);
+        let outcome = find_max(&mut server, Range { start: 1000, max: MAX_RATE }, unlimited(), Instant::now);
         assert_eq!(outcome.sustainable, Some(2000));
         assert!(matches!(outcome.stop, Stop::Invalid(_)));
         assert!(!outcome.stop.is_conclusive());
@@ -275,7 +291,12 @@ mod tests {
             }
         }
         let budget = Budget { deadline: start + Duration::from_secs(20), probe_cost: Duration::from_secs(5) };
-        let outcome = find_max(&mut Ticking { server: &mut server, clock: &clock }, 100, budget, || clock.get());
+        let outcome = find_max(
+            &mut Ticking { server: &mut server, clock: &clock },
+            Range { start: 100, max: MAX_RATE },
+            budget,
+            || clock.get(),
+        );
         assert_eq!(outcome.probes.len(), 4, "20 s of 5 s probes");
         assert_eq!(outcome.stop, Stop::BudgetExhausted);
         assert_eq!(outcome.sustainable, Some(800));

@@ -178,7 +178,7 @@ fn server_pid_under(out: &Path, deadline: Instant) -> Option<i32> {
 #[test]
 fn a_server_killed_mid_test_gives_a_failed_record_and_a_complete_results_file() {
     let out = tempfile::tempdir().expect("temp dir");
-    let mut child = runner_command(
+    let child = runner_command(
         out.path(),
         &["--servers", "axum", "--filter", "/api/simple/async/", "--rates", "50", "--duration", "4s", "--no-html"],
     )
@@ -204,7 +204,7 @@ fn a_server_killed_mid_test_gives_a_failed_record_and_a_complete_results_file() 
 #[test]
 fn ctrl_c_keeps_finished_tests_and_exits_130() {
     let out = tempfile::tempdir().expect("temp dir");
-    let mut child = runner_command(
+    let child = runner_command(
         out.path(),
         &["--servers", "axum", "--filter", "/api/simple/noop/", "--rates", "50,60,70", "--duration", "2s", "--no-html"],
     )

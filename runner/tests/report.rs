@@ -137,7 +137,7 @@ fn html_header_says_what_ran_where_and_what_to_distrust() {
         "/api/simple/async",
         "500, 1000 req/s",
         "Core layout",
-        "2 workers: server on CPUs 0, 1, vegeta on CPUs 1 (shared)",
+        "2 workers: server on CPUs 0, 1, vegeta on CPU 1 (shared)",
     ] {
         assert!(html.contains(needle), "{needle}");
     }
@@ -198,7 +198,30 @@ fn terminal_report_never_exceeds_its_width() {
         assert!(report.contains("p99 latency (ms)"));
         assert!(report.contains("Capacity"));
     }
-    assert!(terminal_report(&results, 100, true).contains('\x1b'));
+    let colored = terminal_report(&results, 100, true);
+    assert!(colored.contains('\x1b'));
+    for line in colored.lines() {
+        let visible = strip_ansi(line).chars().count();
+        assert!(visible <= 100, "{visible} > 100 with colour: {line:?}");
+    }
+}
+
+/// The text a terminal shows: SGR escape sequences removed.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[test]
@@ -218,6 +241,7 @@ fn with_capacity(mut results: RunResults) -> RunResults {
         slo_success_pct: 99.0,
         budget_s: 600.0,
         start_rate: 500,
+        max_rate: 1_000_000,
         precision_pct: 10.0,
     });
     let endpoint = find(&results, "monoio", 1, "get_item_async_read", 500).endpoint.clone();
@@ -273,6 +297,45 @@ fn saturation_search_results_get_a_chart_a_table_and_a_terminal_section() {
         assert!(report.contains("Capacity (saturation search)"), "{report}");
         assert!(report.contains(">=500"));
         assert!(report.lines().all(|l| l.chars().count() <= width));
+    }
+}
+
+#[test]
+fn rates_above_the_calibrated_ceiling_are_shaded() {
+    let mut results = fixture();
+    assert!(render_html(&results).contains("1800 req/s (calibrated against axum w1"));
+    assert!(!chart_script(&render_html(&results), "chart-achieved-simple").contains("above vegeta"));
+    if let Some(calibration) = results.run.calibration.as_mut() {
+        calibration.ceiling_rps = Some(800);
+    }
+    let html = render_html(&results);
+    for id in ["chart-achieved-simple", "chart-latency-db-read", "chart-cpu-db-write"] {
+        let script = chart_script(&html, id);
+        assert!(script.contains("above vegeta's ceiling (800 req/s)"), "{id}");
+        assert!(script.contains("\"type\":\"rect\""), "{id}");
+    }
+    assert!(terminal_report(&results, 100, false).contains("vegeta's calibrated ceiling: 800 req/s"));
+}
+
+#[test]
+fn empty_and_all_failed_runs_still_render() {
+    let mut empty = fixture();
+    empty.tests.clear();
+    let mut failed = fixture();
+    for test in &mut failed.tests {
+        test.status = TestStatus::Failed;
+        test.failure = Some("server never became ready".into());
+        test.metrics = None;
+        test.resources = None;
+        test.write_audit = None;
+    }
+    for results in [empty, failed] {
+        assert!(render_html(&results).contains("</html>"));
+        assert!(rate_table(&results, 500, false).lines().all(|l| l.chars().count() <= 100));
+        for width in [100, 80] {
+            let report = terminal_report(&results, width, false);
+            assert!(report.lines().all(|l| l.chars().count() <= width), "{report}");
+        }
     }
 }
 

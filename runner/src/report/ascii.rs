@@ -151,11 +151,14 @@ fn draw_joins(grid: &mut [Vec<Mark>], series: &Series, x_axis: &XAxis, y_axis: &
             continue;
         };
         let (ca, cb) = (x_axis.col(a.x), x_axis.col(b.x));
-        for col in ca + 1..cb {
+        let cells = (ca + 1..cb).map(|col| {
             let t = (col - ca) as f64 / (cb - ca) as f64;
-            let row = y_axis.row_of_position(ya + (yb - ya) * t);
-            if grid[row][col].glyph == ' ' || grid[row][col].glyph == TARGET_MARK {
-                grid[row][col] = Mark { glyph: JOIN_MARK, color: Some(series.color), owner: usize::MAX };
+            (y_axis.row_of_position(ya + (yb - ya) * t), col)
+        });
+        for (row, col) in cells {
+            let here = &mut grid[row][col];
+            if here.glyph == ' ' || here.glyph == TARGET_MARK {
+                *here = Mark { glyph: JOIN_MARK, color: Some(series.color), owner: usize::MAX };
             }
         }
     }

@@ -78,36 +78,32 @@ fn plotly_js() -> String {
     }
 }
 
+/// A fact box's rows: label and value.
+type Facts = Vec<(&'static str, String)>;
+
 fn run_header(view: &View<'_>) -> String {
+    let servers = &view.results.run.config.servers;
+    format!(
+        "<header>\n<h1>runtime-bench: {}</h1>\n<p class=\"lede\">{} — HTTP endpoints backed by SQLite, load from vegeta \
+         at constant target rates (open loop).</p>\n<div class=\"facts\">\n{}{}{}{}</div>\n</header>\n",
+        escape(&servers.join(" vs ")),
+        escape(&servers.iter().map(|s| server_blurb(s)).collect::<Vec<_>>().join("; ")),
+        fact_box("What was run", "what", &what_facts(view)),
+        fact_box("When", "when", &when_facts(view)),
+        fact_box("Machine", "machine", &machine_facts(view)),
+        fact_box("Versions", "versions", &version_facts(view)),
+    )
+}
+
+fn what_facts(view: &View<'_>) -> Facts {
     let run = &view.results.run;
     let config = &run.config;
-    let machine = &run.machine;
-    let versions = &run.versions;
-    let layout = &run.core_layout;
-    let status = match run.status {
-        RunStatus::Complete => "complete",
-        RunStatus::Running => "running (or killed before it could finish)",
-        RunStatus::Interrupted => "interrupted",
-    };
     let filters = if config.filters.is_empty() {
         "none (every benchmarked endpoint)".to_owned()
     } else {
         config.filters.join(", ")
     };
-    let placements: Vec<String> = layout
-        .placements
-        .iter()
-        .map(|(workers, p)| {
-            format!(
-                "{}: server on {}, vegeta on {}{}",
-                workers_text(*workers),
-                cpus(&p.server_cpus),
-                cpus(&p.load_generator_cpus),
-                if p.shared { " (shared)" } else { "" }
-            )
-        })
-        .collect();
-    let what = [
+    vec![
         ("Servers", config.servers.join(", ")),
         ("Workers", list(&config.workers)),
         ("Target rates", format!("{} req/s", list(&config.rates))),
@@ -123,42 +119,61 @@ fn run_header(view: &View<'_>) -> String {
         ("Sleep endpoints", format!("{} ms per request", config.sleep_ms)),
         ("Endpoints", endpoint_list(view)),
         ("Command", run.arguments.join(" ")),
-    ];
-    let when = [
+    ]
+}
+
+fn when_facts(view: &View<'_>) -> Facts {
+    let run = &view.results.run;
+    let status = match run.status {
+        RunStatus::Complete => "complete",
+        RunStatus::Running => "running (or killed before it could finish)",
+        RunStatus::Interrupted => "interrupted",
+    };
+    vec![
         ("Run", format!("{} ({status})", run.id)),
         ("Started", run.started_at.clone()),
         ("Finished", run.finished_at.clone().unwrap_or_else(|| "—".into())),
         ("Tests", test_counts(view.results)),
-    ];
-    let machine_facts = [
+    ]
+}
+
+fn machine_facts(view: &View<'_>) -> Facts {
+    let machine = &view.results.run.machine;
+    let layout = &view.results.run.core_layout;
+    let placements: Vec<String> = layout
+        .placements
+        .iter()
+        .map(|(workers, p)| {
+            format!(
+                "{}: server on {}, vegeta on {}{}",
+                workers_text(*workers),
+                cpus(&p.server_cpus),
+                cpus(&p.load_generator_cpus),
+                if p.shared { " (shared)" } else { "" }
+            )
+        })
+        .collect();
+    let io_uring = if machine.io_uring_available { "available" } else { "not available (monoio falls back to epoll)" };
+    vec![
         ("CPU", machine.cpu_model.clone()),
         ("Cores", machine.cores.to_string()),
         ("Memory", format!("{:.1} GB", megabytes(machine.memory_total_bytes) / 1024.0)),
         ("Kernel", machine.kernel.clone()),
-        (
-            "io_uring",
-            if machine.io_uring_available { "available" } else { "not available (monoio falls back to epoll)" }.into(),
-        ),
+        ("io_uring", io_uring.into()),
         ("Pinned", if layout.pinned { "yes" } else { "no" }.into()),
         ("vegeta ceiling", calibration_text(view)),
-        ("Core layout", if placements.is_empty() { "not recorded".into() } else { placements.join("; ") }),
-    ];
-    let version_facts = [
+        ("Core layout", if placements.is_empty() { "not recorded".into() } else { placements.join("\n") }),
+    ]
+}
+
+fn version_facts(view: &View<'_>) -> Facts {
+    let versions = &view.results.run.versions;
+    vec![
         ("runner", versions.runner.clone()),
         ("rustc", versions.rustc.clone().unwrap_or_else(|| "unknown".into())),
         ("vegeta", versions.vegeta.clone()),
         ("git commit", versions.git_commit.clone().unwrap_or_else(|| "unknown".into())),
-    ];
-    format!(
-        "<header>\n<h1>runtime-bench: {}</h1>\n<p class=\"lede\">{} — HTTP endpoints backed by SQLite, load from vegeta \
-         at fixed target rates.</p>\n<div class=\"facts\">\n{}{}{}{}</div>\n</header>\n",
-        escape(&config.servers.join(" vs ")),
-        escape(&config.servers.iter().map(|s| server_blurb(s)).collect::<Vec<_>>().join("; ")),
-        fact_box("What was run", "what", &what),
-        fact_box("When", "when", &when),
-        fact_box("Machine", "machine", &machine_facts),
-        fact_box("Versions", "versions", &version_facts),
-    )
+    ]
 }
 
 /// The calibrated load-generator ceiling: above it a result measures vegeta rather than the server.
@@ -195,9 +210,13 @@ fn server_blurb(server: &str) -> String {
     }
 }
 
-/// `CPUs 0, 1`, or `any CPU` when unpinned.
+/// `CPU 1`, `CPUs 0, 1`, or `any CPU` when unpinned.
 fn cpus(list_of: &[usize]) -> String {
-    if list_of.is_empty() { "any CPU".to_owned() } else { format!("CPUs {}", list(list_of)) }
+    match list_of {
+        [] => "any CPU".to_owned(),
+        [one] => format!("CPU {one}"),
+        many => format!("CPUs {}", list(many)),
+    }
 }
 
 fn list<T: ToString>(items: &[T]) -> String {
@@ -205,7 +224,7 @@ fn list<T: ToString>(items: &[T]) -> String {
 }
 
 fn endpoint_list(view: &View<'_>) -> String {
-    view.endpoints.iter().map(|e| format!("{} ({} {})", e.name, e.method, e.path)).collect::<Vec<_>>().join("; ")
+    view.endpoints.iter().map(|e| format!("{} ({} {})", e.name, e.method, e.path)).collect::<Vec<_>>().join("\n")
 }
 
 fn test_counts(results: &RunResults) -> String {
@@ -452,7 +471,11 @@ fn capacity_table(view: &View<'_>) -> String {
         Some(v) => format!("<td data-v=\"{v}\">{}</td>", format(v)),
         None => "<td data-v=\"\">—</td>".to_owned(),
     };
-    for result in &view.results.capacity {
+    let mut results: Vec<_> = view.results.capacity.iter().collect();
+    results.sort_by_key(|c| {
+        (view.endpoint_index(&c.endpoint), view.server_index(&c.server), view.workers_index(c.workers))
+    });
+    for result in results {
         let probes: Vec<String> = result.probes.iter().map(|p| format!("{}: {}", p.rate, p.verdict)).collect();
         let _ = writeln!(
             html,
@@ -505,6 +528,10 @@ const NUMERIC_COLUMNS: &[DetailColumn] = &[
     ("Writes applied", |t| t.write_audit.as_ref().map(|a| a.applied as f64), true),
     ("Writes lost", |t| t.write_audit.as_ref().map(|a| a.lost as f64), true),
     ("Writes phantom", |t| t.write_audit.as_ref().map(|a| a.phantom as f64), true),
+    ("Attack (s)", |t| t.metrics.as_ref().map(|m| m.attack_duration_s), false),
+    ("Wait (s)", |t| t.metrics.as_ref().map(|m| m.wait_s), false),
+    ("Bytes in", |t| t.metrics.as_ref().map(|m| m.bytes_in as f64), true),
+    ("Bytes out", |t| t.metrics.as_ref().map(|m| m.bytes_out as f64), true),
 ];
 
 /// Every test, every metric; click a header to sort.
@@ -520,7 +547,7 @@ fn details_table(view: &View<'_>) -> String {
     for (header, _, _) in NUMERIC_COLUMNS {
         let _ = write!(html, "<th>{}</th>", escape(header));
     }
-    html.push_str("</tr></thead>\n<tbody>\n");
+    html.push_str("<th>Status codes</th><th>Errors</th></tr></thead>\n<tbody>\n");
     for cell in &view.cells {
         for test in &cell.records {
             html.push_str(&detail_row(test));
@@ -559,8 +586,25 @@ fn detail_row(test: &TestRecord) -> String {
             None => html.push_str("<td data-v=\"\">—</td>"),
         }
     }
-    html.push_str("</tr>\n");
+    let _ =
+        writeln!(html, "<td class=\"notes\">{}</td><td class=\"notes\">{}</td></tr>", status_codes(test), errors(test));
     html
+}
+
+/// `200: 9998, 0: 2` (`0` = no response).
+fn status_codes(test: &TestRecord) -> String {
+    let Some(metrics) = &test.metrics else { return "—".to_owned() };
+    let codes: Vec<String> = metrics.status_codes.iter().map(|(code, count)| format!("{code}: {count}")).collect();
+    escape(&codes.join(", "))
+}
+
+/// Error messages with their counts, most frequent first.
+fn errors(test: &TestRecord) -> String {
+    let Some(metrics) = &test.metrics else { return "—".to_owned() };
+    let mut errors: Vec<(&String, &u64)> = metrics.errors.iter().collect();
+    errors.sort_by(|a, b| b.1.cmp(a.1));
+    let text: Vec<String> = errors.iter().map(|(message, count)| format!("{count}× {message}")).collect();
+    escape(&text.join("; "))
 }
 
 /// Why a row deserves a second look: failure, invalidity, write-audit mismatches, shared CPUs.
@@ -600,7 +644,7 @@ h3 { font-size: 15px; margin: 12px 0 4px; }
 .fact-box h2 { font-size: 15px; margin: 6px 0; border: none; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margin: 0; font-size: 13px; }
 dt { color: #495057; font-weight: 600; }
-dd { margin: 0; overflow-wrap: anywhere; }
+dd { margin: 0; overflow-wrap: anywhere; white-space: pre-line; }
 .warnings { border-left: 4px solid #f08c00; background: #fff9db; padding: 2px 14px 8px; margin-top: 16px; }
 .warnings h2 { border: none; }
 .warnings ul { margin: 2px 0 6px; padding-left: 20px; font-size: 14px; }
@@ -617,7 +661,7 @@ table.sortable th[aria-sort=ascending]::after { content: ' ▲'; }
 table.sortable th[aria-sort=descending]::after { content: ' ▼'; }
 table.sortable td { padding: 3px 6px; border-bottom: 1px solid #f1f3f5; text-align: right; }
 table.sortable td:nth-child(-n+5), table.sortable th:nth-child(-n+5) { text-align: left; }
-td.notes { white-space: normal; min-width: 160px; max-width: 340px; }
+td.notes { white-space: normal; min-width: 160px; max-width: 340px; text-align: left; }
 tr.failed { background: #ffe3e3; }
 tr.invalid { background: #fff3bf; }
 tr.audit { background: #ffe8cc; }

@@ -2,12 +2,12 @@
 //! check the output without running anything.
 //!
 //! # Layout
-//! - [`summary`]: the results grouped for reporting (cells over repeats, medians, spreads, caveats); every
+//! - `summary`: the results grouped for reporting (cells over repeats, medians, spreads, caveats); every
 //!   renderer reads the run through it, so they agree on what a number means.
-//! - [`table`]: the per-rate text table printed after each rate.
-//! - [`ascii`]: ASCII line charts; [`terminal`] puts tables, charts and a capacity summary together.
-//! - [`html`]: the self-contained HTML report, with its charts built in [`plots`].
-//! - [`text`]: width-aware text helpers shared by the terminal renderers.
+//! - `table`: the per-rate text table printed after each rate.
+//! - `ascii`: ASCII line charts; `terminal` puts tables, charts and a capacity summary together.
+//! - `html`: the self-contained HTML report, with its charts built in `plots`.
+//! - `text`: width-aware text helpers shared by the terminal renderers.
 //!
 //! Each output format is also a [`Renderer`], so callers that pick a format at run time hold one trait
 //! object instead of matching on formats.

@@ -9,7 +9,7 @@
 //! `Plotly.newPlot` call, against the plotly.js the page embeds once in its `<head>`.
 
 use plotly::common::{
-    DashType, ErrorData, ErrorType, HoverInfo, Line, Marker, MarkerSymbol, Mode, Pattern, PatternShape,
+    DashType, ErrorData, ErrorType, HoverInfo, Line, Marker, MarkerSymbol, Mode, Pattern, PatternFillMode, PatternShape,
 };
 use plotly::{Bar, Scatter};
 use serde_json::{Value, json};
@@ -524,6 +524,7 @@ fn subtitle(view: &View<'_>, endpoints: &[&EndpointRef]) -> String {
 /// meaning of the grey target line and of hollow markers when the chart has them.
 fn legend_entries(view: &View<'_>, endpoints: &[&EndpointRef], data: &[Value]) -> Vec<Value> {
     let mut entries = Vec::new();
+    let Some(&first_endpoint) = endpoints.first() else { return entries };
     for &server in &view.servers {
         for &workers in &view.workers {
             let present =
@@ -532,7 +533,7 @@ fn legend_entries(view: &View<'_>, endpoints: &[&EndpointRef], data: &[Value]) -
                 continue;
             }
             let (name, group) = series_name(server, workers);
-            let key_style = style(view, SeriesKey { server, workers, endpoint: endpoints[0] });
+            let key_style = style(view, SeriesKey { server, workers, endpoint: first_endpoint });
             let entry = Scatter::new(vec![Option::<f64>::None], vec![Option::<f64>::None])
                 .name(name)
                 .legend_group(group)
@@ -767,7 +768,7 @@ fn scaling_traces(
     if points.is_empty() {
         return Vec::new();
     }
-    let look = style(view, SeriesKey { server, workers: view.workers[0], endpoint });
+    let look = style(view, SeriesKey { server, workers: view.workers.first().copied().unwrap_or(1), endpoint });
     let group = format!("{server}-{}", endpoint.name);
     let line = Scatter::new(points.iter().map(|p| p.0).collect(), points.iter().map(|p| p.1).collect())
         .name(format!("{server} · {} {}", endpoint_glyph(view, endpoint), endpoint.name))
@@ -822,10 +823,16 @@ pub(crate) fn capacity_chart(view: &View<'_>) -> Option<Figure> {
     if capacity.is_empty() {
         return None;
     }
-    let families = view.families();
+    // Only families the search covered get a panel.
+    let families: Vec<_> = view
+        .families()
+        .into_iter()
+        .filter(|(_, endpoints)| endpoints.iter().any(|e| capacity.iter().any(|c| c.endpoint.name == e.name)))
+        .collect();
     let columns = families.len().clamp(1, MAX_COLUMNS);
     let mut panels = Vec::new();
     let mut data = Vec::new();
+    let mut in_legend = Vec::new();
     for (index, (family, endpoints)) in families.iter().enumerate() {
         panels.push(Some(Panel {
             title: family.title().to_owned(),
@@ -847,10 +854,13 @@ pub(crate) fn capacity_chart(view: &View<'_>) -> Option<Figure> {
                             .find(|c| c.server == server && c.workers == workers && c.endpoint.name == e.name)
                     })
                     .collect();
-                if !results.is_empty() {
-                    let axes = axis_refs(index);
-                    data.push(capacity_bars(view, server, workers, &results, index == 0, &axes));
+                if results.is_empty() {
+                    continue;
                 }
+                // Each server × workers appears in the legend once, wherever it first has a bar.
+                let first = !in_legend.contains(&(server, workers));
+                in_legend.push((server, workers));
+                data.push(capacity_bars(view, server, workers, &results, first, &axis_refs(index)));
             }
         }
     }
@@ -901,7 +911,7 @@ fn capacity_bars(
         .marker(
             Marker::new()
                 .color(server_color(view, server))
-                .pattern(Pattern::new().shape(pattern).foreground_color("white")),
+                .pattern(Pattern::new().shape(pattern).fill_mode(PatternFillMode::Overlay).foreground_color("white")),
         )
         .x_axis(x_ref)
         .y_axis(y_ref);

@@ -134,7 +134,7 @@ impl Spread {
         values.sort_by(f64::total_cmp);
         let (first, last) = (*values.first()?, *values.last()?);
         let mid = values.len() / 2;
-        let median = if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] };
+        let median = if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] };
         Some(Spread { median, min: first, max: last, n: values.len() })
     }
 }

@@ -38,7 +38,7 @@ pub(crate) fn rate_table_lines(view: &View<'_>, rate: u32, width: usize, color: 
     let table = TextTable { columns: columns(), rows: cells.iter().map(|c| row(c, &mut footnotes)).collect() };
     let (body, dropped) = table.render(width, color);
     lines.extend(body);
-    lines.extend(legend(&cells, &dropped, width));
+    lines.extend(legend(&cells, &dropped, !footnotes.notes.is_empty(), width));
     for (number, note) in footnotes.notes.iter().enumerate() {
         let text = format!("[{}] {note}", number + 1);
         lines.extend(wrap(&text, width, 4));
@@ -136,16 +136,17 @@ fn range_text(metric: Metric, spread: Spread) -> String {
 }
 
 /// What the markers and abbreviations mean, plus which columns the width forced out.
-fn legend(cells: &[&Cell<'_>], dropped: &[&str], width: usize) -> Vec<String> {
+fn legend(cells: &[&Cell<'_>], dropped: &[&str], has_footnotes: bool, width: usize) -> Vec<String> {
     let mut parts = Vec::new();
     if cells.iter().any(|c| c.shared_cores()) {
         parts.push("* server shared CPUs with the load generator.".to_owned());
     }
     parts.push(
-        "CPU: server process mean, % of one core (200% = two cores busy). RSS: server mean resident \
-         memory. [n]: see the note of that number below."
-            .to_owned(),
+        "CPU: server process mean, % of one core (200% = two cores busy). RSS: server mean resident memory.".to_owned(),
     );
+    if has_footnotes {
+        parts.push("[n]: see note n below.".to_owned());
+    }
     if !dropped.is_empty() {
         parts.push(format!("Columns left out to fit {width} columns: {}.", dropped.join(", ")));
     }
