@@ -863,6 +863,35 @@ mod tests {
     }
 
     #[test]
+    fn rates_above_the_calibrated_ceiling_are_warned_about() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["runner", "--rates", "500,5000,9000"]).expect("parses");
+        let plan = Plan::resolve(&cli.run).expect("valid");
+        let machine = crate::machine::detect();
+        let calibration = Calibration {
+            ceiling_rps: Some(4000),
+            server: "axum".into(),
+            workers: 1,
+            measured_at: "2026-11-28T00:00:00Z".into(),
+            machine: machine.clone(),
+            vegeta: "v12.13.0".into(),
+            stop: "converged within 5%".into(),
+            valid: true,
+            run_id: "bench_x".into(),
+            probes: Vec::new(),
+        };
+        let notes = ceiling_notes(&plan, &calibration);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("5000, 9000") && notes[0].contains("4000"), "{notes:?}");
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        results::write_json_atomic(&dir.path().join(results::CALIBRATION_FILE), &calibration).expect("written");
+        assert_eq!(Calibration::load_for(dir.path(), &machine).as_ref(), Some(&calibration));
+        let other = results::Machine { cores: machine.cores + 1, ..machine };
+        assert_eq!(Calibration::load_for(dir.path(), &other), None, "another machine's ceiling does not apply");
+    }
+
+    #[test]
     fn no_pin_shares_everything() {
         let layout = plan_core_layout(&[0, 1, 2, 3], &[1], false);
         assert!(!layout.pinned);

@@ -547,17 +547,22 @@ fn details_table(view: &View<'_>) -> String {
     for (header, _, _) in NUMERIC_COLUMNS {
         let _ = write!(html, "<th>{}</th>", escape(header));
     }
+    let ceiling = view.results.run.calibration.as_ref().and_then(|c| c.ceiling_rps).map(f64::from);
+    if ceiling.is_some() {
+        html.push_str("<th>Rate / vegeta ceiling (%)</th>");
+    }
     html.push_str("<th>Status codes</th><th>Errors</th></tr></thead>\n<tbody>\n");
     for cell in &view.cells {
         for test in &cell.records {
-            html.push_str(&detail_row(test));
+            html.push_str(&detail_row(test, ceiling));
         }
     }
     html.push_str("</tbody>\n</table>\n</div>\n</section>\n");
     html
 }
 
-fn detail_row(test: &TestRecord) -> String {
+/// One test's row; `ceiling` adds the target rate as a share of the calibrated load-generator ceiling.
+fn detail_row(test: &TestRecord, ceiling: Option<f64>) -> String {
     let status = match (test.status, test.validity.valid) {
         (TestStatus::Failed, _) => "failed",
         (TestStatus::Ok, true) => "valid",
@@ -585,6 +590,10 @@ fn detail_row(test: &TestRecord) -> String {
             }
             None => html.push_str("<td data-v=\"\">—</td>"),
         }
+    }
+    if let Some(ceiling) = ceiling.filter(|c| *c > 0.0) {
+        let share = f64::from(test.rate) / ceiling * 100.0;
+        let _ = write!(html, "<td data-v=\"{share}\">{share:.0}</td>");
     }
     let _ =
         writeln!(html, "<td class=\"notes\">{}</td><td class=\"notes\">{}</td></tr>", status_codes(test), errors(test));

@@ -29,7 +29,8 @@ pub fn rate_table(results: &RunResults, rate: u32, color: bool) -> String {
 /// The rate table as lines of at most `width` columns.
 pub(crate) fn rate_table_lines(view: &View<'_>, rate: u32, width: usize, color: bool) -> Vec<String> {
     let cells: Vec<&Cell<'_>> = view.cells_at(rate).collect();
-    let mut lines = vec![paint(&title(&cells, rate), ansi::BOLD, color)];
+    let ceiling = view.results.run.calibration.as_ref().and_then(|c| c.ceiling_rps);
+    let mut lines = vec![paint(&title(&cells, rate, ceiling), ansi::BOLD, color)];
     if cells.is_empty() {
         lines.push(format!("no tests ran at {rate} req/s"));
         return lines;
@@ -46,7 +47,8 @@ pub(crate) fn rate_table_lines(view: &View<'_>, rate: u32, width: usize, color: 
     lines
 }
 
-fn title(cells: &[&Cell<'_>], rate: u32) -> String {
+/// `ceiling`: the calibrated load-generator ceiling, so the title says how close to it this rate is.
+fn title(cells: &[&Cell<'_>], rate: u32, ceiling: Option<u32>) -> String {
     let failed = cells.iter().filter(|c| !c.has_numbers()).count();
     let invalid = cells.iter().filter(|c| c.has_numbers() && !c.is_valid()).count();
     let mut caveats = Vec::new();
@@ -57,7 +59,11 @@ fn title(cells: &[&Cell<'_>], rate: u32) -> String {
         caveats.push(format!("{invalid} invalid"));
     }
     let caveats = if caveats.is_empty() { String::new() } else { format!(" ({})", caveats.join(", ")) };
-    format!("Target rate {rate} req/s: {} results{caveats}", cells.len())
+    let share = ceiling
+        .filter(|&c| c > 0)
+        .map(|c| format!(", {:.0}% of vegeta's calibrated ceiling {c} req/s", f64::from(rate) / f64::from(c) * 100.0))
+        .unwrap_or_default();
+    format!("Target rate {rate} req/s{share}: {} results{caveats}", cells.len())
 }
 
 fn columns() -> Vec<Column> {
