@@ -433,3 +433,64 @@ pub fn newest_run_dir(results_dir: &Path) -> Result<PathBuf> {
     runs.sort();
     runs.pop().with_context(|| format!("no bench_* run folder in {}; run a benchmark first", results_dir.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = include_str!("../tests/fixtures/bench_fixture/results.json");
+
+    fn run_dir_with(text: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join(RESULTS_FILE), text).expect("written");
+        dir
+    }
+
+    #[test]
+    fn results_survive_a_round_trip() {
+        let results: RunResults = serde_json::from_str(FIXTURE).expect("fixture parses");
+        let dir = tempfile::tempdir().expect("temp dir");
+        results.save(dir.path()).expect("saved");
+        assert_eq!(RunResults::load(dir.path()).expect("loaded"), results);
+        assert!(!dir.path().join("results.json.tmp").exists(), "no temp file left behind");
+    }
+
+    #[test]
+    fn unreadable_folders_say_what_is_wrong() {
+        let empty = tempfile::tempdir().expect("temp dir");
+        let message = format!("{:#}", RunResults::load(empty.path()).expect_err("no file"));
+        assert!(message.contains("is it a run folder"), "{message}");
+
+        let garbage = run_dir_with("{ half written");
+        let message = format!("{:#}", RunResults::load(garbage.path()).expect_err("not JSON"));
+        assert!(message.contains("not valid JSON"), "{message}");
+
+        let old = run_dir_with(&FIXTURE.replacen("\"schema_version\": 1", "\"schema_version\": 0", 1));
+        let message = format!("{:#}", RunResults::load(old.path()).expect_err("old schema"));
+        assert!(message.contains("schema version 0") && message.contains("reads version 1"), "{message}");
+    }
+
+    #[test]
+    fn an_interrupted_run_still_loads() {
+        let mut results: RunResults = serde_json::from_str(FIXTURE).expect("fixture parses");
+        results.run.status = RunStatus::Running;
+        results.run.finished_at = None;
+        results.tests.truncate(1);
+        let dir = tempfile::tempdir().expect("temp dir");
+        results.save(dir.path()).expect("saved");
+        let loaded = RunResults::load(dir.path()).expect("a run killed mid-way is readable");
+        assert_eq!((loaded.run.status, loaded.tests.len()), (RunStatus::Running, 1));
+    }
+
+    #[test]
+    fn the_newest_run_folder_is_found() {
+        let out = tempfile::tempdir().expect("temp dir");
+        for name in ["bench_20260101_000000", "bench_20261128_120000", "notes"] {
+            std::fs::create_dir(out.path().join(name)).expect("created");
+        }
+        let newest = newest_run_dir(out.path()).expect("found");
+        assert!(newest.ends_with("bench_20261128_120000"));
+        let none = tempfile::tempdir().expect("temp dir");
+        assert!(format!("{:#}", newest_run_dir(none.path()).expect_err("none")).contains("run a benchmark first"));
+    }
+}
