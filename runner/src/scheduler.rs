@@ -481,24 +481,26 @@ const TIME_WAIT_CEILING: f64 = 0.25;
 const TIME_WAIT_LIMIT: Duration = Duration::from_secs(70);
 
 /// Waits (bounded) until earlier overloaded tests' TIME_WAIT sockets no longer crowd the ephemeral ports;
-/// returns a note when it had to wait or gave up.
+/// returns a note when it had to wait.
 fn wait_for_free_ports() -> Option<String> {
     let ports = machine::ephemeral_ports()?;
     let ceiling = (ports as f64 * TIME_WAIT_CEILING) as u64;
-    let crowded = || machine::time_wait_sockets().is_some_and(|tw| tw > ceiling);
-    if !crowded() {
+    let in_time_wait = || machine::ephemeral_ports_in_time_wait().unwrap_or(0);
+    let before = in_time_wait();
+    if before <= ceiling {
         return None;
     }
     let started = Instant::now();
-    let before = machine::time_wait_sockets().unwrap_or(0);
-    eprintln!("waiting for {before} TIME_WAIT sockets from earlier tests to expire (up to {TIME_WAIT_LIMIT:?})");
-    while crowded() && started.elapsed() < TIME_WAIT_LIMIT {
-        std::thread::sleep(Duration::from_millis(500));
+    eprintln!(
+        "waiting for {before} ephemeral ports in TIME_WAIT from earlier tests to expire (up to {TIME_WAIT_LIMIT:?})"
+    );
+    while in_time_wait() > ceiling && started.elapsed() < TIME_WAIT_LIMIT {
+        std::thread::sleep(Duration::from_secs(1));
     }
-    let after = machine::time_wait_sockets().unwrap_or(0);
     Some(format!(
-        "waited {:.0} s for TIME_WAIT sockets to expire ({before} -> {after} of {ports} ephemeral ports)",
-        started.elapsed().as_secs_f64()
+        "waited {:.0} s for ephemeral ports in TIME_WAIT to expire ({before} -> {} of {ports})",
+        started.elapsed().as_secs_f64(),
+        in_time_wait()
     ))
 }
 

@@ -312,7 +312,7 @@ fn find_max_lands_where_the_handlers_predict() {
     assert_eq!(results.capacity.len(), 4, "2 servers x 2 endpoints");
     for capacity in &results.capacity {
         let found = capacity.sustainable_rps.unwrap_or(0);
-        assert!(!capacity.probes.is_empty());
+        assert!(!capacity.probes.is_empty(), "every search probes at least once: {capacity:?}");
         for probe in &capacity.probes {
             assert!(results.tests.iter().any(|t| t.id == probe.test_id), "probe {} is a persisted test", probe.test_id);
         }
