@@ -138,6 +138,8 @@ fn the_event_loop_blocking_anti_pattern_shows_with_one_worker() {
             "--workers",
             "1",
             "--no-html",
+            "--warmup",
+            "0",
         ],
     );
     assert!(output.status.success(), "{}", describe(&output));
@@ -180,7 +182,19 @@ fn a_server_killed_mid_test_gives_a_failed_record_and_a_complete_results_file() 
     let out = tempfile::tempdir().expect("temp dir");
     let child = runner_command(
         out.path(),
-        &["--servers", "axum", "--filter", "/api/simple/async/", "--rates", "50", "--duration", "4s", "--no-html"],
+        &[
+            "--servers",
+            "axum",
+            "--filter",
+            "/api/simple/async/",
+            "--rates",
+            "50",
+            "--duration",
+            "4s",
+            "--warmup",
+            "0",
+            "--no-html",
+        ],
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
