@@ -1,8 +1,10 @@
-//! CPU placement of child processes: pinning a server or the load generator to a set of CPUs, and reading
-//! which CPUs this process may use.
+//! CPU placement: which CPUs a server and the load generator get, pinning a child to them, and which CPUs
+//! this process may use.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+
+use crate::results::{CoreLayout, Placement};
 
 /// The CPUs this process may use, in ascending order (all the machine's if the mask cannot be read).
 pub fn allowed_cpus() -> Vec<usize> {
@@ -33,9 +35,53 @@ pub fn pin_command(command: &mut Command, cpus: &[usize]) {
     }
 }
 
+/// Splits CPUs between the server and vegeta for every workers count: disjoint when the machine has more
+/// CPUs than workers (server on the first ones, vegeta on the rest), shared otherwise.
+pub fn core_layout(workers: &[u16], pin: bool) -> CoreLayout {
+    plan_core_layout(&allowed_cpus(), workers, pin)
+}
+
+fn plan_core_layout(allowed: &[usize], workers: &[u16], pin: bool) -> CoreLayout {
+    let placements = workers.iter().map(|&w| (w, placement(allowed, usize::from(w), pin))).collect();
+    CoreLayout { pinned: pin, placements }
+}
+
+pub fn placement(allowed: &[usize], workers: usize, pin: bool) -> Placement {
+    if pin && allowed.len() > workers {
+        Placement {
+            server_cpus: allowed[..workers].to_vec(),
+            load_generator_cpus: allowed[workers..].to_vec(),
+            shared: false,
+        }
+    } else {
+        Placement { server_cpus: Vec::new(), load_generator_cpus: Vec::new(), shared: true }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disjoint_cpus_when_there_are_more_cpus_than_workers() {
+        let layout = plan_core_layout(&[0, 1], &[1, 2], true);
+        let one = &layout.placements[&1];
+        assert_eq!(
+            (one.server_cpus.as_slice(), one.load_generator_cpus.as_slice(), one.shared),
+            (&[0][..], &[1][..], false)
+        );
+        assert!(layout.placements[&2].shared);
+        let big = plan_core_layout(&(0..8).collect::<Vec<_>>(), &[2], true);
+        assert_eq!(big.placements[&2].server_cpus, [0, 1]);
+        assert_eq!(big.placements[&2].load_generator_cpus, [2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn no_pin_shares_everything() {
+        let layout = plan_core_layout(&[0, 1, 2, 3], &[1], false);
+        assert!(!layout.pinned);
+        assert!(layout.placements[&1].shared);
+    }
 
     #[test]
     fn a_pinned_child_sees_only_its_cpus() {

@@ -8,24 +8,30 @@
 //! - [`vegeta`]: finding vegeta, writing targets, running an attack, decoding its raw results.
 //! - [`metrics`]: exact metrics from vegeta's per-request results.
 //! - [`monitor`]: CPU and memory sampling of the server and the load generator.
-//! - [`affinity`]: pinning children to CPUs.
+//! - [`affinity`]: which CPUs a server and vegeta get, and pinning children to them.
 //! - [`child`]: making sure no child process outlives the runner.
 //! - [`machine`]: what machine and versions the numbers come from.
-//! - [`scheduler`]: runs the matrix, persisting after every test.
+//! - [`scheduler`]: runs the matrix (or the searches), persisting after every test.
+//! - [`validity`]: whether a result can be trusted, and why not.
+//! - [`progress`]: the progress bar over a run.
+//! - [`calibration`]: the load generator's ceiling and warnings about rates above it.
 //! - [`search`]: the saturation search for the highest rate within an SLO.
 //! - [`results`]: the results schema, the contract between measuring and reporting.
 //! - [`report`]: terminal tables, ASCII charts and the HTML report, all pure functions of the results.
 
 pub mod affinity;
+pub mod calibration;
 pub mod child;
 pub mod cli;
 pub mod machine;
 pub mod metrics;
 pub mod monitor;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod results;
 pub mod scheduler;
 pub mod search;
 pub mod server;
+pub mod validity;
 pub mod vegeta;

@@ -12,11 +12,12 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use runner::cli::{CalibrateArgs, Cli, Command, ReportArgs, RunArgs};
 use runner::plan::{Plan, PlanError};
+use runner::progress::stdout_is_terminal;
 use runner::results::{self, RunResults};
 use runner::scheduler::{self, Tools};
 use runner::server::ServerError;
 use runner::vegeta::VegetaError;
-use runner::{machine, report};
+use runner::{calibration, machine, report};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -81,7 +82,7 @@ fn install_interrupt_flag() -> Result<Arc<AtomicBool>> {
 
 /// The end of a run: charts and summary in the terminal, the HTML report, and links to both files.
 fn finish_run(results: &RunResults, run_dir: &Path, html: bool) -> Result<()> {
-    let color = scheduler::stdout_is_terminal();
+    let color = stdout_is_terminal();
     println!("{}", report::terminal_summary(results, report::terminal_width(), color));
     if html {
         let html_path = run_dir.join(report::HTML_FILE);
@@ -106,14 +107,14 @@ fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         eprintln!("interrupted: no calibration stored; the probes are in {}", outcome.run_dir.display());
         return Ok(ExitCode::from(130));
     }
-    let calibration = scheduler::calibration_from(&outcome.results)?;
+    let calibration = calibration::calibration_from(&outcome.results)?;
     let path = plan.out.join(results::CALIBRATION_FILE);
     results::write_json_atomic(&path, &calibration)?;
     match calibration.ceiling_rps {
         Some(ceiling) => println!("load-generator ceiling: {ceiling} req/s ({})", calibration.stop),
         None => println!("no probe held its rate with valid results ({})", calibration.stop),
     }
-    println!("calibration: {}", file_link(&path, scheduler::stdout_is_terminal()));
+    println!("calibration: {}", file_link(&path, stdout_is_terminal()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -123,7 +124,7 @@ fn render_report(args: &ReportArgs) -> Result<ExitCode> {
         None => results::newest_run_dir(&args.out)?,
     };
     let results = RunResults::load(&run_dir)?;
-    let color = scheduler::stdout_is_terminal();
+    let color = stdout_is_terminal();
     println!("{}", report::terminal_report(&results, report::terminal_width(), color));
     if !args.no_html {
         let html_path = args.output.clone().unwrap_or_else(|| run_dir.join(report::HTML_FILE));

@@ -13,9 +13,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use shared::Endpoint;
 
+use crate::affinity::{self, core_layout, placement};
+use crate::calibration::ceiling_notes;
+use crate::machine;
 use crate::metrics;
 use crate::monitor::{self, Monitor};
 use crate::plan::{Plan, SearchPlan, Slo, TestCase};
+use crate::progress::{Progress, stdout_is_terminal};
 use crate::report;
 use crate::results::{
     self, Calibration, CapacityResult, CoreLayout, EndpointRef, Metrics, Placement, ProbeRecord, Resources, RunConfig,
@@ -24,16 +28,11 @@ use crate::results::{
 };
 use crate::search::{self, Budget, Prober, SearchOutcome, Verdict};
 use crate::server::{self, ServerProcess, ServerSpec};
+use crate::validity::{LoadGenerator, validity_of};
 use crate::vegeta::{AttackSpec, Vegeta};
-use crate::{affinity, machine};
 
 /// How often CPU and memory are sampled.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
-/// The load generator must send within this fraction of the target rate for a result to be valid.
-pub const SEND_RATE_TOLERANCE: f64 = 0.01;
-/// Mean CPU of the load generator, as a fraction of the CPUs it may use, above which it counts as starved.
-pub const LOAD_GENERATOR_STARVED: f64 = 0.9;
-
 /// Time a test costs beyond its attacks: server start, seed, stop, decoding, audit.
 pub const PER_TEST_OVERHEAD: Duration = Duration::from_secs(2);
 
@@ -144,7 +143,7 @@ impl Tools {
 /// Runs the whole plan; `interrupted` is set by the Ctrl-C handler.
 pub fn run(plan: &Plan, tools: &Tools, arguments: Vec<String>, interrupted: Arc<AtomicBool>) -> Result<RunOutcome> {
     let run_dir = create_run_dir(&plan.out)?;
-    let layout = core_layout(plan);
+    let layout = core_layout(&plan.workers, plan.pin_cores);
     let metadata = run_metadata(plan, tools, arguments, &run_dir, &layout);
     let mut session = Session {
         plan,
@@ -571,41 +570,6 @@ fn validity(
     validity_of(case.rate, plan.duration, &measured.metrics, &load)
 }
 
-/// What the validity rules need to know about the load generator of one test.
-struct LoadGenerator {
-    cpu_mean_pct: f64,
-    /// CPUs it could use.
-    cpus: usize,
-    /// It could run on the server's CPUs.
-    shared_cores: bool,
-}
-
-/// The rules: the generator sent within 1% of the target rate and left no scheduled request unsent, it was
-/// not CPU-starved, and it did not share CPUs with the server.
-fn validity_of(rate: u32, duration: Duration, metrics: &Metrics, load: &LoadGenerator) -> Validity {
-    let mut reasons = Vec::new();
-    let target = f64::from(rate);
-    if metrics.send_rate_rps < target * (1.0 - SEND_RATE_TOLERANCE) {
-        reasons.push(format!("vegeta sent {:.1}/s, more than 1% below the {rate} target", metrics.send_rate_rps));
-    }
-    let expected = (target * duration.as_secs_f64()).floor();
-    let requests = metrics.requests as f64;
-    if requests < expected * (1.0 - SEND_RATE_TOLERANCE) {
-        reasons.push(format!("vegeta issued {requests} of {expected} scheduled requests"));
-    }
-    let starved_at = LOAD_GENERATOR_STARVED * 100.0 * load.cpus as f64;
-    if load.cpu_mean_pct >= starved_at {
-        reasons.push(format!(
-            "vegeta used {:.0}% CPU of {} CPU(s): the load generator was starved",
-            load.cpu_mean_pct, load.cpus
-        ));
-    }
-    if load.shared_cores {
-        reasons.push("the server and vegeta shared CPUs".to_owned());
-    }
-    Validity::from_reasons(reasons, load.shared_cores)
-}
-
 /// Run-wide notes for the report header.
 fn run_notes(tests: &[TestRecord]) -> Vec<String> {
     let mut notes = Vec::new();
@@ -622,29 +586,6 @@ fn run_notes(tests: &[TestRecord]) -> Vec<String> {
         notes.push(format!("{lost} acknowledged writes are missing from the database"));
     }
     notes
-}
-
-/// Splits CPUs between the server and vegeta for every workers count: disjoint when the machine has more
-/// CPUs than workers (server on the first ones, vegeta on the rest), shared otherwise.
-pub fn core_layout(plan: &Plan) -> CoreLayout {
-    plan_core_layout(&affinity::allowed_cpus(), &plan.workers, plan.pin_cores)
-}
-
-fn plan_core_layout(allowed: &[usize], workers: &[u16], pin: bool) -> CoreLayout {
-    let placements = workers.iter().map(|&w| (w, placement(allowed, usize::from(w), pin))).collect();
-    CoreLayout { pinned: pin, placements }
-}
-
-fn placement(allowed: &[usize], workers: usize, pin: bool) -> Placement {
-    if pin && allowed.len() > workers {
-        Placement {
-            server_cpus: allowed[..workers].to_vec(),
-            load_generator_cpus: allowed[workers..].to_vec(),
-            shared: false,
-        }
-    } else {
-        Placement { server_cpus: Vec::new(), load_generator_cpus: Vec::new(), shared: true }
-    }
 }
 
 fn run_metadata(
@@ -704,38 +645,6 @@ fn run_metadata(
     }
 }
 
-/// Warnings for requested rates above the calibrated load-generator ceiling.
-fn ceiling_notes(plan: &Plan, calibration: &Calibration) -> Vec<String> {
-    let Some(ceiling) = calibration.ceiling_rps else { return Vec::new() };
-    let above: Vec<String> = plan.rates.iter().filter(|&&r| r > ceiling).map(ToString::to_string).collect();
-    if above.is_empty() || plan.search.is_some() {
-        return Vec::new();
-    }
-    vec![format!(
-        "rates {} req/s exceed the calibrated load-generator ceiling of {ceiling} req/s ({}): results there \
-         measure vegeta as much as the server",
-        above.join(", "),
-        calibration.measured_at
-    )]
-}
-
-/// The calibration a `runner calibrate` run produced: its single search's sustainable rate.
-pub fn calibration_from(results: &RunResults) -> Result<Calibration> {
-    let capacity = results.capacity.first().context("the calibration search did not run (interrupted?)")?;
-    Ok(Calibration {
-        ceiling_rps: capacity.sustainable_rps,
-        server: capacity.server.clone(),
-        workers: capacity.workers,
-        measured_at: results.run.finished_at.clone().unwrap_or_else(now),
-        machine: results.run.machine.clone(),
-        vegeta: results.run.versions.vegeta.clone(),
-        stop: capacity.stop.clone(),
-        valid: capacity.valid,
-        run_id: results.run.id.clone(),
-        probes: capacity.probes.clone(),
-    })
-}
-
 /// Creates `<out>/bench_YYYYMMDD_HHMMSS` (with a suffix if that exists), failing early if `out` is not writable.
 fn create_run_dir(out: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create the output folder {}", out.display()))?;
@@ -780,179 +689,13 @@ fn describe(case: &TestCase<'_>) -> String {
     format!("{} w{} {} @ {}/s", case.server, case.workers, case.endpoint.name, case.rate)
 }
 
-fn now() -> String {
+pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-pub fn stdout_is_terminal() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal()
-}
-
-/// Progress over the whole run: a bar with ETA on a terminal (tests done, or search budget used), one line
-/// per test otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    total: Option<usize>,
-}
-
-impl Progress {
-    fn counting(total: usize) -> Progress {
-        let bar = Self::bar(total as u64, "{elapsed_precise} [{bar:30}] {pos}/{len} tests, ETA {eta} | {msg}");
-        Progress { bar, total: Some(total) }
-    }
-
-    fn budgeted(budget: Duration) -> Progress {
-        let template = "{elapsed_precise} [{bar:30}] search budget {pos}/{len} s, ETA {eta} | {msg}";
-        Progress { bar: Self::bar(budget.as_secs().max(1), template), total: None }
-    }
-
-    fn bar(length: u64, template: &str) -> Option<indicatif::ProgressBar> {
-        use std::io::IsTerminal;
-        std::io::stderr().is_terminal().then(|| {
-            let style = indicatif::ProgressStyle::with_template(template)
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> ");
-            indicatif::ProgressBar::new(length).with_style(style)
-        })
-    }
-
-    fn start_test(&self, index: usize, what: &str) {
-        match (&self.bar, self.total) {
-            (Some(bar), _) => bar.set_message(what.to_owned()),
-            (None, Some(total)) => eprintln!("[{}/{total}] {what}", index + 1),
-            (None, None) => eprintln!("[probe {}] {what}", index + 1),
-        }
-    }
-
-    fn finish_test(&self, record: &TestRecord) {
-        self.report_failure(record);
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-        }
-    }
-
-    fn finish_probe(&self, record: &TestRecord, verdict: &Verdict, elapsed: Duration) {
-        let line = format!("  {} req/s: {} {}", record.rate, verdict.word(), verdict.detail());
-        self.print(line.trim_end());
-        if let Some(bar) = &self.bar {
-            bar.set_position(elapsed.as_secs().min(bar.length().unwrap_or(u64::MAX)));
-        }
-    }
-
-    fn report_failure(&self, record: &TestRecord) {
-        if let Some(failure) = &record.failure {
-            self.print(&format!("{} FAILED: {}", record.id, failure));
-        }
-    }
-
-    fn print(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.suspend(|| println!("{text}")),
-            None => println!("{text}"),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn disjoint_cpus_when_there_are_more_cpus_than_workers() {
-        let layout = plan_core_layout(&[0, 1], &[1, 2], true);
-        let one = &layout.placements[&1];
-        assert_eq!(
-            (one.server_cpus.as_slice(), one.load_generator_cpus.as_slice(), one.shared),
-            (&[0][..], &[1][..], false)
-        );
-        assert!(layout.placements[&2].shared);
-        let big = plan_core_layout(&(0..8).collect::<Vec<_>>(), &[2], true);
-        assert_eq!(big.placements[&2].server_cpus, [0, 1]);
-        assert_eq!(big.placements[&2].load_generator_cpus, [2, 3, 4, 5, 6, 7]);
-    }
-
-    #[test]
-    fn rates_above_the_calibrated_ceiling_are_warned_about() {
-        use clap::Parser;
-        let cli = crate::cli::Cli::try_parse_from(["runner", "--rates", "500,5000,9000"]).expect("parses");
-        let plan = Plan::resolve(&cli.run).expect("valid");
-        let machine = crate::machine::detect();
-        let calibration = Calibration {
-            ceiling_rps: Some(4000),
-            server: "axum".into(),
-            workers: 1,
-            measured_at: "2026-11-28T00:00:00Z".into(),
-            machine: machine.clone(),
-            vegeta: "v12.13.0".into(),
-            stop: "converged within 5%".into(),
-            valid: true,
-            run_id: "bench_x".into(),
-            probes: Vec::new(),
-        };
-        let notes = ceiling_notes(&plan, &calibration);
-        assert_eq!(notes.len(), 1);
-        assert!(notes[0].contains("5000, 9000") && notes[0].contains("4000"), "{notes:?}");
-
-        let dir = tempfile::tempdir().expect("temp dir");
-        results::write_json_atomic(&dir.path().join(results::CALIBRATION_FILE), &calibration).expect("written");
-        assert_eq!(Calibration::load_for(dir.path(), &machine).as_ref(), Some(&calibration));
-        let other = results::Machine { cores: machine.cores + 1, ..machine };
-        assert_eq!(Calibration::load_for(dir.path(), &other), None, "another machine's ceiling does not apply");
-    }
-
-    fn fixture_metrics() -> Metrics {
-        let record: TestRecord =
-            serde_json::from_str(include_str!("../tests/fixtures/one_record.json")).expect("fixture record");
-        record.metrics.expect("fixture has metrics")
-    }
-
-    #[test]
-    fn a_held_schedule_on_its_own_cpu_is_valid() {
-        let metrics = fixture_metrics();
-        let load = LoadGenerator { cpu_mean_pct: 12.0, cpus: 1, shared_cores: false };
-        let validity = validity_of(100, Duration::from_secs(2), &metrics, &load);
-        assert!(validity.valid, "{validity:?}");
-    }
-
-    #[test]
-    fn each_validity_rule_names_its_reason() {
-        let mut metrics = fixture_metrics();
-        let quiet = LoadGenerator { cpu_mean_pct: 12.0, cpus: 1, shared_cores: false };
-        let two_seconds = Duration::from_secs(2);
-        metrics.send_rate_rps = 98.5;
-        let behind = validity_of(100, two_seconds, &metrics, &quiet);
-        assert!(!behind.valid && behind.reasons[0].contains("below the 100 target"), "{behind:?}");
-
-        let mut metrics = fixture_metrics();
-        metrics.requests = 190;
-        let unsent = validity_of(100, two_seconds, &metrics, &quiet);
-        assert!(unsent.reasons.iter().any(|r| r.contains("190 of 200")), "{unsent:?}");
-
-        let metrics = fixture_metrics();
-        let busy = LoadGenerator { cpu_mean_pct: 185.0, cpus: 2, shared_cores: false };
-        let starved = validity_of(100, two_seconds, &metrics, &busy);
-        assert!(starved.reasons.iter().any(|r| r.contains("starved")), "{starved:?}");
-        let almost = LoadGenerator { cpu_mean_pct: 170.0, cpus: 2, shared_cores: false };
-        assert!(validity_of(100, two_seconds, &metrics, &almost).valid, "85% of two CPUs is not starved");
-
-        let shared = LoadGenerator { cpu_mean_pct: 12.0, cpus: 2, shared_cores: true };
-        let sharing = validity_of(100, two_seconds, &metrics, &shared);
-        assert!(!sharing.valid && sharing.shared_cores);
-    }
-
-    #[test]
-    fn no_pin_shares_everything() {
-        let layout = plan_core_layout(&[0, 1, 2, 3], &[1], false);
-        assert!(!layout.pinned);
-        assert!(layout.placements[&1].shared);
-    }
 
     #[test]
     fn endpoint_words_match_the_catalogue_json() {
