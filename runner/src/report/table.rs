@@ -30,7 +30,8 @@ pub fn rate_table(results: &RunResults, rate: u32, color: bool) -> String {
 pub(crate) fn rate_table_lines(view: &View<'_>, rate: u32, width: usize, color: bool) -> Vec<String> {
     let cells: Vec<&Cell<'_>> = view.cells_at(rate).collect();
     let ceiling = view.results.run.calibration.as_ref().and_then(|c| c.ceiling_rps);
-    let mut lines = vec![paint(&title(&cells, rate, ceiling), ansi::BOLD, color)];
+    let mut lines: Vec<String> =
+        wrap(&title(&cells, rate, ceiling), width, 2).iter().map(|line| paint(line, ansi::BOLD, color)).collect();
     if cells.is_empty() {
         lines.push(format!("no tests ran at {rate} req/s"));
         return lines;
@@ -61,7 +62,7 @@ fn title(cells: &[&Cell<'_>], rate: u32, ceiling: Option<u32>) -> String {
     let caveats = if caveats.is_empty() { String::new() } else { format!(" ({})", caveats.join(", ")) };
     let share = ceiling
         .filter(|&c| c > 0)
-        .map(|c| format!(", {:.0}% of vegeta's calibrated ceiling {c} req/s", f64::from(rate) / f64::from(c) * 100.0))
+        .map(|c| format!(" ({:.0}% of vegeta's ceiling)", f64::from(rate) / f64::from(c) * 100.0))
         .unwrap_or_default();
     format!("Target rate {rate} req/s{share}: {} results{caveats}", cells.len())
 }
