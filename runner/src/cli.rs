@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Default cap on vegeta's connections per server: far above what a healthy test needs (rate x latency, e.g.
+/// 2000 req/s x 50 ms = 100), far below the ~28,000 ephemeral ports.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 1000;
+
 /// Benchmark the runtime-bench servers (tokio/axum vs thread-per-core monoio) with vegeta and report.
 ///
 /// With no subcommand, runs a benchmark (`runner run`). Every server x workers x endpoint x rate
@@ -96,6 +100,7 @@ impl CalibrateArgs {
             out: self.out.clone(),
             vegeta: self.vegeta.clone(),
             sleep_ms: shared::config::DEFAULT_SLEEP_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             no_pin: self.no_pin,
             no_html: true,
             dry_run: false,
@@ -181,6 +186,12 @@ pub struct RunArgs {
     /// vegeta binary [default: $VEGETA, then PATH, then tools/bin/vegeta of this checkout].
     #[arg(long, value_name = "PATH")]
     pub vegeta: Option<PathBuf>,
+
+    /// Most connections vegeta opens to a server. Beyond it, requests queue inside vegeta (still sent on
+    /// schedule, their wait counted in their latency), so an overloaded test cannot exhaust the machine's
+    /// ephemeral ports and slow every later test.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_connections: u32,
 
     /// Milliseconds each sleep endpoint waits (passed to the servers as --sleep-ms).
     #[arg(long, default_value_t = shared::config::DEFAULT_SLEEP_MS, value_name = "MS")]

@@ -62,6 +62,8 @@ pub struct Plan {
     pub search: Option<SearchPlan>,
     /// `runner calibrate`: an invalid probe marks the generator's ceiling, so the search bisects below it.
     pub calibrating: bool,
+    /// vegeta's connection cap per server.
+    pub max_connections: u32,
 }
 
 /// What `--find-max` looks for, and how long it may look.
@@ -134,6 +136,7 @@ impl Plan {
             warmup: parse_optional_duration("warmup", &args.warmup)?,
             search: args.find_max.then(|| resolve_search(args)).transpose()?,
             calibrating: false,
+            max_connections: args.max_connections,
         })
     }
 

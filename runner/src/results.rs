@@ -105,6 +105,9 @@ pub struct RunConfig {
     pub host: String,
     pub pin_cores: bool,
     pub sleep_ms: u64,
+    /// vegeta's cap on connections per server (0 in runs recorded before the cap existed).
+    #[serde(default)]
+    pub max_connections: u32,
     /// Present for `--find-max` runs.
     #[serde(default)]
     pub search: Option<SearchConfig>,

@@ -333,6 +333,9 @@ pub struct AttackSpec {
     pub cpus: Vec<usize>,
     /// Cap on vegeta's workers; `None` keeps vegeta's open model (unbounded workers).
     pub max_workers: Option<u64>,
+    /// Cap on connections to the server; requests beyond it wait inside vegeta for a free connection, and
+    /// that wait counts in their latency (vegeta times a request from when a worker takes it up).
+    pub max_connections: Option<u32>,
 }
 
 impl AttackSpec {
@@ -368,6 +371,9 @@ impl AttackSpec {
         ];
         if let Some(max_workers) = self.max_workers {
             args.push(format!("-max-workers={max_workers}").into());
+        }
+        if let Some(max_connections) = self.max_connections {
+            args.push(format!("-max-connections={max_connections}").into());
         }
         args
     }
@@ -812,6 +818,7 @@ mod tests {
             output: PathBuf::from("/tmp/r.bin"),
             cpus: vec![],
             max_workers: Some(64),
+            max_connections: None,
         };
         assert_eq!(
             display_args(&spec.arguments()),
@@ -991,6 +998,7 @@ mod tests {
             output: dir.join("results.bin"),
             cpus: vec![],
             max_workers: None,
+            max_connections: None,
         }
     }
 
