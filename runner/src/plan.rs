@@ -44,6 +44,7 @@ pub struct Plan {
     pub servers: Vec<String>,
     pub filters: Vec<String>,
     pub endpoints: Vec<&'static Endpoint>,
+    /// Empty with `--find-max`.
     pub rates: Vec<u32>,
     pub workers: Vec<u16>,
     pub duration: Duration,
@@ -121,7 +122,8 @@ impl Plan {
             servers,
             filters: args.filter.clone(),
             endpoints,
-            rates,
+            // A search chooses its own rates; keeping the defaults would only mislead the report header.
+            rates: if args.find_max { Vec::new() } else { rates },
             workers,
             duration: parse_duration("duration", duration)?,
             timeout: parse_duration("timeout", args.timeout.as_deref().unwrap_or(default_timeout))?,

@@ -106,7 +106,14 @@ fn what_facts(view: &View<'_>) -> Facts {
     vec![
         ("Servers", config.servers.join(", ")),
         ("Workers", list(&config.workers)),
-        ("Target rates", format!("{} req/s", list(&config.rates))),
+        (
+            "Target rates",
+            if config.search.is_some() {
+                "chosen by the saturation search".to_owned()
+            } else {
+                format!("{} req/s", list(&config.rates))
+            },
+        ),
         (
             "Per test",
             format!(

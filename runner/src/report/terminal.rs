@@ -94,13 +94,19 @@ fn header(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
     } else {
         format!("filters {}", config.filters.join(" "))
     };
+    let rates_text = |config: &crate::results::RunConfig| match &config.search {
+        Some(search) => format!(
+            "rates chosen by the saturation search (p99 <= {} ms, success >= {}%)",
+            search.slo_p99_ms, search.slo_success_pct
+        ),
+        None => format!("target rates {} req/s", join(&config.rates)),
+    };
     let facts = [
         format!(
-            "Servers {}; workers {}; target rates {} req/s; {} s per test ({} s warm-up, {} s timeout); \
-             {} repeat(s); {filters}.",
+            "Servers {}; workers {}; {}; {} s per test ({} s warm-up, {} s timeout); {} repeat(s); {filters}.",
             config.servers.join(", "),
             join(&config.workers),
-            join(&config.rates),
+            rates_text(config),
             config.duration_s,
             config.warmup_s,
             config.timeout_s,
