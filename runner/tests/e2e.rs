@@ -130,11 +130,14 @@ fn the_event_loop_blocking_anti_pattern_shows_with_one_worker() {
             "--filter",
             "/api/simple/async/",
             "--rates",
-            "100",
+            "60",
             "--duration",
-            "3s",
-            "--timeout",
             "2s",
+            // Long enough that no request times out: the queue drains at the blocking server's own pace, so
+            // its throughput is exactly its capacity (a short timeout would also waste capacity on requests
+            // whose clients gave up, which the server still sleeps through).
+            "--timeout",
+            "30s",
             "--workers",
             "1",
             "--no-html",
@@ -150,10 +153,10 @@ fn the_event_loop_blocking_anti_pattern_shows_with_one_worker() {
         let non_blocking = record(&results, server, "simple_async").metrics.as_ref().expect("metrics").achieved_rps;
         // One event-loop thread that sleeps 50 ms per request serves at most 20 requests per second.
         assert!(
-            (10.0..=25.0).contains(&blocking),
+            (16.0..=21.0).contains(&blocking),
             "{server} simple_async_blocking achieved {blocking}/s, expected ~20/s"
         );
-        assert!(non_blocking >= 90.0, "{server} simple_async achieved {non_blocking}/s, expected the 100/s target");
+        assert!(non_blocking >= 55.0, "{server} simple_async achieved {non_blocking}/s, expected the 60/s target");
     }
 }
 
