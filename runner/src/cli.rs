@@ -194,7 +194,7 @@ pub struct RunArgs {
     pub max_connections: u32,
 
     /// Milliseconds each sleep endpoint waits (passed to the servers as --sleep-ms).
-    #[arg(long, default_value_t = shared::config::DEFAULT_SLEEP_MS, value_name = "MS")]
+    #[arg(long, default_value_t = shared::config::DEFAULT_SLEEP_MS, value_parser = clap::value_parser!(u64).range(0..=3_600_000), value_name = "MS")]
     pub sleep_ms: u64,
 
     /// Don't pin the servers and vegeta to disjoint CPUs (by default they are pinned when the machine has

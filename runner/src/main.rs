@@ -71,10 +71,14 @@ fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
 }
 
 /// Ctrl-C and SIGTERM set a flag the scheduler checks; children run in their own process group, so the
-/// runner stops them in order (vegeta flushes, servers finish) instead of everything dying at once.
+/// runner stops them in order (vegeta flushes, servers finish) instead of everything dying at once. A second
+/// Ctrl-C exits immediately.
 fn install_interrupt_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while the first is being handled ends the runner at once (children die with it).
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&flag))
+            .context("installing the Ctrl-C handler")?;
         signal_hook::flag::register(signal, Arc::clone(&flag)).context("installing the Ctrl-C handler")?;
     }
     Ok(flag)

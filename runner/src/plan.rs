@@ -36,6 +36,8 @@ pub enum PlanError {
     BadSuccessSlo { value: String },
     #[error("--start-rate must be positive requests per second")]
     NoStartRate,
+    #[error("--repeat applies to fixed --rates; a --find-max search probes each rate once")]
+    RepeatWithSearch,
 }
 
 /// A validated benchmark plan.
@@ -82,6 +84,9 @@ pub struct Slo {
     pub success_pct: f64,
 }
 
+/// No duration flag goes beyond this (it keeps every deadline computation far from overflow).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
 /// Default length of a measured attack, and of one probe of the saturation search.
 pub const DEFAULT_DURATION: &str = "10s";
 pub const DEFAULT_PROBE_DURATION: &str = "3s";
@@ -127,7 +132,8 @@ impl Plan {
             workers,
             duration: parse_duration("duration", duration)?,
             timeout: parse_duration("timeout", args.timeout.as_deref().unwrap_or(default_timeout))?,
-            host: args.host.clone(),
+            // `[::1]` is how people write IPv6 in URLs; the servers want the bare address.
+            host: args.host.trim_matches(['[', ']']).to_owned(),
             port: args.port.filter(|&p| p != 0),
             out: args.out.clone(),
             vegeta: args.vegeta.clone(),
@@ -246,6 +252,9 @@ fn resolve_search(args: &RunArgs) -> Result<SearchPlan, PlanError> {
     if args.start_rate == 0 {
         return Err(PlanError::NoStartRate);
     }
+    if args.repeat > 1 {
+        return Err(PlanError::RepeatWithSearch);
+    }
     Ok(SearchPlan {
         slo: Slo { p99: parse_duration("slo-p99", &args.slo_p99)?, success_pct: args.slo_success },
         budget: parse_duration("budget", &args.budget)?,
@@ -303,7 +312,13 @@ pub fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, PlanE
         value: value.to_owned(),
         reason: e.to_string(),
     })?;
-    if duration.is_zero() { Err(PlanError::ZeroDuration { flag }) } else { Ok(duration) }
+    if duration.is_zero() {
+        return Err(PlanError::ZeroDuration { flag });
+    }
+    if duration > MAX_DURATION {
+        return Err(PlanError::BadDuration { flag, value: value.to_owned(), reason: "longer than a day".to_owned() });
+    }
+    Ok(duration)
 }
 
 /// Like [`parse_duration`], but zero is allowed (it switches the feature off).
@@ -384,6 +399,9 @@ mod tests {
         assert!(matches!(plan(&["--duration", "0s"]), Err(PlanError::ZeroDuration { .. })));
         assert!(matches!(plan(&["--host", "10.0.0.1"]), Err(PlanError::NotLoopback { .. })));
         assert!(plan(&["--host", "::1"]).is_ok());
+        assert_eq!(plan(&["--host", "[::1]"]).map(|p| p.host), Ok("::1".to_owned()));
+        assert!(matches!(plan(&["--find-max", "--repeat", "3"]), Err(PlanError::RepeatWithSearch)));
+        assert!(matches!(plan(&["--duration", "2days"]), Err(PlanError::BadDuration { .. })));
         let message = plan(&["--filter", "/nope"]).expect_err("no match").to_string();
         assert!(message.contains("/api/db/async/read/{item_id}"), "{message}");
     }

@@ -227,6 +227,10 @@ pub struct TestRecord {
     /// What a reader should know about how this test ran (e.g. a cold restart after a backlogged warm-up).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The server's own `/healthz` at start: runtime, the I/O driver that actually ran (io_uring or epoll),
+    /// workers, pool sizes.
+    #[serde(default)]
+    pub server_health: Option<shared::api::Health>,
     pub files: TestFiles,
     pub started_at: String,
     pub finished_at: String,

@@ -67,7 +67,13 @@ impl Prober for SessionProber<'_, '_, '_> {
 }
 
 /// Sums a search up for the results: the sustainable rate and what the probe there measured.
-fn capacity_result(combo: &TestCase<'_>, outcome: &SearchOutcome, tests: &[TestRecord]) -> CapacityResult {
+/// `shared_cores`: the server and vegeta shared CPUs, so even a converged search is marked invalid.
+fn capacity_result(
+    combo: &TestCase<'_>,
+    outcome: &SearchOutcome,
+    tests: &[TestRecord],
+    shared_cores: bool,
+) -> CapacityResult {
     let stem = |rate| results::test_stem(combo.server, combo.workers, combo.endpoint.name, rate, combo.repeat);
     let at = outcome.sustainable.and_then(|rate| tests.iter().rev().find(|t| t.id == stem(rate)));
     let metrics = at.and_then(|t| t.metrics.as_ref());
@@ -77,8 +83,12 @@ fn capacity_result(combo: &TestCase<'_>, outcome: &SearchOutcome, tests: &[TestR
         endpoint: endpoint_ref(combo.endpoint),
         sustainable_rps: outcome.sustainable,
         lowest_miss_rps: outcome.lowest_miss,
-        valid: outcome.stop.is_conclusive(),
-        stop: outcome.stop.describe(),
+        valid: outcome.stop.is_conclusive() && !shared_cores,
+        stop: if shared_cores {
+            format!("{}; the server and vegeta shared CPUs", outcome.stop.describe())
+        } else {
+            outcome.stop.describe()
+        },
         p99_ms: metrics.map(|m| m.latency_ms.p99),
         achieved_rps: metrics.map(|m| m.achieved_rps),
         cpu_mean_pct: at.and_then(|t| t.resources.as_ref()).map(|r| r.server.cpu_mean_pct),
@@ -222,7 +232,8 @@ impl Session<'_> {
             let mut prober =
                 SessionProber { session: self, combo: *combo, slo: search.slo, progress: &progress, started };
             let outcome = search::find_max(&mut prober, search.range, budget, Instant::now);
-            let capacity = capacity_result(combo, &outcome, &self.results.tests);
+            let shared_cores = self.placement(combo.workers).shared;
+            let capacity = capacity_result(combo, &outcome, &self.results.tests, shared_cores);
             progress.print(&format!("{}: {}", describe_combo(combo), capacity_line(&capacity)));
             self.results.capacity.push(capacity);
             self.save()?;
@@ -277,6 +288,7 @@ impl Session<'_> {
             write_audit: None,
             validity: Validity::from_reasons(Vec::new(), shared_cores),
             notes: Vec::new(),
+            server_health: None,
             files,
             started_at,
             finished_at: now(),
@@ -293,6 +305,7 @@ impl Session<'_> {
                 record.resources = Some(measured.resources);
                 record.write_audit = measured.write_audit;
                 record.notes = measured.notes;
+                record.server_health = measured.server_health;
             }
             Err(error) => {
                 record.status = TestStatus::Failed;
@@ -308,12 +321,13 @@ impl Session<'_> {
     }
 
     fn measure(&self, case: &TestCase<'_>, stem: &str) -> Result<Measured> {
-        let mut notes: Vec<String> = wait_for_free_ports().into_iter().collect();
+        let mut notes: Vec<String> = wait_for_free_ports(|| self.is_interrupted()).into_iter().collect();
         let mut server = self.start_server(case, stem)?;
         check_serves(&server, case.endpoint)?;
+        let server_health = server.health().ok();
         if !self.plan.warmup.is_zero() {
             self.warm_up(&mut server, case, stem)?;
-            if !wait_quiescent(&server) {
+            if !wait_quiescent(&server, || self.is_interrupted()) {
                 notes.push("the warm-up left a backlog; measured on a freshly restarted (cold) server".to_owned());
                 drop(server);
                 server = self.start_server(case, stem)?;
@@ -334,7 +348,14 @@ impl Session<'_> {
         let write_audit = case.endpoint.writes().then(|| audit_writes(&db, &metrics)).transpose()?;
         let samples_file = self.run_dir.join(TestFiles::for_stem(stem).samples);
         results::write_json_atomic(&samples_file, &samples)?;
-        Ok(Measured { resources: monitor::resources(&samples), metrics, write_audit, failure: attack.failure, notes })
+        Ok(Measured {
+            resources: monitor::resources(&samples),
+            metrics,
+            write_audit,
+            failure: attack.failure,
+            notes,
+            server_health,
+        })
     }
 
     /// A short attack at the test's rate whose results are thrown away: connections, thread pools and
@@ -445,10 +466,13 @@ impl Session<'_> {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let samples = sampler.map(Monitor::stop);
+        // It has exited: this returns at once, and fails with vegeta's stderr if vegeta itself failed.
+        attack.wait_with_deadline(Duration::ZERO)?;
         if self.is_interrupted() && failure.is_none() {
             failure = Some("interrupted by the user during the attack".to_owned());
         }
-        Ok(AttackRun { samples: sampler.map(Monitor::stop), failure })
+        Ok(AttackRun { samples, failure })
     }
 
     fn placement(&self, workers: u16) -> Placement {
@@ -472,6 +496,8 @@ struct Measured {
     write_audit: Option<WriteAudit>,
     failure: Option<String>,
     notes: Vec<String>,
+    /// What the server said of itself (runtime, I/O driver, knobs) when it started.
+    server_health: Option<shared::api::Health>,
 }
 
 /// Above this share of the ephemeral ports in TIME_WAIT, `connect()` slows down (the kernel scans for a free
@@ -483,7 +509,7 @@ const TIME_WAIT_LIMIT: Duration = Duration::from_secs(70);
 
 /// Waits (bounded) until earlier overloaded tests' TIME_WAIT sockets no longer crowd the ephemeral ports;
 /// returns a note when it had to wait.
-fn wait_for_free_ports() -> Option<String> {
+fn wait_for_free_ports(interrupted: impl Fn() -> bool) -> Option<String> {
     let ports = machine::ephemeral_ports()?;
     let ceiling = (ports as f64 * TIME_WAIT_CEILING) as u64;
     let in_time_wait = || machine::ephemeral_ports_in_time_wait().unwrap_or(0);
@@ -495,7 +521,7 @@ fn wait_for_free_ports() -> Option<String> {
     eprintln!(
         "waiting for {before} ephemeral ports in TIME_WAIT from earlier tests to expire (up to {TIME_WAIT_LIMIT:?})"
     );
-    while in_time_wait() > ceiling && started.elapsed() < TIME_WAIT_LIMIT {
+    while in_time_wait() > ceiling && started.elapsed() < TIME_WAIT_LIMIT && !interrupted() {
         std::thread::sleep(Duration::from_secs(1));
     }
     Some(format!(
@@ -510,16 +536,17 @@ const QUIESCE_LIMIT: Duration = Duration::from_secs(10);
 /// A health check answered faster than this means nothing is queued ahead of it.
 const QUIET_HEALTH: Duration = Duration::from_millis(50);
 
-/// Waits until `/healthz` answers promptly twice in a row, i.e. no backlog holds the event loop.
-fn wait_quiescent(server: &ServerProcess) -> bool {
+/// Waits until nothing a warm-up left behind is still running: `/healthz` answers promptly (no backlog holds
+/// the event loop) and reports no request in flight (none queued on a thread pool or a SQLite thread), twice
+/// in a row.
+fn wait_quiescent(server: &ServerProcess, interrupted: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + QUIESCE_LIMIT;
-    let mut prompt_in_a_row = 0;
-    while Instant::now() < deadline {
+    let mut quiet_in_a_row = 0;
+    while Instant::now() < deadline && !interrupted() {
         let started = Instant::now();
-        let ok = shared::client::get(server.addr(), shared::catalogue::HEALTH_PATH, QUIESCE_LIMIT)
-            .is_ok_and(|r| r.status == 200);
-        prompt_in_a_row = if ok && started.elapsed() < QUIET_HEALTH { prompt_in_a_row + 1 } else { 0 };
-        if prompt_in_a_row == 2 {
+        let idle = server.health_within(QUIESCE_LIMIT).is_ok_and(|health| health.in_flight == 0);
+        quiet_in_a_row = if idle && started.elapsed() < QUIET_HEALTH { quiet_in_a_row + 1 } else { 0 };
+        if quiet_in_a_row == 2 {
             return true;
         }
         std::thread::sleep(Duration::from_millis(100));

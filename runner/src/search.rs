@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::plan::Slo;
 use crate::results::{TestRecord, TestStatus};
+use crate::validity::SHARED_CORES_REASON;
 
 /// Rate multiplier while no probe has missed yet.
 pub const GROWTH: f64 = 2.0;
@@ -66,8 +67,12 @@ pub fn judge(record: &TestRecord, slo: &Slo) -> Verdict {
     if metrics.latency_ms.p99 > p99_limit_ms {
         return Verdict::Misses(format!("p99 {:.1} ms > {p99_limit_ms} ms", metrics.latency_ms.p99));
     }
-    if !record.validity.valid {
-        return Verdict::Invalid(record.validity.reasons.join("; "));
+    // Shared CPUs are a property of the placement, the same for every probe: judged per probe it would stop
+    // every search at its first probe. The capacity result carries it instead.
+    let reasons: Vec<&str> =
+        record.validity.reasons.iter().map(String::as_str).filter(|r| *r != SHARED_CORES_REASON).collect();
+    if !reasons.is_empty() {
+        return Verdict::Invalid(reasons.join("; "));
     }
     Verdict::Meets
 }
@@ -147,8 +152,8 @@ pub fn find_max(prober: &mut impl Prober, range: Range, budget: Budget, now: imp
     let mut misses: Option<u32> = None;
     let mut probes = Vec::new();
     let mut rate = range.start.clamp(1, max_rate);
-    // The estimate until a probe has run; then what the last probe really took (overloaded probes wait for
-    // their timeouts, so they cost more than the estimate).
+    // The estimate, or what the last probe really took when that was more (overloaded probes wait for their
+    // timeouts): a cheap probe never lets an expensive one start at the very end of the budget.
     let mut probe_cost = budget.probe_cost;
     let stop = loop {
         if now() + probe_cost > budget.deadline {
@@ -156,7 +161,7 @@ pub fn find_max(prober: &mut impl Prober, range: Range, budget: Budget, now: imp
         }
         let started = now();
         let Some(verdict) = prober.probe(rate) else { break Stop::Interrupted };
-        probe_cost = now().saturating_duration_since(started);
+        probe_cost = budget.probe_cost.max(now().saturating_duration_since(started));
         probes.push(ProbeStep { rate, verdict: verdict.clone() });
         match verdict {
             Verdict::Meets => meets = meets.max(Some(rate)),
@@ -317,5 +322,15 @@ mod tests {
         assert!(matches!(judge(&record, &slo), Verdict::Misses(_)));
         record.status = TestStatus::Failed;
         assert!(matches!(judge(&record, &slo), Verdict::Failed(_)));
+    }
+
+    #[test]
+    fn shared_cpus_alone_do_not_stop_a_search() {
+        use crate::results::*;
+        let slo = Slo { p99: Duration::from_millis(100), success_pct: 99.9 };
+        let mut record: TestRecord =
+            serde_json::from_str(include_str!("../tests/fixtures/one_record.json")).expect("fixture record");
+        record.validity = Validity::from_reasons(vec![SHARED_CORES_REASON.to_owned()], true);
+        assert_eq!(judge(&record, &slo), Verdict::Meets);
     }
 }

@@ -149,7 +149,12 @@ impl ServerProcess {
     }
 
     pub fn health(&self) -> Result<Health, ServerError> {
-        self.get_json(shared::catalogue::HEALTH_PATH)
+        self.health_within(CONTROL_TIMEOUT)
+    }
+
+    /// `/healthz`, giving up after `timeout` (a blocked event loop answers late).
+    pub fn health_within(&self, timeout: Duration) -> Result<Health, ServerError> {
+        self.get_json_within(shared::catalogue::HEALTH_PATH, timeout)
     }
 
     /// The catalogue as this server serves it.
@@ -190,7 +195,11 @@ impl ServerProcess {
     }
 
     fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ServerError> {
-        let response = shared::client::get(self.addr, path, CONTROL_TIMEOUT).map_err(|e| self.control(e))?;
+        self.get_json_within(path, CONTROL_TIMEOUT)
+    }
+
+    fn get_json_within<T: serde::de::DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<T, ServerError> {
+        let response = shared::client::get(self.addr, path, timeout).map_err(|e| self.control(e))?;
         if response.status != 200 {
             return Err(self.control(format!("GET {path} answered {}: {}", response.status, response.text())));
         }

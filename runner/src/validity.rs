@@ -11,6 +11,10 @@ pub const SEND_RATE_TOLERANCE: f64 = 0.01;
 /// Mean CPU of the load generator, as a fraction of the CPUs it may use, above which it counts as starved.
 pub const LOAD_GENERATOR_STARVED: f64 = 0.9;
 
+/// The reason given when the server and vegeta could run on the same CPUs: a property of the placement, the
+/// same for every test of a workers count.
+pub const SHARED_CORES_REASON: &str = "the server and vegeta shared CPUs";
+
 /// What the validity rules need to know about the load generator of one test.
 pub struct LoadGenerator {
     pub cpu_mean_pct: f64,
@@ -41,7 +45,7 @@ pub fn validity_of(rate: u32, duration: Duration, metrics: &Metrics, load: &Load
         ));
     }
     if load.shared_cores {
-        reasons.push("the server and vegeta shared CPUs".to_owned());
+        reasons.push(SHARED_CORES_REASON.to_owned());
     }
     Validity::from_reasons(reasons, load.shared_cores)
 }

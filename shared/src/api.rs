@@ -52,6 +52,8 @@ pub struct Health {
     /// The database file the server uses (the runner audits it).
     pub db: String,
     pub pid: u32,
+    /// Catalogue requests still being handled: 0 once a backlog has drained.
+    pub in_flight: u64,
 }
 
 /// One entry of `GET /api/endpoints`: the catalogue as data, owned so clients can deserialize it.

@@ -15,6 +15,8 @@ pub const DEFAULT_POOL_SIZE: u32 = 40;
 pub const DEFAULT_ASYNC_CONNECTIONS: u16 = 4;
 pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_BACKLOG: i32 = 1024;
+/// How long a stopping server lets open connections finish before it exits anyway.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// SQLite's `synchronous` pragma.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,7 +56,7 @@ pub struct ServerArgs {
     pub db: Option<PathBuf>,
 
     /// Milliseconds each sleep endpoint waits.
-    #[arg(long, default_value_t = DEFAULT_SLEEP_MS)]
+    #[arg(long, default_value_t = DEFAULT_SLEEP_MS, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub sleep_ms: u64,
 
     /// Connections in the r2d2 pool used by the thread-pool and blocking DB endpoints.
@@ -74,7 +76,7 @@ pub struct ServerArgs {
     pub synchronous: Synchronous,
 
     /// SQLite busy timeout in milliseconds; a write still locked after it answers 503.
-    #[arg(long, default_value_t = DEFAULT_BUSY_TIMEOUT_MS)]
+    #[arg(long, default_value_t = DEFAULT_BUSY_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub busy_timeout_ms: u64,
 
     /// Listen backlog (the same for both servers).

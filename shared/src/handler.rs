@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::api::{self, Health, SeedResponse, SleepResponse};
@@ -33,6 +34,9 @@ pub struct AppState {
     pub sleep: Duration,
     pub pool: Pool,
     pub async_db: AsyncDb,
+    /// Catalogue requests being handled (queued on a thread pool or a SQLite thread included), so a client
+    /// can tell when a backlog has drained.
+    in_flight: AtomicU64,
     endpoints_body: Vec<u8>,
 }
 
@@ -50,6 +54,7 @@ impl AppState {
             db_config,
             pool,
             async_db,
+            in_flight: AtomicU64::new(0),
             endpoints_body: api::to_json(&api::catalogue_info()),
             args,
         })
@@ -68,6 +73,7 @@ impl AppState {
             async_connections: usize::from(self.args.async_connections),
             db: self.db_config.path.display().to_string(),
             pid: std::process::id(),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
         })
     }
 
@@ -77,8 +83,33 @@ impl AppState {
     }
 }
 
+/// Counts a request as in flight for as long as it lives, however it ends (a dropped future included).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicU64) -> InFlight<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs one catalogue endpoint and returns its JSON body.
 pub async fn handle<E: Executor>(executor: &E, state: &Arc<AppState>, route: RouteMatch) -> Result<Vec<u8>, ApiError> {
+    let _in_flight = InFlight::enter(&state.in_flight);
+    run_endpoint(executor, state, route).await
+}
+
+async fn run_endpoint<E: Executor>(
+    executor: &E,
+    state: &Arc<AppState>,
+    route: RouteMatch,
+) -> Result<Vec<u8>, ApiError> {
     let RouteMatch { endpoint, item_id } = route;
     let item_id = item_id.unwrap_or(0);
     let (style, operation) = (endpoint.style, endpoint.operation);

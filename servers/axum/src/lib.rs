@@ -20,14 +20,13 @@ use axum::routing::{MethodFilter, get, on};
 use axum::serve::ListenerExt;
 use shared::api::JSON_CONTENT_TYPE;
 use shared::catalogue::{ENDPOINTS_PATH, Endpoint, HEALTH_PATH};
+use shared::config::SHUTDOWN_GRACE;
 use shared::{ApiError, AppState, CATALOGUE, Executor, ServerArgs};
 
 pub const SERVER_NAME: &str = "axum";
 pub const RUNTIME_DESCRIPTION: &str = "tokio multi-thread (work-stealing), axum";
 /// tokio drives sockets through epoll (mio); it has no io_uring driver.
 pub const IO_DRIVER: &str = "epoll";
-/// How long a graceful shutdown waits for open connections before the process exits anyway.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// [`Executor`] for tokio: the runtime timer and the bounded blocking pool.
 #[derive(Debug, Clone, Copy)]
@@ -147,12 +146,14 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr().context("reading the bound address")?;
     let runtime = build_runtime(&args).context("building the tokio runtime")?;
     runtime.block_on(async move {
+        // Handlers first: a SIGTERM right after the readiness line must stop the server gracefully.
+        let shutdown = shutdown_signal().context("installing signal handlers")?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(listener, Arc::new(state), async move {
             let _ = stop_rx.await;
         }));
         shared::net::announce_listening(addr).context("writing the readiness line")?;
-        shutdown_signal().await.context("installing signal handlers")?;
+        shutdown.await;
         let _ = stop_tx.send(());
         match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
             Ok(joined) => joined.context("server task failed")?.context("serving")?,
@@ -162,14 +163,15 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Completes on the first SIGINT or SIGTERM.
-async fn shutdown_signal() -> io::Result<()> {
+/// Installs the SIGINT and SIGTERM handlers now; the returned future completes on the first of them.
+fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    Ok(())
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }

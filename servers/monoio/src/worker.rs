@@ -20,8 +20,8 @@ use crate::affinity;
 use crate::http::{self, WorkerContext};
 use crate::server::IoDriver;
 
-/// How long a stopping worker waits for its open connections before it exits anyway.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a stopping worker waits for its open connections before it exits anyway (the same for both servers).
+pub use shared::config::SHUTDOWN_GRACE;
 
 /// io_uring submission queue entries per runtime (monoio's default).
 const URING_ENTRIES: u32 = 1024;
