@@ -289,10 +289,20 @@ fn report_rerenders_a_run_folder_and_explains_a_missing_one() {
     assert!(output.status.success(), "{}", describe(&output));
     let run_dir = only_run_dir(out.path());
     assert!(!run_dir.join("report.html").exists(), "--no-html writes no HTML");
-    let report =
-        Command::new(env!("CARGO_BIN_EXE_runner")).arg("report").arg("--out").arg(out.path()).output().expect("runs");
+    let report = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .arg("report")
+        .arg("--out")
+        .arg(out.path())
+        .env("COLUMNS", "100")
+        .output()
+        .expect("runs");
     assert!(report.status.success(), "{}", describe(&report));
     assert!(run_dir.join("report.html").is_file());
+    let stdout = String::from_utf8_lossy(&report.stdout);
+    assert!(stdout.lines().all(|line| line.chars().count() <= 100), "the terminal report fits 100 columns:\n{stdout}");
+    let check = crate::report::open_offline(&run_dir.join("report.html"), &crate::report::browser_dir("e2e-browser"));
+    assert!(!check.charts.is_empty(), "a real run's report has charts");
+    assert_eq!(check.rendered, check.charts, "every chart of a real run's report rendered offline");
     let empty = tempfile::tempdir().expect("temp dir");
     let missing =
         Command::new(env!("CARGO_BIN_EXE_runner")).arg("report").arg("--out").arg(empty.path()).output().expect("runs");

@@ -349,8 +349,9 @@ fn notes_on_individual_tests_reach_every_format() {
 }
 
 /// Where the browser test leaves the report, its probe copy and the screenshot (kept for inspection).
-fn browser_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-browser");
+/// A fresh folder under the target's temp dir, kept after the test for inspection.
+pub fn browser_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create the browser test folder");
     dir
@@ -446,24 +447,28 @@ fn unescape_html(text: &str) -> String {
     text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
 }
 
-#[test]
-fn html_report_renders_every_chart_offline_in_headless_chromium() {
+/// What the probe saw in a real browser: every chart div and the ones that rendered an SVG (problems in the
+/// page already failed the check).
+pub struct BrowserCheck {
+    pub charts: Vec<String>,
+    pub rendered: Vec<String>,
+}
+
+/// Opens `report` in headless Chromium with networking disabled (a probed copy, then a screenshot beside it
+/// in `dir`) and asserts it loaded nothing from the network and logged no error.
+pub fn open_offline(report: &Path, dir: &Path) -> BrowserCheck {
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium); CI installs it"
     );
-    let results = fixture();
-    let dir = browser_dir();
-    let report = dir.join("report.html");
-    write_html(&results, &report).expect("write the report");
-    let html = std::fs::read_to_string(&report).expect("read the report back");
+    let html = std::fs::read_to_string(report).expect("read the report");
     let probe_page = dir.join("report-probe.html");
     let with_probe = html.replacen("<head>\n", &format!("<head>\n{PROBE}"), 1);
     assert_ne!(with_probe, html, "the probe went in");
     std::fs::write(&probe_page, with_probe).expect("write the probe page");
 
     let (status, dom, stderr) = chromium(
-        &dir,
+        dir,
         "dump",
         &["--virtual-time-budget=15000".into(), "--dump-dom".into(), format!("file://{}", probe_page.display())],
     );
@@ -473,26 +478,17 @@ fn html_report_renders_every_chart_offline_in_headless_chromium() {
     let probe = &dom[probe_start + "<pre id=\"probe\">".len()..];
     let probe = unescape_html(&probe[..probe.find("</pre>").expect("probe end")]);
     let probe: serde_json::Value = serde_json::from_str(&probe).expect("probe JSON");
-    let expected = expected_chart_ids(&results);
     let ids = |key: &str| -> Vec<String> {
         probe[key].as_array().expect("an id list").iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
     };
-    let mut charts = ids("charts");
-    charts.sort();
-    let mut wanted = expected.clone();
-    wanted.sort();
-    assert_eq!(charts, wanted, "chart divs in the page");
-    let rendered = ids("rendered");
-    let missing: Vec<&String> = expected.iter().filter(|id| !rendered.contains(id)).collect();
-    assert!(missing.is_empty(), "charts without an SVG: {missing:?}");
-    assert_eq!(probe["problems"], serde_json::json!([]), "errors in the page");
     for line in stderr.lines().filter(|l| l.contains("CONSOLE")) {
         assert!(!line.contains("Uncaught") && !line.to_lowercase().contains("error"), "console: {line}");
     }
+    assert_eq!(probe["problems"], serde_json::json!([]), "errors in the page");
 
     let screenshot = dir.join("report.png");
     let (status, _, stderr) = chromium(
-        &dir,
+        dir,
         "screenshot",
         &[
             "--virtual-time-budget=15000".into(),
@@ -505,4 +501,22 @@ fn html_report_renders_every_chart_offline_in_headless_chromium() {
     let png = std::fs::metadata(&screenshot).expect("a screenshot").len();
     assert!(png > 50_000, "screenshot is only {png} bytes");
     println!("report, probe page and screenshot in {}", dir.display());
+    BrowserCheck { charts: ids("charts"), rendered: ids("rendered") }
+}
+
+#[test]
+fn html_report_renders_every_chart_offline_in_headless_chromium() {
+    let results = fixture();
+    let dir = browser_dir("report-browser");
+    let report = dir.join("report.html");
+    write_html(&results, &report).expect("write the report");
+    let check = open_offline(&report, &dir);
+    let expected = expected_chart_ids(&results);
+    let mut charts = check.charts.clone();
+    charts.sort();
+    let mut wanted = expected.clone();
+    wanted.sort();
+    assert_eq!(charts, wanted, "chart divs in the page");
+    let missing: Vec<&String> = expected.iter().filter(|id| !check.rendered.contains(id)).collect();
+    assert!(missing.is_empty(), "charts without an SVG: {missing:?}");
 }
