@@ -31,8 +31,6 @@ use crate::server::{self, ServerProcess, ServerSpec};
 use crate::validity::{LoadGenerator, validity_of};
 use crate::vegeta::{AttackSpec, Vegeta};
 
-/// How often CPU and memory are sampled.
-pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
 /// Time a test costs beyond its attacks: server start, seed, stop, decoding, audit.
 pub const PER_TEST_OVERHEAD: Duration = Duration::from_secs(2);
 
@@ -438,7 +436,7 @@ impl Session<'_> {
         sample: bool,
     ) -> Result<AttackRun> {
         let attack = self.tools.vegeta.start_attack(spec)?;
-        let sampler = sample.then(|| Monitor::start(server.pid(), Some(attack.pid()), SAMPLE_INTERVAL));
+        let sampler = sample.then(|| Monitor::start(server.pid(), Some(attack.pid()), monitor::DEFAULT_INTERVAL));
         let overrun = Duration::from_secs(10);
         let deadline = Instant::now() + spec.duration + spec.timeout + overrun;
         let mut failure = None;

@@ -4,6 +4,18 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
 use socket2::{Domain, Protocol, Socket, Type};
+use thiserror::Error;
+
+use crate::config::ServerArgs;
+
+/// Why a server could not get its listening sockets.
+#[derive(Debug, Error)]
+pub enum BindError {
+    #[error("cannot resolve listen address {host}:{port}")]
+    Resolve { host: String, port: u16, source: io::Error },
+    #[error("cannot listen on {addr}")]
+    Listen { addr: SocketAddr, source: io::Error },
+}
 
 /// Resolves `host:port` to one socket address.
 pub fn resolve_addr(host: &str, port: u16) -> io::Result<SocketAddr> {
@@ -25,6 +37,30 @@ pub fn bind_listener(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Re
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
     Ok(socket.into())
+}
+
+/// Binds a server's listeners from its arguments: `count` sockets on one address, with the same options for
+/// every server. More than one shares the port through `SO_REUSEPORT` (one per thread-per-core runtime),
+/// but a fixed port is first probed without it, so a leftover server on that port is an "address in use"
+/// error rather than silently sharing the traffic.
+pub fn bind_server_listeners(args: &ServerArgs, count: usize) -> Result<Vec<TcpListener>, BindError> {
+    let addr = resolve_addr(&args.host, args.port).map_err(|source| BindError::Resolve {
+        host: args.host.clone(),
+        port: args.port,
+        source,
+    })?;
+    let listen_error = |addr| move |source| BindError::Listen { addr, source };
+    let reuse_port = count > 1;
+    if reuse_port && addr.port() != 0 {
+        bind_listener(addr, args.backlog, false).map(drop).map_err(listen_error(addr))?;
+    }
+    let first = bind_listener(addr, args.backlog, reuse_port).map_err(listen_error(addr))?;
+    let bound = first.local_addr().map_err(listen_error(addr))?;
+    let mut listeners = vec![first];
+    for _ in 1..count {
+        listeners.push(bind_listener(bound, args.backlog, true).map_err(listen_error(bound))?);
+    }
+    Ok(listeners)
 }
 
 /// The exact readiness line the runner and the tests wait for.

@@ -117,12 +117,10 @@ pub fn build_runtime(args: &ServerArgs) -> io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Binds the listener with the options every server uses (same backlog, `SO_REUSEADDR`; no `SO_REUSEPORT`,
-/// so a leftover server on the port is an error instead of silently sharing the traffic).
+/// Binds the one listener (shared options; a taken port is an error, never shared).
 pub fn bind(args: &ServerArgs) -> anyhow::Result<std::net::TcpListener> {
-    let addr = shared::net::resolve_addr(&args.host, args.port)
-        .with_context(|| format!("cannot resolve listen address {}:{}", args.host, args.port))?;
-    shared::net::bind_listener(addr, args.backlog, false).with_context(|| format!("cannot listen on {addr}"))
+    let mut listeners = shared::net::bind_server_listeners(args, 1)?;
+    listeners.pop().context("no listener was bound")
 }
 
 /// Serves until `shutdown` completes, then stops accepting and lets open connections finish.

@@ -112,10 +112,8 @@ fn join_worker(handle: JoinHandle<anyhow::Result<()>>) -> anyhow::Result<()> {
 /// Binds, prepares the database, spawns `--workers` pinned workers and returns once every one of them
 /// accepts connections. Does not print the readiness line: that is [`run`]'s job.
 pub fn start(args: ServerArgs) -> anyhow::Result<RunningServer> {
-    let addr = shared::net::resolve_addr(&args.host, args.port)
-        .with_context(|| format!("cannot resolve listen address {}:{}", args.host, args.port))?;
     let worker_cpus = plan_worker_cpus(args.workers())?;
-    let listeners = bind_listeners(addr, args.backlog, args.workers())?;
+    let listeners = shared::net::bind_server_listeners(&args, args.workers())?;
     let local_addr =
         listeners.first().context("no listener was bound")?.local_addr().context("reading the bound address")?;
     // One pool for every runtime, created here so its threads inherit the unpinned mask and float over all the
@@ -175,29 +173,6 @@ fn spawn_workers(
         server.workers.push(handle);
     }
     Ok(())
-}
-
-/// Binds one listener per worker on one port. With port 0 the first bind picks the port and the others join it.
-fn bind_listeners(addr: SocketAddr, backlog: i32, count: usize) -> anyhow::Result<Vec<StdTcpListener>> {
-    if addr.port() != 0 {
-        ensure_port_free(addr, backlog)?;
-    }
-    let first = shared::net::bind_listener(addr, backlog, true).with_context(|| format!("cannot listen on {addr}"))?;
-    let shared_addr = first.local_addr().with_context(|| format!("reading the address bound for {addr}"))?;
-    let mut listeners = Vec::with_capacity(count);
-    listeners.push(first);
-    for _ in 1..count {
-        let listener = shared::net::bind_listener(shared_addr, backlog, true)
-            .with_context(|| format!("cannot add a listener on {shared_addr}"))?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
-}
-
-/// `SO_REUSEPORT` would let a leftover server of the same user silently share the port (and the load); a
-/// probe bind without it fails with "address in use" instead, like the axum server's bind.
-fn ensure_port_free(addr: SocketAddr, backlog: i32) -> anyhow::Result<()> {
-    shared::net::bind_listener(addr, backlog, false).map(drop).with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// Waits for every worker's readiness; the first failure wins.
