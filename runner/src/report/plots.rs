@@ -154,6 +154,27 @@ struct Panel {
     shade_from: Option<f64>,
 }
 
+impl Panel {
+    /// A panel with linear axes, automatic ranges and numeric ticks; callers override what differs.
+    fn new(title: impl Into<String>, x_title: impl Into<String>, y_title: impl Into<String>) -> Panel {
+        Panel {
+            title: title.into(),
+            x_title: x_title.into(),
+            y_title: y_title.into(),
+            y_log: false,
+            y_range: None,
+            x_ticks: Vec::new(),
+            x_tick_text: Vec::new(),
+            shade_from: None,
+        }
+    }
+
+    /// A panel against the target rate, shaded above the calibrated ceiling.
+    fn against_rate(view: &View<'_>, title: String, y_title: impl Into<String>) -> Panel {
+        Panel { x_ticks: rate_ticks(view), shade_from: ceiling(view), ..Panel::new(title, X_TITLE_RATE, y_title) }
+    }
+}
+
 /// The load generator's calibrated ceiling, when the run has one.
 fn ceiling(view: &View<'_>) -> Option<f64> {
     view.results.run.calibration.as_ref().and_then(|c| c.ceiling_rps).map(f64::from)
@@ -405,14 +426,9 @@ pub(crate) fn rate_chart(view: &View<'_>, family: Family, endpoints: &[&Endpoint
         .iter()
         .map(|e| {
             Some(Panel {
-                title: format!("{} {}", endpoint_glyph(view, e), e.name),
-                x_title: X_TITLE_RATE.into(),
-                y_title: chart.y_title.into(),
                 y_log: chart.y_log,
                 y_range: chart.y_range,
-                x_ticks: rate_ticks(view),
-                x_tick_text: Vec::new(),
-                shade_from: ceiling(view),
+                ..Panel::against_rate(view, format!("{} {}", endpoint_glyph(view, e), e.name), chart.y_title)
             })
         })
         .collect();
@@ -450,16 +466,9 @@ pub(crate) fn latency_chart(view: &View<'_>, family: Family, endpoints: &[&Endpo
         panels.resize(base + rows_per_percentile * columns, None);
         for (offset, endpoint) in endpoints.iter().enumerate() {
             let index = base + offset;
-            panels[index] = Some(Panel {
-                title: format!("{} {} — {}", endpoint_glyph(view, endpoint), endpoint.name, metric.label()),
-                x_title: X_TITLE_RATE.into(),
-                y_title: format!("{} latency (ms, log)", metric.label()),
-                y_log: true,
-                y_range: None,
-                x_ticks: rate_ticks(view),
-                x_tick_text: Vec::new(),
-                shade_from: ceiling(view),
-            });
+            let title = format!("{} {} — {}", endpoint_glyph(view, endpoint), endpoint.name, metric.label());
+            let y_title = format!("{} latency (ms, log)", metric.label());
+            panels[index] = Some(Panel { y_log: true, ..Panel::against_rate(view, title, y_title) });
             for key in view.series_for(endpoint) {
                 data.extend(metric_traces(view, key, metric, &axis_refs(index)));
             }
@@ -691,14 +700,10 @@ pub(crate) fn worker_scaling_chart(view: &View<'_>) -> Figure {
     let mut data = Vec::new();
     for (index, (family, endpoints)) in families.iter().enumerate() {
         panels.push(Some(Panel {
-            title: family.title().to_owned(),
-            x_title: "server workers (threads)".into(),
-            y_title: "best achieved (req/s, log)".into(),
             y_log: true,
-            y_range: None,
             x_ticks: worker_ticks.clone(),
             x_tick_text: view.workers.iter().map(u16::to_string).collect(),
-            shade_from: None,
+            ..Panel::new(family.title(), "server workers (threads)", "best achieved (req/s, log)")
         }));
         for endpoint in endpoints {
             for &server in &view.servers {
@@ -834,16 +839,7 @@ pub(crate) fn capacity_chart(view: &View<'_>) -> Option<Figure> {
     let mut data = Vec::new();
     let mut in_legend = Vec::new();
     for (index, (family, endpoints)) in families.iter().enumerate() {
-        panels.push(Some(Panel {
-            title: family.title().to_owned(),
-            x_title: "endpoint".into(),
-            y_title: "sustainable rate (req/s)".into(),
-            y_log: false,
-            y_range: None,
-            x_ticks: Vec::new(),
-            x_tick_text: Vec::new(),
-            shade_from: None,
-        }));
+        panels.push(Some(Panel::new(family.title(), "endpoint", "sustainable rate (req/s)")));
         for &server in &view.servers {
             for &workers in &view.workers {
                 let results: Vec<&CapacityResult> = endpoints
@@ -961,14 +957,10 @@ pub(crate) fn latency_distribution_chart(view: &View<'_>, endpoint: &EndpointRef
     let mut data = Vec::new();
     for (index, &rate) in view.rates.iter().enumerate() {
         panels.push(Some(Panel {
-            title: format!("at {rate} req/s"),
-            x_title: "percentile (log scale of nines)".into(),
-            y_title: "latency (ms, log)".into(),
             y_log: true,
-            y_range: None,
             x_ticks: NINES_TICKS.iter().map(|(p, _)| nines(*p)).collect(),
             x_tick_text: NINES_TICKS.iter().map(|(_, t)| (*t).to_owned()).collect(),
-            shade_from: None,
+            ..Panel::new(format!("at {rate} req/s"), "percentile (log scale of nines)", "latency (ms, log)")
         }));
         for key in view.series_for(endpoint) {
             if let Some(trace) = view.cell(key, rate).and_then(|c| distribution_trace(view, c, &axis_refs(index))) {

@@ -67,11 +67,18 @@ fn title(cells: &[&Cell<'_>], rate: u32, ceiling: Option<u32>) -> String {
     format!("Target rate {rate} req/s{share}: {} results{caveats}", cells.len())
 }
 
-fn columns() -> Vec<Column> {
+/// The columns that say which series a row is: every table of the terminal report opens with them.
+pub(crate) fn series_columns() -> Vec<Column> {
     vec![
         Column::left("Endpoint").shrinkable(ENDPOINT_COMFORTABLE_WIDTH, 12),
         Column::left("Server"),
         Column::right("Workers", ""),
+    ]
+}
+
+fn columns() -> Vec<Column> {
+    let mut columns = series_columns();
+    columns.extend([
         Column::right("Target", "req/s"),
         Column::right("Achieved", "req/s"),
         Column::right("P50", "ms"),
@@ -83,7 +90,8 @@ fn columns() -> Vec<Column> {
         Column::right("RSS", "MB").droppable(2),
         // Footnote markers need no header: the notes under the table say what they mean.
         Column::left(""),
-    ]
+    ]);
+    columns
 }
 
 fn row(cell: &Cell<'_>, footnotes: &mut Footnotes) -> Row {

@@ -6,7 +6,7 @@ use crate::results::{EndpointRef, RunResults, RunStatus};
 
 use super::ascii::{Chart, INVALID_MARK, MIN_CHART_WIDTH, OVERLAP_MARK, Point, Scale, Series, TARGET_MARK};
 use super::summary::{Metric, SeriesKey, View};
-use super::table::{ENDPOINT_COMFORTABLE_WIDTH, rate_table_lines};
+use super::table::{rate_table_lines, series_columns};
 use super::text::{Column, Row, TextTable, ansi, num, num1, paint, truncate, visible_width, wrap};
 
 /// Narrower terminals get this width anyway: below it nothing can be labelled legibly.
@@ -277,15 +277,16 @@ fn capacity(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
         2,
     ));
     let mut table = TextTable {
-        columns: vec![
-            Column::left("Endpoint").shrinkable(ENDPOINT_COMFORTABLE_WIDTH, 12),
-            Column::left("Server"),
-            Column::right("Workers", ""),
-            Column::right("Sustained", "req/s"),
-            Column::right("P99 there", "ms"),
-            Column::right("Best", "req/s"),
-            Column::right("At target", "req/s").droppable(1),
-        ],
+        columns: [
+            series_columns(),
+            vec![
+                Column::right("Sustained", "req/s"),
+                Column::right("P99 there", "ms"),
+                Column::right("Best", "req/s"),
+                Column::right("At target", "req/s").droppable(1),
+            ],
+        ]
+        .concat(),
         rows: Vec::new(),
     };
     for &endpoint in &view.endpoints {
@@ -312,16 +313,17 @@ fn search_capacity(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
         ));
     }
     let mut table = TextTable {
-        columns: vec![
-            Column::left("Endpoint").shrinkable(ENDPOINT_COMFORTABLE_WIDTH, 12),
-            Column::left("Server"),
-            Column::right("Workers", ""),
-            Column::right("Sustainable", "req/s"),
-            Column::right("First miss", "req/s").droppable(2),
-            Column::right("P99 there", "ms"),
-            Column::right("CPU there", "%").droppable(1),
-            Column::right("Probes", ""),
-        ],
+        columns: [
+            series_columns(),
+            vec![
+                Column::right("Sustainable", "req/s"),
+                Column::right("First miss", "req/s").droppable(2),
+                Column::right("P99 there", "ms"),
+                Column::right("CPU there", "%").droppable(1),
+                Column::right("Probes", ""),
+            ],
+        ]
+        .concat(),
         rows: Vec::new(),
     };
     let mut stops = Vec::new();
