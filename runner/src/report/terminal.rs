@@ -31,29 +31,25 @@ const SUSTAINED_SUCCESS_PCT: f64 = 99.0;
 /// Tables for every rate, ASCII charts and a capacity summary in at most `width` columns (widths below
 /// [`MIN_WIDTH`] are treated as [`MIN_WIDTH`]). No ANSI colour codes when `color` is false.
 pub fn terminal_report(results: &RunResults, width: usize, color: bool) -> String {
-    let width = width.max(MIN_WIDTH);
-    let view = View::new(results);
-    let mut lines = header(&view, width, color);
-    for &rate in &view.rates {
-        lines.push(String::new());
-        lines.extend(rate_table_lines(&view, rate, width, color));
-    }
-    lines.push(String::new());
-    lines.extend(charts(&view, width, color));
-    lines.push(String::new());
-    lines.extend(capacity(&view, width, color));
-    lines.extend(caveats(&view, width, color));
-    let mut text = lines.join("\n");
-    text.push('\n');
-    text
+    render(results, width, color, true)
 }
 
 /// The end-of-run summary: like [`terminal_report`] without the rate tables, which the scheduler already
 /// printed as each rate finished.
 pub fn terminal_summary(results: &RunResults, width: usize, color: bool) -> String {
+    render(results, width, color, false)
+}
+
+fn render(results: &RunResults, width: usize, color: bool, with_rate_tables: bool) -> String {
     let width = width.max(MIN_WIDTH);
     let view = View::new(results);
     let mut lines = header(&view, width, color);
+    if with_rate_tables {
+        for &rate in &view.rates {
+            lines.push(String::new());
+            lines.extend(rate_table_lines(&view, rate, width, color));
+        }
+    }
     lines.push(String::new());
     lines.extend(charts(&view, width, color));
     lines.push(String::new());
