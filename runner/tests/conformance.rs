@@ -93,6 +93,7 @@ for_each_server!(
     async_and_threadpool_db_writes_wait_for_a_lock_without_stalling,
     sigterm_exits_with_status_zero,
     sigterm_lets_an_in_flight_request_finish,
+    health_reports_requests_in_flight,
 );
 
 fn options(workers: u16) -> ServerOptions {
@@ -808,4 +809,23 @@ fn both_servers_treat_unusual_request_targets_alike() {
         }
     }
     assert_no_mismatches(&mismatches);
+}
+
+/// `/healthz` counts the catalogue requests still being handled, live: the runner waits for 0 before it
+/// measures, so a count frozen at start would let a warm-up's backlog leak into the measurement.
+fn health_reports_requests_in_flight(server: &str) {
+    let server = TestServer::start_with(server, &ServerOptions::workers(1).arg("--sleep-ms", "600"));
+    let addr = server.addr();
+    let in_flight = || json::<shared::api::Health>("/healthz", &server.get("/healthz")).in_flight;
+    assert_eq!(in_flight(), 0, "an idle server has nothing in flight");
+    let sleepers: Vec<_> = (1..=4)
+        .map(|id| std::thread::spawn(move || request(addr, "GET", &format!("/api/simple/sync_threadpool/{id}"))))
+        .collect();
+    // The pooled sleeps leave the event loop free to answer while all four are still sleeping.
+    std::thread::sleep(Duration::from_millis(250));
+    assert_eq!(in_flight(), 4, "four pooled sleeps are in flight");
+    for sleeper in sleepers {
+        assert_eq!(sleeper.join().expect("the request thread").status, 200);
+    }
+    assert_eq!(in_flight(), 0, "finished requests are no longer counted");
 }

@@ -31,21 +31,18 @@ use tokio::sync::watch;
 use crate::executor::MonoioExecutor;
 use crate::router::{self, Route};
 
-/// What every connection of one worker shares: the process-wide state and the two fixed bodies, encoded once.
+/// What every connection of one worker shares: the process-wide state, the driver `/healthz` reports, and
+/// the catalogue body, encoded once. (The health body is built per request: it reports requests in flight.)
 pub struct WorkerContext {
     state: Arc<AppState>,
-    health_body: Bytes,
+    io_driver: &'static str,
     endpoints_body: Bytes,
 }
 
 impl WorkerContext {
     /// `io_driver` is the driver of this worker's runtime, which `/healthz` reports.
-    pub fn new(state: Arc<AppState>, io_driver: &str) -> WorkerContext {
-        WorkerContext {
-            health_body: Bytes::from(state.health_body(io_driver)),
-            endpoints_body: Bytes::copy_from_slice(state.endpoints_body()),
-            state,
-        }
+    pub fn new(state: Arc<AppState>, io_driver: &'static str) -> WorkerContext {
+        WorkerContext { io_driver, endpoints_body: Bytes::copy_from_slice(state.endpoints_body()), state }
     }
 }
 
@@ -88,7 +85,7 @@ async fn respond(context: Rc<WorkerContext>, request: Request<Incoming>) -> Resu
 
 async fn dispatch(context: &WorkerContext, route: Result<Route, ApiError>) -> Result<Bytes, ApiError> {
     match route? {
-        Route::Health => Ok(context.health_body.clone()),
+        Route::Health => Ok(Bytes::from(context.state.health_body(context.io_driver))),
         Route::Endpoints => Ok(context.endpoints_body.clone()),
         Route::Catalogue(matched) => {
             shared::handler::handle(&MonoioExecutor, &context.state, matched).await.map(Bytes::from)
