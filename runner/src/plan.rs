@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn defaults_cover_every_server_and_benchmarked_endpoint() {
         let plan = plan(&[]).expect("valid");
-        assert_eq!(plan.servers, ["axum", "monoio"]);
+        assert_eq!(plan.servers, shared::binaries::SERVERS);
         assert_eq!(plan.rates, [1000, 2000]);
         assert_eq!(plan.workers, [1]);
         assert_eq!(plan.duration, Duration::from_secs(10));
@@ -408,10 +408,18 @@ mod tests {
 
     #[test]
     fn servers_alternate_innermost_and_duplicates_collapse() {
-        let plan = plan(&["--servers", "monoio,axum,monoio", "--rates", "20", "10", "--filter", "/api/simple/async/"])
-            .expect("valid");
+        let plan = plan(&[
+            "--servers",
+            "monoio-hyper,axum,monoio-hyper",
+            "--rates",
+            "20",
+            "10",
+            "--filter",
+            "/api/simple/async/",
+        ])
+        .expect("valid");
         let order: Vec<(u32, &str)> = plan.tests().iter().map(|t| (t.rate, t.server)).collect();
-        assert_eq!(order, [(10, "monoio"), (10, "axum"), (20, "monoio"), (20, "axum")]);
+        assert_eq!(order, [(10, "monoio-hyper"), (10, "axum"), (20, "monoio-hyper"), (20, "axum")]);
         assert!(plan.describe().contains("4 tests"));
     }
 }

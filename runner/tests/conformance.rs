@@ -67,8 +67,8 @@ macro_rules! for_each_server {
         mod axum {
             $(#[test] fn $check() { super::$check("axum") })*
         }
-        mod monoio {
-            $(#[test] fn $check() { super::$check("monoio") })*
+        mod monoio_hyper {
+            $(#[test] fn $check() { super::$check("monoio-hyper") })*
         }
     };
 }
@@ -209,7 +209,7 @@ fn health_names_the_server_and_its_io_driver(server_name: &str) {
     match server_name {
         // tokio has no io_uring driver.
         "axum" => assert_eq!(health.io_driver, "epoll"),
-        "monoio" if io_uring_enabled() == Some(true) => assert_eq!(
+        name if name.starts_with("monoio") && io_uring_enabled() == Some(true) => assert_eq!(
             health.io_driver, "io_uring",
             "/proc/sys/kernel/io_uring_disabled is 0, so monoio must run on io_uring"
         ),
@@ -720,7 +720,7 @@ fn assert_no_mismatches(mismatches: &[String]) {
 #[test]
 fn both_servers_answer_identically() {
     let axum = start("axum", 1);
-    let monoio = start("monoio", 1);
+    let monoio = start("monoio-hyper", 1);
     let servers = [&axum, &monoio];
     let mut mismatches = Vec::new();
     let mut cases: Vec<(String, String)> = Vec::new();
@@ -760,7 +760,7 @@ fn both_servers_answer_identically() {
 #[test]
 fn both_servers_reject_malformed_requests_alike() {
     let axum = start("axum", 1);
-    let monoio = start("monoio", 1);
+    let monoio = start("monoio-hyper", 1);
     let mut requests: Vec<(&str, Vec<u8>)> =
         MALFORMED_REQUESTS.iter().map(|(what, raw)| (*what, raw.to_vec())).collect();
     requests.extend(oversized_requests());
@@ -778,7 +778,7 @@ fn both_servers_reject_malformed_requests_alike() {
 #[test]
 fn both_servers_treat_unusual_request_targets_alike() {
     let axum = start("axum", 1);
-    let monoio = start("monoio", 1);
+    let monoio = start("monoio-hyper", 1);
     let servers = [&axum, &monoio];
     let mut mismatches = Vec::new();
     let targets = [

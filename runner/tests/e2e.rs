@@ -59,7 +59,7 @@ fn short_matrix_writes_every_file_and_agrees_with_vegeta() {
         out.path(),
         &[
             "--servers",
-            "axum,monoio",
+            "axum,monoio-hyper",
             "--filter",
             "/api/simple/async/",
             "--filter",
@@ -108,7 +108,7 @@ fn short_matrix_writes_every_file_and_agrees_with_vegeta() {
             metrics.send_rate_rps
         );
     }
-    for server in ["axum", "monoio"] {
+    for server in ["axum", "monoio-hyper"] {
         let slept = record(&results, server, "simple_async").metrics.as_ref().expect("metrics").latency_ms.p50;
         assert!(slept >= 50.0, "{server} simple_async p50 {slept} ms must include the 50 ms sleep");
         let audit = record(&results, server, "update_item_async_write").write_audit.as_ref().expect("write audit");
@@ -147,7 +147,7 @@ fn the_event_loop_blocking_anti_pattern_shows_with_one_worker() {
     );
     assert!(output.status.success(), "{}", describe(&output));
     let results = RunResults::load(&only_run_dir(out.path())).expect("results.json loads");
-    for server in ["axum", "monoio"] {
+    for server in ["axum", "monoio-hyper"] {
         let blocking =
             record(&results, server, "simple_async_blocking").metrics.as_ref().expect("metrics").achieved_rps;
         let non_blocking = record(&results, server, "simple_async").metrics.as_ref().expect("metrics").achieved_rps;
@@ -284,7 +284,17 @@ fn report_rerenders_a_run_folder_and_explains_a_missing_one() {
     let out = tempfile::tempdir().expect("temp dir");
     let output = run_runner(
         out.path(),
-        &["--servers", "monoio", "--filter", "/api/simple/noop/", "--rates", "20", "--duration", "1s", "--no-html"],
+        &[
+            "--servers",
+            "monoio-hyper",
+            "--filter",
+            "/api/simple/noop/",
+            "--rates",
+            "20",
+            "--duration",
+            "1s",
+            "--no-html",
+        ],
     );
     assert!(output.status.success(), "{}", describe(&output));
     let run_dir = only_run_dir(out.path());

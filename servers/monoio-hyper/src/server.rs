@@ -202,7 +202,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let signals_handle = signals.handle();
     let server = start(args)?;
     eprintln!(
-        "monoio-server: {} worker(s) pinned to CPUs {:?}, {} driver",
+        "monoio-hyper-server: {} worker(s) pinned to CPUs {:?}, {} driver",
         server.worker_cpus().len(),
         server.worker_cpus(),
         server.io_driver()
@@ -228,7 +228,7 @@ fn spawn_signal_watcher(mut signals: Signals, shutdown: ShutdownHandle) -> anyho
             }
             shutdown.shutdown();
             if forever.next().is_some() {
-                eprintln!("monoio-server: second signal, exiting without waiting for connections");
+                eprintln!("monoio-hyper-server: second signal, exiting without waiting for connections");
                 std::process::exit(1);
             }
         })

@@ -28,7 +28,7 @@ pub use server::{IoDriver, RunningServer, ShutdownHandle, run, start};
 pub use worker::SHUTDOWN_GRACE;
 
 /// The name `/healthz` reports and the default database file is named after.
-pub const SERVER_NAME: &str = "monoio";
+pub const SERVER_NAME: &str = "monoio-hyper";
 /// The runtime model, as `/healthz` reports it.
 pub const RUNTIME_DESCRIPTION: &str =
     concat!("monoio thread-per-core (one pinned runtime and SO_REUSEPORT listener per worker), ", "hyper HTTP/1.1");

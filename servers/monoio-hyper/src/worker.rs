@@ -139,7 +139,7 @@ async fn serve(
     drain_tx.send_replace(true);
     drop(live_tx);
     if monoio::time::timeout(SHUTDOWN_GRACE, live_rx.recv()).await.is_err() {
-        eprintln!("monoio-server: connections still open after {SHUTDOWN_GRACE:?}; closing them");
+        eprintln!("monoio-hyper-server: connections still open after {SHUTDOWN_GRACE:?}; closing them");
     }
     Ok(())
 }
@@ -163,6 +163,6 @@ fn spawn_connection(
 /// Accept errors are about one connection (ECONNABORTED) or about resources (EMFILE, ENOBUFS): the listener
 /// stays usable, so the loop goes on after a short pause that lets resources free up.
 async fn accept_failed(error: io::Error) {
-    eprintln!("monoio-server: accept failed: {error}");
+    eprintln!("monoio-hyper-server: accept failed: {error}");
     monoio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
 }

@@ -55,7 +55,7 @@ pub async fn serve_connection(stream: TcpStream, context: Rc<WorkerContext>, mut
     let io = match stream.into_poll_io() {
         Ok(io) => MonoioIo::new(io),
         Err(error) => {
-            eprintln!("monoio-server: cannot switch an accepted socket to poll-io: {error}");
+            eprintln!("monoio-hyper-server: cannot switch an accepted socket to poll-io: {error}");
             return;
         }
     };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use monoio_server::{IoDriver, RunningServer};
+use monoio_hyper_server::{IoDriver, RunningServer};
 use shared::ServerArgs;
 use shared::api::{Health, Item, SleepResponse};
 use shared::client::{self, Response};
@@ -28,12 +28,12 @@ struct TestServer {
 
 impl TestServer {
     fn start(name: &str, extra: &[&str]) -> TestServer {
-        let db = std::env::temp_dir().join(format!("monoio-server-test-{name}-{}.db", std::process::id()));
+        let db = std::env::temp_dir().join(format!("monoio-hyper-server-test-{name}-{}.db", std::process::id()));
         remove_db(&db);
         let db_text = db.display().to_string();
         let mut argv = vec!["test", "--port", "0", "--db", &db_text];
         argv.extend_from_slice(extra);
-        let server = monoio_server::start(TestCli::parse_from(argv).server).expect("server starts");
+        let server = monoio_hyper_server::start(TestCli::parse_from(argv).server).expect("server starts");
         TestServer { server: Some(server), db }
     }
 
@@ -96,7 +96,7 @@ fn healthz_reports_the_server_and_its_driver() {
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some("application/json"));
     let health: Health = json(&response);
-    assert_eq!((health.server.as_str(), health.workers), ("monoio", 2));
+    assert_eq!((health.server.as_str(), health.workers), ("monoio-hyper", 2));
     let driver = server.server.as_ref().expect("running").io_driver();
     assert_eq!(health.io_driver, driver.as_str());
     assert!(matches!(driver, IoDriver::IoUring | IoDriver::Epoll));
@@ -187,7 +187,7 @@ fn a_taken_port_is_an_error_naming_the_address() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
     let argv = ["test", "--port", port.as_str(), "--db", "/nonexistent-dir/never-created.db"];
-    let error = monoio_server::start(TestCli::parse_from(argv).server).err().expect("start fails");
+    let error = monoio_hyper_server::start(TestCli::parse_from(argv).server).err().expect("start fails");
     let message = format!("{error:#}");
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
 }

@@ -1,4 +1,4 @@
-//! `monoio-server`: the catalogue on thread-per-core monoio runtimes. See the README for every flag.
+//! `monoio-hyper-server`: the catalogue on thread-per-core monoio runtimes. See the README for every flag.
 
 use std::process::ExitCode;
 
@@ -7,7 +7,7 @@ use shared::ServerArgs;
 
 /// Serve the runtime-bench endpoint catalogue on thread-per-core monoio runtimes (hyper HTTP/1.1).
 #[derive(Debug, Parser)]
-#[command(name = "monoio-server", version)]
+#[command(name = "monoio-hyper-server", version)]
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
@@ -15,10 +15,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match monoio_server::run(cli.server) {
+    match monoio_hyper_server::run(cli.server) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("monoio-server: {error:#}");
+            eprintln!("monoio-hyper-server: {error:#}");
             ExitCode::FAILURE
         }
     }
