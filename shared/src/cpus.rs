@@ -30,14 +30,25 @@ pub fn cpu_for_worker(allowed: &[usize], index: usize) -> Option<usize> {
 
 /// Pins the calling thread to one CPU (`sched_setaffinity`), whatever runtime it will run.
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    pin_current_thread_to(&[cpu])
+}
+
+/// Confines the calling thread to a set of CPUs: a thread spawned by a pinned worker inherits that one CPU,
+/// and this gives it back the set the process was started with (see `allowed_cpus`).
+pub fn pin_current_thread_to(cpus: &[usize]) -> io::Result<()> {
     let max_cpus = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
-    if cpu >= max_cpus {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("CPU {cpu} is beyond CPU_SETSIZE")));
+    if cpus.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no CPU to pin to"));
     }
     // SAFETY: cpu_set_t is a plain bit array for which all zeroes is the valid empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` was checked to be below CPU_SETSIZE, the number of bits in `set`.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
+    for &cpu in cpus {
+        if cpu >= max_cpus {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("CPU {cpu} is beyond CPU_SETSIZE")));
+        }
+        // SAFETY: `cpu` was checked to be below CPU_SETSIZE, the number of bits in `set`.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
     // SAFETY: pid 0 is the calling thread; the size passed is exactly the size of `set`, which outlives the call.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     if rc != 0 {
@@ -70,5 +81,6 @@ mod tests {
             .expect("the pinned thread");
         assert_eq!(seen.expect("pinned"), vec![last]);
         assert!(pin_current_thread(usize::MAX).is_err());
+        assert!(pin_current_thread_to(&[]).is_err());
     }
 }
