@@ -375,7 +375,7 @@ mod tests {
         assert_eq!(plan.duration, Duration::from_secs(10));
         assert_eq!(plan.endpoints.len(), CATALOGUE.iter().filter(|e| e.benchmarked).count());
         assert!(plan.endpoints.iter().all(|e| e.name != "seed"));
-        assert_eq!(plan.tests().len(), 2 * 2 * plan.endpoints.len());
+        assert_eq!(plan.tests().len(), shared::binaries::SERVERS.len() * 2 * plan.endpoints.len());
     }
 
     #[test]
