@@ -83,6 +83,30 @@ impl AppState {
     pub fn endpoints_body(&self) -> &[u8] {
         &self.endpoints_body
     }
+
+    /// The end of a graceful stop, once the server stopped serving: closes every connection to the database
+    /// and checkpoints it, so no `-wal` file is left. If something still holds the state (a connection that
+    /// outlived the shutdown grace), its connections cannot be closed: the WAL is still checkpointed, and the
+    /// error says why the file stays.
+    pub fn close(state: Arc<AppState>) -> Result<(), DbError> {
+        match Arc::try_unwrap(state) {
+            Ok(state) => {
+                let AppState { db_config, pool, async_db, .. } = state;
+                async_db.close(&db_config.path)?;
+                drop(pool);
+                db::checkpoint_and_close(&db_config)
+            }
+            Err(state) => {
+                let (db_config, holders) = (state.db_config.clone(), Arc::strong_count(&state) - 1);
+                drop(state);
+                match db::checkpoint_and_close(&db_config) {
+                    // The open connections keep the file (checkpointed, empty) until the process exits.
+                    Ok(()) | Err(DbError::WalLeft { .. }) => Err(DbError::StillOpen { path: db_config.path, holders }),
+                    Err(error) => Err(error),
+                }
+            }
+        }
+    }
 }
 
 /// Whole milliseconds, saturating (the flags' ranges keep every real value far below `u64::MAX`).
