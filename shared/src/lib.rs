@@ -13,6 +13,8 @@
 //! - [`client`]: a minimal blocking HTTP/1.1 client for operational calls (health, catalogue, seed).
 //! - [`binaries`]: where the server binaries of the current build profile are.
 //! - [`net`]: listener sockets with the same options for every server, and the readiness line.
+//! - [`http1`]: one HTTP/1.1 connection served by hyper with the limits every hyper arm shares (head cap,
+//!   header and idle timeouts, half-close, a stop that closes idle connections at once), on any runtime.
 
 pub mod api;
 pub mod binaries;
@@ -23,6 +25,7 @@ pub mod cpus;
 pub mod db;
 pub mod error;
 pub mod handler;
+pub mod http1;
 pub mod net;
 
 pub use catalogue::{CATALOGUE, Endpoint, Group, Method, Operation, Style};

@@ -1,5 +1,5 @@
-//! hyper on a monoio socket: serves one HTTP/1.1 connection (keep-alive, graceful close on shutdown) and turns
-//! each request into one JSON response.
+//! hyper on a monoio socket: serves one HTTP/1.1 connection through `shared::http1` (the hyper settings, limits
+//! and drain every hyper arm shares) and turns each request into one JSON response.
 //!
 //! hyper reads through monoio's poll-io bridge (`into_poll_io` + `MonoioIo`): readiness-based I/O on top of the
 //! runtime's driver instead of io_uring completions. That is the price of running the very HTTP/1 codec axum
@@ -18,13 +18,13 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use monoio::io::IntoPollIo;
 use monoio::net::TcpStream;
 use monoio_compat::hyper::MonoioIo;
 use shared::api::JSON_CONTENT_TYPE;
+use shared::config::ConnectionLimits;
 use shared::{ApiError, AppState};
 use tokio::sync::watch;
 
@@ -37,17 +37,24 @@ pub struct WorkerContext {
     state: Arc<AppState>,
     io_driver: &'static str,
     endpoints_body: Bytes,
+    limits: ConnectionLimits,
 }
 
 impl WorkerContext {
     /// `io_driver` is the driver of this worker's runtime, which `/healthz` reports.
     pub fn new(state: Arc<AppState>, io_driver: &'static str) -> WorkerContext {
-        WorkerContext { io_driver, endpoints_body: Bytes::copy_from_slice(state.endpoints_body()), state }
+        WorkerContext {
+            io_driver,
+            endpoints_body: Bytes::copy_from_slice(state.endpoints_body()),
+            limits: state.args.connection_limits(),
+            state,
+        }
     }
 }
 
-/// Serves one accepted connection until the client closes it, or until `drain` turns true: then hyper
-/// finishes the request in flight, closes, and this returns.
+/// Serves one accepted connection with the limits every hyper arm shares (`shared::http1`): until the client
+/// closes it, a timeout closes it, or `drain` turns true (then a request in flight is finished, and an idle
+/// or half-sent connection closed at once).
 ///
 /// Connection errors (resets, malformed requests that hyper already answered with 400/431) end only this
 /// connection; they are not logged, since under load they are routine and would flood stderr.
@@ -59,15 +66,13 @@ pub async fn serve_connection(stream: TcpStream, context: Rc<WorkerContext>, mut
             return;
         }
     };
+    let limits = context.limits;
     let service = service_fn(move |request| respond(Rc::clone(&context), request));
-    let mut connection = pin!(http1::Builder::new().serve_connection(io, service));
-    monoio::select! {
-        _ = connection.as_mut() => return,
-        // A dropped sender means the worker is going away too.
-        _ = drain.wait_for(|draining| *draining) => {}
-    }
-    connection.as_mut().graceful_shutdown();
-    let _ = connection.await;
+    // A dropped sender means the worker is going away too.
+    let drained = async move {
+        let _ = drain.wait_for(|draining| *draining).await;
+    };
+    shared::http1::serve_connection(io, service, limits, monoio::time::sleep, drained).await;
 }
 
 /// One request to one response. The request body is never read: no endpoint takes one, and hyper drains or

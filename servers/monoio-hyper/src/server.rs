@@ -61,6 +61,8 @@ pub struct RunningServer {
     worker_cpus: Vec<usize>,
     shutdown_tx: watch::Sender<bool>,
     workers: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Closed (database checkpointed, no `-wal` left) once every worker has ended.
+    state: Option<Arc<AppState>>,
 }
 
 impl RunningServer {
@@ -91,9 +93,14 @@ impl RunningServer {
     }
 
     /// Blocks until every worker has ended: after a shutdown request, or after any worker failed (the others
-    /// then stop too). Reports the first failure.
+    /// then stop too); then closes the database. Reports the first worker failure.
     pub fn wait(mut self) -> anyhow::Result<()> {
         let results: Vec<anyhow::Result<()>> = std::mem::take(&mut self.workers).into_iter().map(join_worker).collect();
+        if let Some(state) = self.state.take()
+            && let Err(error) = AppState::close(state)
+        {
+            eprintln!("monoio-hyper-server: closing the database: {error}");
+        }
         results.into_iter().collect()
     }
 }
@@ -128,6 +135,7 @@ pub fn start(args: ServerArgs) -> anyhow::Result<RunningServer> {
         worker_cpus,
         shutdown_tx,
         workers: Vec::new(),
+        state: Some(Arc::clone(&state)),
     };
     let (ready_tx, ready_rx) = mpsc::channel();
     let started = spawn_workers(&mut server, listeners, &state, &blocking_pool, ready_tx)
