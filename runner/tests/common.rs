@@ -96,6 +96,13 @@ impl TestServer {
         self.process.stop().expect("stopping the server and waiting for it")
     }
 
+    /// SIGTERM and wait, keeping the database directory so the files the server left can be inspected.
+    pub fn stop_keeping_files(self) -> StoppedServer {
+        let TestServer { process, db, _dir } = self;
+        let status = process.stop().expect("stopping the server and waiting for it");
+        StoppedServer { status, db, _dir }
+    }
+
     /// `METHOD path` with `Connection: close`; panics only if no complete response arrives.
     pub fn request(&self, method: &str, path: &str) -> Response {
         request(self.addr(), method, path)
@@ -104,6 +111,18 @@ impl TestServer {
     pub fn get(&self, path: &str) -> Response {
         self.request("GET", path)
     }
+}
+
+/// A server that has exited, with the directory of its database still there.
+pub struct StoppedServer {
+    pub status: ExitStatus,
+    pub db: PathBuf,
+    _dir: TempDir,
+}
+
+/// The `-wal` file SQLite keeps next to a database in WAL mode.
+pub fn wal_file(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-wal", db.display()))
 }
 
 /// One request with `Connection: close` and [`REQUEST_TIMEOUT`]; panics with the server's error if no
@@ -156,6 +175,24 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> RawReply {
     read_until_closed(&mut stream, Instant::now() + timeout)
 }
 
+/// Sends `bytes`, shuts down the write side (as `nc -N` does) and reads until the server closes or `timeout`.
+pub fn send_then_half_close(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> RawReply {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    stream.set_read_timeout(Some(timeout)).expect("setting a read timeout");
+    stream.write_all(bytes).unwrap_or_else(|e| panic!("sending the request to {addr}: {e}"));
+    stream.shutdown(std::net::Shutdown::Write).unwrap_or_else(|e| panic!("shutting down the write side: {e}"));
+    read_until_closed(&mut stream, Instant::now() + timeout)
+}
+
+/// How long until the server closes `stream` (end of stream or reset), reading and dropping whatever it
+/// sends; `None` if it is still open after `limit`.
+pub fn time_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    stream.set_read_timeout(Some(limit)).expect("setting a read timeout");
+    let reply = read_until_closed(stream, start + limit);
+    reply.closed.then(|| start.elapsed())
+}
+
 fn read_until_closed(stream: &mut TcpStream, deadline: Instant) -> RawReply {
     let mut bytes = Vec::new();
     let mut chunk = [0_u8; 16 * 1024];
@@ -199,6 +236,11 @@ impl KeepAliveConnection {
             .write_all(head.as_bytes())
             .unwrap_or_else(|e| panic!("{method} {path}: writing on the kept-alive connection: {e}"));
         self.read_response().unwrap_or_else(|e| panic!("{method} {path} on the kept-alive connection: {e}"))
+    }
+
+    /// How long until the server closes this connection; `None` if it is still open after `limit`.
+    pub fn time_until_closed(&mut self, limit: Duration) -> Option<Duration> {
+        time_until_closed(&mut self.stream, limit)
     }
 
     fn read_response(&mut self) -> Result<Response, String> {

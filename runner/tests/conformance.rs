@@ -22,6 +22,8 @@ use shared::client::Response;
 use shared::db::SEED_ITEMS;
 use shared::{ApiError, CATALOGUE, Endpoint, Method, Operation, Style};
 
+use crate::hardening::*;
+
 use crate::common::{
     KeepAliveConnection, REQUEST_TIMEOUT, ServerOptions, TestServer, json, request, run_parallel, send_raw, timed,
 };
@@ -98,6 +100,14 @@ for_each_server!(
     sigterm_exits_with_status_zero,
     sigterm_lets_an_in_flight_request_finish,
     health_reports_requests_in_flight,
+    request_heads_above_64_kib_are_431_and_closed,
+    a_slow_or_silent_request_head_is_closed_after_the_header_timeout,
+    idle_keep_alive_connections_are_closed_after_the_idle_timeout,
+    a_stop_closes_idle_and_half_sent_connections_at_once,
+    half_closed_clients_get_their_answer_on_every_endpoint,
+    a_graceful_stop_checkpoints_and_leaves_no_wal_file,
+    sustained_writes_keep_the_wal_bounded,
+    a_short_busy_timeout_starts_and_a_short_pool_timeout_is_refused_by_name,
 );
 
 fn options(workers: u16) -> ServerOptions {

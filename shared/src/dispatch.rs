@@ -51,6 +51,11 @@ impl<E: Executor> Responder<E> {
         Responder { io_driver, executor, endpoints_body: Bytes::copy_from_slice(state.endpoints_body()), state }
     }
 
+    /// The connection limits every connection of this worker is served with.
+    pub fn connection_limits(&self) -> crate::config::ConnectionLimits {
+        self.state.args.connection_limits()
+    }
+
     /// Answers one routed request. Never fails: errors, and a handler that panics, become the contract's
     /// error replies.
     pub async fn reply(&self, route: Result<Route, ApiError>) -> Reply {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::api::{self, Health, SeedResponse, SleepResponse};
 use crate::catalogue::{Operation, RouteMatch, Style};
 use crate::config::ServerArgs;
-use crate::db::{self, AsyncDb, DbConfig, DbError, Pool};
+use crate::db::{self, AsyncDb, Checkpointer, DbConfig, DbError, Pool};
 use crate::error::ApiError;
 
 /// The runtime-specific half of a handler.
@@ -34,6 +34,8 @@ pub struct AppState {
     pub sleep: Duration,
     pub pool: Pool,
     pub async_db: AsyncDb,
+    /// Keeps the WAL bounded under concurrent writers.
+    checkpointer: Checkpointer,
     /// Catalogue requests being handled (queued on a thread pool or a SQLite thread included), so a client
     /// can tell when a backlog has drained.
     in_flight: AtomicU64,
@@ -47,6 +49,7 @@ impl AppState {
         db::prepare(&db_config)?;
         let pool = db::build_pool(&db_config, args.pool_size)?;
         let async_db = AsyncDb::open(&db_config, usize::from(args.async_connections))?;
+        let checkpointer = Checkpointer::start(&db_config)?;
         Ok(AppState {
             server,
             runtime,
@@ -54,6 +57,7 @@ impl AppState {
             db_config,
             pool,
             async_db,
+            checkpointer,
             in_flight: AtomicU64::new(0),
             endpoints_body: api::to_json(&api::catalogue_info()),
             args,
@@ -71,6 +75,8 @@ impl AppState {
             pool_size: self.args.pool_size,
             blocking_threads: usize::from(self.args.blocking_threads),
             async_connections: usize::from(self.args.async_connections),
+            header_timeout_ms: duration_ms(self.args.header_timeout),
+            idle_timeout_ms: duration_ms(self.args.idle_timeout),
             db: self.db_config.path.display().to_string(),
             pid: std::process::id(),
             in_flight: self.in_flight.load(Ordering::Relaxed),
@@ -81,6 +87,42 @@ impl AppState {
     pub fn endpoints_body(&self) -> &[u8] {
         &self.endpoints_body
     }
+
+    /// The end of a graceful stop, once the server stopped serving: closes every connection to the database
+    /// and checkpoints it, so no `-wal` file is left. If something still holds the state (a connection that
+    /// outlived the shutdown grace), its connections cannot be closed: the WAL is still checkpointed, and the
+    /// error says why the file stays.
+    pub fn close(state: Arc<AppState>) -> Result<(), DbError> {
+        match Arc::try_unwrap(state) {
+            Ok(state) => {
+                let AppState { db_config, pool, async_db, checkpointer, .. } = state;
+                drop(checkpointer);
+                async_db.close(&db_config.path)?;
+                drop(pool);
+                db::checkpoint_and_close(&db_config)
+            }
+            Err(state) => {
+                let (db_config, holders) = (state.db_config.clone(), Arc::strong_count(&state) - 1);
+                drop(state);
+                match db::checkpoint_and_close(&db_config) {
+                    // The open connections keep the file (checkpointed, empty) until the process exits.
+                    Ok(()) | Err(DbError::WalLeft { .. }) => Err(DbError::StillOpen { path: db_config.path, holders }),
+                    Err(error) => Err(error),
+                }
+            }
+        }
+    }
+}
+
+/// The body of a committed write, counted for the WAL checkpointer.
+fn written(state: &AppState, item: &crate::api::Item) -> Vec<u8> {
+    state.checkpointer.note_write();
+    api::to_json(item)
+}
+
+/// Whole milliseconds, saturating (the flags' ranges keep every real value far below `u64::MAX`).
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Counts a request as in flight for as long as it lives, however it ends (a dropped future included).
@@ -120,7 +162,7 @@ async fn run_endpoint<E: Executor>(
                 Ok(sleep_body(item_id, style, state.sleep))
             }
             Operation::Read => state.async_db.read(item_id).await.map(|item| api::to_json(&item)),
-            Operation::Write => state.async_db.write(item_id).await.map(|item| api::to_json(&item)),
+            Operation::Write => state.async_db.write(item_id).await.map(|item| written(state, &item)),
             Operation::Seed => state.async_db.seed().await.map(seed_body),
             Operation::Noop => Ok(sleep_body(item_id, style, Duration::ZERO)),
         },
@@ -145,7 +187,7 @@ pub fn run_blocking_operation(
             Ok(sleep_body(item_id, style, state.sleep))
         }
         Operation::Read => db::read_item(&*db::pooled(&state.pool)?, item_id).map(|item| api::to_json(&item)),
-        Operation::Write => db::write_item(&*db::pooled(&state.pool)?, item_id).map(|item| api::to_json(&item)),
+        Operation::Write => db::write_item(&*db::pooled(&state.pool)?, item_id).map(|item| written(state, &item)),
         Operation::Seed => db::seed(&mut *db::pooled(&state.pool)?).map_err(db::sqlite_error).map(seed_body),
         Operation::Noop => Ok(sleep_body(item_id, style, Duration::ZERO)),
     }

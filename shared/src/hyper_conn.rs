@@ -1,18 +1,18 @@
-//! The one place every hyper arm serves an HTTP/1.1 connection (feature `hyper`): hyper's `http1` with its
-//! defaults (keep-alive on, as axum runs it), each request routed by [`crate::router`] and answered by a
-//! worker's [`Responder`], a graceful close when the worker drains. The arms differ only in the I/O object
+//! The one place the per-core hyper arms serve an HTTP/1.1 connection (feature `hyper`): hyper's `http1` with
+//! the settings and limits of [`crate::http1`] (the ones axum runs too), each request routed by
+//! [`crate::router`] and answered by a worker's [`Responder`], a graceful close when the worker drains. The arms differ only in the I/O object
 //! they hand in (tokio's socket, monoio's poll-io bridge).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::ops::Deref;
-use std::pin::pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::rt::{Read, Write};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 
@@ -20,27 +20,27 @@ use crate::api::JSON_CONTENT_TYPE;
 use crate::dispatch::{Reply, Responder};
 use crate::handler::Executor;
 use crate::per_core::DrainSignal;
-use crate::select::{Either, first};
 
-/// Serves one accepted connection until the client closes it, or until the worker drains: then hyper
-/// finishes the request in flight, closes, and this returns.
+/// Serves one accepted connection through [`crate::http1`] (the hyper settings, limits, timeouts and drain
+/// every hyper arm shares) until the client closes it, a timeout closes it, or the worker drains: then a
+/// request in flight is finished and a connection with none is closed at once.
 ///
-/// `responder` is the worker's own (an `Rc` on monoio, an `Arc` on tokio), cloned once per request.
+/// `responder` is the worker's own (an `Rc` on monoio, an `Arc` on tokio), cloned once per request; `sleep`
+/// is the runtime's timer (`tokio::time::sleep`, `monoio::time::sleep`).
 /// Connection errors (resets, malformed requests that hyper already answered with 400/431) end only this
 /// connection; they are not logged, since under load they are routine and would flood stderr.
-pub async fn serve_connection<I, R, E>(io: I, responder: R, mut drain: DrainSignal)
+pub async fn serve_connection<I, R, E, Sleep, SleepFuture>(io: I, responder: R, sleep: Sleep, mut drain: DrainSignal)
 where
     I: Read + Write + Unpin + 'static,
     R: Deref<Target = Responder<E>> + Clone + 'static,
     E: Executor + 'static,
+    Sleep: Fn(Duration) -> SleepFuture,
+    SleepFuture: Future<Output = ()>,
 {
+    let limits = responder.connection_limits();
     let service = service_fn(move |request| respond(responder.clone(), request));
-    let mut connection = pin!(http1::Builder::new().serve_connection(io, service));
-    if let Either::Left(_) = first(connection.as_mut(), drain.draining()).await {
-        return;
-    }
-    connection.as_mut().graceful_shutdown();
-    let _ = connection.await;
+    // Borrowed, not moved: `drain` must live until the connection ends, since the worker's drain waits for it.
+    crate::http1::serve_connection(io, service, limits, sleep, drain.draining()).await;
 }
 
 /// One request to one response. The request body is never read: no endpoint takes one, and hyper drains or

@@ -21,6 +21,8 @@
 //!   pinned worker threads, readiness, signals, the accept loop and the drain.
 //! - [`select`]: waiting for the first of two futures on any runtime.
 //! - `hyper_conn` (feature `hyper`): the one place the hyper arms serve a connection.
+//! - `http1` (feature `hyper`): one HTTP/1.1 connection served by hyper with the limits every hyper arm shares (head cap,
+//!   header and idle timeouts, half-close, a stop that closes idle connections at once), on any runtime.
 
 pub mod api;
 pub mod binaries;
@@ -32,6 +34,8 @@ pub mod db;
 pub mod dispatch;
 pub mod error;
 pub mod handler;
+#[cfg(feature = "hyper")]
+pub mod http1;
 #[cfg(feature = "hyper")]
 pub mod hyper_conn;
 pub mod io_driver;

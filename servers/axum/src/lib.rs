@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,16 +18,24 @@ use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get, on};
-use axum::serve::ListenerExt;
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use shared::api::JSON_CONTENT_TYPE;
 use shared::catalogue::{ENDPOINTS_PATH, Endpoint, HEALTH_PATH};
-use shared::config::SHUTDOWN_GRACE;
+use shared::config::{ConnectionLimits, SHUTDOWN_GRACE};
 use shared::{ApiError, AppState, CATALOGUE, Executor, ServerArgs};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower_service::Service;
 
 pub const SERVER_NAME: &str = "axum";
 pub const RUNTIME_DESCRIPTION: &str = "tokio multi-thread (work-stealing), axum";
 /// tokio drives sockets through epoll (mio); it has no io_uring driver.
 pub const IO_DRIVER: &str = "epoll";
+/// How long the accept loop backs off after an accept error such as EMFILE, instead of spinning on it.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
 
 /// [`Executor`] for tokio: the runtime timer and the bounded blocking pool.
 #[derive(Debug, Clone, Copy)]
@@ -123,18 +132,61 @@ pub fn bind(args: &ServerArgs) -> anyhow::Result<std::net::TcpListener> {
     listeners.pop().context("no listener was bound")
 }
 
-/// Serves until `shutdown` completes, then stops accepting and lets open connections finish.
-/// Must be called inside a tokio runtime.
+/// Serves until `shutdown` completes, then stops accepting, closes the connections that have no request in
+/// flight and lets the others finish their request. Must be called inside a tokio runtime.
+///
+/// Each connection is served by `shared::http1` (the hyper settings, limits and drain every hyper arm shares)
+/// with the axum router as its service: `axum::serve` takes none of those settings.
 pub async fn serve(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
-        // Small JSON responses must not wait for Nagle's algorithm; monoio sets the same.
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let limits = state.args.connection_limits();
+    let router = app(state);
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((tcp, _peer)) => {
+                connections.spawn(serve_connection(tcp, router.clone(), limits, drain_rx.clone()));
+            }
+            Err(error) => accept_failed(error).await,
+        }
+        // Reap what has ended, so the set holds live connections only.
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    drain_tx.send_replace(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// One accepted connection, the router answering each request.
+async fn serve_connection(tcp: TcpStream, router: Router, limits: ConnectionLimits, mut drain: watch::Receiver<bool>) {
+    // Small JSON responses must not wait for Nagle's algorithm; monoio sets the same. A socket that refuses
+    // the option is already broken, and hyper will find out on its first read.
+    let _ = tcp.set_nodelay(true);
+    // The router is always ready (`poll_ready` is a no-op), so calling a clone per request is what
+    // `axum::serve` does too.
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| router.clone().call(request));
+    let drained = async move {
+        let _ = drain.wait_for(|draining| *draining).await;
+    };
+    shared::http1::serve_connection(TokioIo::new(tcp), service, limits, tokio::time::sleep, drained).await;
+}
+
+/// Accept errors are about one connection (ECONNABORTED) or about resources (EMFILE, ENOBUFS): the listener
+/// stays usable, so the loop goes on after a short pause that lets resources free up.
+async fn accept_failed(error: io::Error) {
+    eprintln!("axum-server: accept failed: {error}");
+    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
 }
 
 /// The whole server process: prepare the database, bind, announce, serve until SIGINT or SIGTERM.
@@ -143,11 +195,28 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let listener = bind(&args)?;
     let addr: SocketAddr = listener.local_addr().context("reading the bound address")?;
     let runtime = build_runtime(&args).context("building the tokio runtime")?;
+    let state = Arc::new(state);
+    let served = serve_until_signal(&runtime, listener, addr, Arc::clone(&state));
+    // Connections that outlived the grace go with the runtime, before the database is closed.
+    drop(runtime);
+    if let Err(error) = AppState::close(state) {
+        eprintln!("axum-server: closing the database: {error}");
+    }
+    served
+}
+
+/// Announces readiness and serves until SIGINT or SIGTERM, then lets connections finish within the grace.
+fn serve_until_signal(
+    runtime: &tokio::runtime::Runtime,
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+) -> anyhow::Result<()> {
     runtime.block_on(async move {
         // Handlers first: a SIGTERM right after the readiness line must stop the server gracefully.
         let shutdown = shutdown_signal().context("installing signal handlers")?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, Arc::new(state), async move {
+        let server = tokio::spawn(serve(listener, state, async move {
             let _ = stop_rx.await;
         }));
         shared::net::announce_listening(addr).context("writing the readiness line")?;

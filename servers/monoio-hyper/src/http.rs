@@ -13,7 +13,7 @@ use shared::per_core::DrainSignal;
 /// Serves one accepted connection until the client closes it or the worker drains.
 pub async fn serve_connection(stream: TcpStream, responder: Rc<MonoioResponder>, drain: DrainSignal) {
     match stream.into_poll_io() {
-        Ok(io) => shared::hyper_conn::serve_connection(MonoioIo::new(io), responder, drain).await,
+        Ok(io) => shared::hyper_conn::serve_connection(MonoioIo::new(io), responder, monoio::time::sleep, drain).await,
         Err(error) => eprintln!("monoio-hyper-server: cannot switch an accepted socket to poll-io: {error}"),
     }
 }

@@ -29,7 +29,12 @@ pub fn serve(worker: Worker, pool: &BlockingPool) -> Result<(), BoxError> {
         let on_connection = |stream: TcpStream, drain| {
             // Small JSON responses must not wait for Nagle's algorithm; every arm sets the same.
             let _ = stream.set_nodelay(true);
-            tokio::spawn(shared::hyper_conn::serve_connection(TokioIo::new(stream), Arc::clone(&responder), drain));
+            tokio::spawn(shared::hyper_conn::serve_connection(
+                TokioIo::new(stream),
+                Arc::clone(&responder),
+                tokio::time::sleep,
+                drain,
+            ));
         };
         lifecycle.serve(IoDriver::Epoll, &executor, accept, on_connection).await;
         Ok(())

@@ -101,6 +101,10 @@ pub struct RunningServer {
     worker_cpus: Vec<usize>,
     stop_tx: watch::Sender<bool>,
     workers: Vec<JoinHandle<Result<(), PerCoreError>>>,
+    /// Closed (every database connection closed, the WAL checkpointed, no `-wal` left) once every worker has
+    /// ended.
+    state: Option<Arc<AppState>>,
+    binary: &'static str,
 }
 
 impl RunningServer {
@@ -131,9 +135,14 @@ impl RunningServer {
     }
 
     /// Blocks until every worker has ended: after a shutdown request, or after any worker failed (the others
-    /// then stop too). Reports the first failure.
+    /// then stop too); then closes the database. Reports the first worker failure.
     pub fn wait(mut self) -> Result<(), PerCoreError> {
         let results: Vec<_> = std::mem::take(&mut self.workers).into_iter().enumerate().map(join_worker).collect();
+        if let Some(state) = self.state.take()
+            && let Err(error) = AppState::close(state)
+        {
+            eprintln!("{}: closing the database: {error}", self.binary);
+        }
         results.into_iter().collect()
     }
 }
@@ -174,6 +183,8 @@ where
         worker_cpus,
         stop_tx,
         workers: Vec::new(),
+        state: Some(Arc::clone(&state)),
+        binary: arm.binary,
     };
     let (ready_tx, ready_rx) = mpsc::channel();
     let body = Arc::new(body);
