@@ -4,7 +4,7 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use crate::results::{CoreLayout, Placement};
+use crate::model::{CoreLayout, Placement};
 
 /// The CPUs this process may use, in ascending order (all the machine's if the mask cannot be read).
 pub fn allowed_cpus() -> Vec<usize> {
