@@ -73,3 +73,17 @@ fn the_check_sees_an_upward_import() {
     assert!(crate_uses("//! see [`crate::run`]").is_empty());
     assert!(!allowed("model", "run") && allowed("run", "model") && allowed("judge", "search"));
 }
+#[test]
+fn no_source_file_grows_past_500_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let lines = std::fs::read_to_string(file).ok()?.lines().count();
+            (lines > 500).then(|| format!("{}: {lines} lines", file.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these:\n{}", long.join("\n"));
+}

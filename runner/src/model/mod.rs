@@ -19,6 +19,6 @@ pub use run::{
 pub use store::{StoreError, newest_run_dir, write_json_atomic};
 pub use test::{
     EndpointRef, LATENCY_CURVE_PERCENTILES, LatencyStats, Metrics, PercentilePoint, Resources, SEND_RATE_TOLERANCE,
-    Sample, SampleSeries, StatusCode, TestFiles, TestRecord, TestStatus, UsageSummary, Validity, WriteAudit,
-    operation_word, style_word, test_stem,
+    SUSTAINED_ACHIEVED_SHARE, SUSTAINED_SUCCESS_PCT, Sample, SampleSeries, StatusCode, TestFiles, TestRecord,
+    TestStatus, UsageSummary, Validity, WriteAudit, operation_word, style_word, sustains, test_stem,
 };
