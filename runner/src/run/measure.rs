@@ -21,6 +21,7 @@ use crate::model::{
     test_stem, write_json_atomic,
 };
 use crate::sampling;
+use crate::tools::process::poll_until;
 use crate::tools::vegeta::{AttackSpec, write_targets};
 
 /// A finished test: its record, and the invalidities as the rules found them (the search judges by type).
@@ -215,27 +216,34 @@ impl Session<'_> {
         let deadline = Instant::now() + spec.duration + spec.timeout + ATTACK_OVERRUN;
         let mut failure = None;
         let mut asked_to_stop = false;
-        while !attack.finished()? {
+        let ended = poll_until(deadline, ATTACK_POLL, || {
             if !asked_to_stop && self.is_interrupted() {
                 attack.interrupt();
                 asked_to_stop = true;
             }
-            if failure.is_none()
-                && let Some(status) = server.exited()?
-            {
-                failure = Some(format!(
-                    "the {} server exited during the test ({status}); its stderr ends with:\n{}",
-                    case.server,
-                    server.stderr_tail()
-                ));
-                attack.interrupt();
-                asked_to_stop = true;
+            if failure.is_none() {
+                match server.exited() {
+                    Ok(Some(status)) => {
+                        failure = Some(format!(
+                            "the {} server exited during the test ({status}); its stderr ends with:\n{}",
+                            case.server,
+                            server.stderr_tail()
+                        ));
+                        attack.interrupt();
+                        asked_to_stop = true;
+                    }
+                    Ok(None) => {}
+                    Err(error) => return Some(Err(error)),
+                }
             }
-            if Instant::now() > deadline {
+            attack.finished().map(|finished| finished.then_some(())).transpose()
+        });
+        match ended {
+            Some(result) => result?,
+            None => {
                 attack.stop_overrun()?;
                 bail!("vegeta ran {ATTACK_OVERRUN:?} past its duration plus timeout and was stopped");
             }
-            std::thread::sleep(ATTACK_POLL);
         }
         let samples = sampler.map(|sampler| sampler.stop());
         attack.outcome()?;
