@@ -7,14 +7,16 @@
 //! to the same JSON words as before (a test checks it on the fixture run).
 
 mod capacity;
+mod machine;
 mod run;
 mod store;
 mod test;
 
 pub use capacity::{CALIBRATION_FILE, Calibration, CapacityResult, ProbeRecord, ProbeVerdict};
+pub use machine::Machine;
 pub use run::{
-    CoreLayout, Machine, Placement, RESULTS_FILE, RunConfig, RunMetadata, RunResults, RunStatus, SCHEMA_VERSION,
-    SearchConfig, Versions,
+    CoreLayout, Placement, RESULTS_FILE, RunConfig, RunMetadata, RunResults, RunStatus, SCHEMA_VERSION, SearchConfig,
+    Versions,
 };
 pub use store::{StoreError, newest_run_dir, write_json_atomic};
 pub use test::{

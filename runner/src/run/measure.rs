@@ -8,17 +8,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::backend::{Launch, Server};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::backend::{Backend, Launch, Server};
 use super::clock::now;
 use super::readiness::{check_serves, wait_quiescent};
-use super::session::Session;
-use crate::config::TestCase;
+use crate::config::{Plan, TestCase};
 use crate::defaults::{ATTACK_OVERRUN, ATTACK_POLL};
+use crate::host::affinity::placement_for;
 use crate::judge::validity::{self, Invalidity, LoadGenerator};
 use crate::metrics;
 use crate::model::{
-    EndpointRef, Metrics, Resources, SampleSeries, StatusCode, TestFiles, TestRecord, TestStatus, WriteAudit,
-    test_stem, write_json_atomic,
+    CoreLayout, EndpointRef, Metrics, Placement, Resources, SampleSeries, StatusCode, TestFiles, TestRecord,
+    TestStatus, WriteAudit, test_stem, write_json_atomic,
 };
 use crate::sampling;
 use crate::tools::process::poll_until;
@@ -52,7 +54,25 @@ struct Measured {
     server_health: Option<shared::api::Health>,
 }
 
-impl Session<'_> {
+/// What one test needs from its session: the plan, the outside world, where files go, the CPU layout, and
+/// the Ctrl-C flag.
+pub(super) struct TestRunner<'a> {
+    pub plan: &'a Plan,
+    pub backend: &'a dyn Backend,
+    pub run_dir: &'a Path,
+    pub layout: &'a CoreLayout,
+    pub interrupted: &'a AtomicBool,
+}
+
+impl TestRunner<'_> {
+    fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    fn placement(&self, workers: u16) -> Placement {
+        placement_for(self.layout, workers)
+    }
+
     /// Runs one test; every failure becomes a failed record rather than ending the run.
     pub(super) fn run_test(&self, case: &TestCase<'_>) -> Finished {
         let stem = test_stem(case.server, case.workers, case.endpoint.name, case.rate, case.repeat);

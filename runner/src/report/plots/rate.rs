@@ -337,7 +337,7 @@ pub(super) fn hover_text(cell: &Cell<'_>, metric: Metric, spread: Spread) -> Str
         text.push_str(&format!("<br>achieved {} req/s", num1(achieved.median)));
     }
     for issue in cell.issues() {
-        text.push_str(&format!("<br>({})", super::super::html::escape(&issue)));
+        text.push_str(&format!("<br>({})", super::super::text::escape(&issue)));
     }
     if cell.shared_cores() {
         text.push_str("<br>(shared CPUs with the load generator)");
