@@ -88,15 +88,15 @@ pub fn validity_from(found: &[Invalidity], shared_cores: bool) -> Validity {
     Validity::from_reasons(found.iter().map(ToString::to_string).collect(), shared_cores)
 }
 
-/// [`invalidities`] as the record stores them.
-pub fn validity_of(rate: u32, duration: Duration, metrics: &Metrics, load: &LoadGenerator) -> Validity {
-    validity_from(&invalidities(rate, duration, metrics, load), load.shared_cores)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::TestRecord;
+
+    /// The rules' findings as the record stores them.
+    fn validity_of(rate: u32, duration: Duration, metrics: &Metrics, load: &LoadGenerator) -> Validity {
+        validity_from(&invalidities(rate, duration, metrics, load), load.shared_cores)
+    }
 
     fn fixture_metrics() -> Metrics {
         let record: TestRecord =
