@@ -138,7 +138,11 @@ pub fn idle_keep_alive_connections_are_closed_after_the_idle_timeout(server: &st
     }
     assert_closed_by_a_timeout("an idle keep-alive connection", connection.time_until_closed(CLOSE_WITHIN));
     let health: Health = json("GET /healthz", &server.get(HEALTH_PATH));
-    assert_eq!((health.header_timeout_ms, health.idle_timeout_ms), (1000, 1000), "/healthz reports the timeouts");
+    assert_eq!(
+        (health.header_timeout_ms, health.idle_timeout_ms),
+        (Some(1000), Some(1000)),
+        "/healthz reports the timeouts"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -273,7 +277,7 @@ pub fn a_short_busy_timeout_starts_and_a_short_pool_timeout_is_refused_by_name(s
 /// Runs the server binary with `args` (on port 0, with a throwaway database) and waits for it to exit; kills
 /// it if it is still running after `REQUEST_TIMEOUT`. The exit status and stderr.
 fn run_to_exit(server: &str, args: &[&str]) -> (std::process::ExitStatus, String) {
-    let binary = runner::server::locate_binary(server).unwrap_or_else(|e| panic!("{e}"));
+    let binary = runner::tools::server::locate_binary(server).unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("refused.db");
     let mut child = Command::new(&binary)

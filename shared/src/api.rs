@@ -49,10 +49,13 @@ pub struct Health {
     pub pool_size: u32,
     pub blocking_threads: usize,
     pub async_connections: usize,
-    /// `--header-timeout`, in milliseconds.
-    pub header_timeout_ms: u64,
-    /// `--idle-timeout`, in milliseconds.
-    pub idle_timeout_ms: u64,
+    /// `--header-timeout`, in milliseconds. Absent in runs recorded before servers had the flag, so old
+    /// results still load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_timeout_ms: Option<u64>,
+    /// `--idle-timeout`, in milliseconds (absent in older runs, like `header_timeout_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u64>,
     /// The database file the server uses (the runner audits it).
     pub db: String,
     pub pid: u32,

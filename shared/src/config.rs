@@ -20,6 +20,8 @@ pub const DEFAULT_POOL_TIMEOUT_MS: u64 = 5000;
 /// loaded machine (40 connections took ~10 ms here, idle), above an hour a request would never give up.
 pub const POOL_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 pub const DEFAULT_BACKLOG: i32 = 1024;
+/// The most event-loop threads (`--workers`) a server accepts; the runner refuses more before starting any.
+pub const MAX_WORKERS: u16 = 1024;
 /// How long a stopping server lets open connections finish before it exits anyway.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -90,7 +92,7 @@ pub struct ServerArgs {
     pub port: u16,
 
     /// Event-loop threads: tokio worker threads for axum, pinned single-threaded runtimes for monoio.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS as i64))]
     pub workers: u16,
 
     /// SQLite database file, created and seeded if missing [default: <temp dir>/runtime-bench-<server>.db].

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::results::TestRecord;
+use crate::model::TestRecord;
 use crate::search::Verdict;
 
 /// Progress over the whole run: a bar with ETA on a terminal (tests done, or search budget used), one line

@@ -3,14 +3,14 @@
 
 use anyhow::{Context, Result};
 
-use crate::plan::Plan;
-use crate::results::{Calibration, RunResults};
+use crate::config::Plan;
+use crate::model::{Calibration, RunResults};
 
 /// Warnings for requested rates above the calibrated load-generator ceiling.
 pub fn ceiling_notes(plan: &Plan, calibration: &Calibration) -> Vec<String> {
     let Some(ceiling) = calibration.ceiling_rps else { return Vec::new() };
-    let above: Vec<String> = plan.rates.iter().filter(|&&r| r > ceiling).map(ToString::to_string).collect();
-    if above.is_empty() || plan.search.is_some() {
+    let above: Vec<String> = plan.rates().iter().filter(|&&r| r > ceiling).map(ToString::to_string).collect();
+    if above.is_empty() {
         return Vec::new();
     }
     vec![format!(
@@ -28,7 +28,7 @@ pub fn calibration_from(results: &RunResults) -> Result<Calibration> {
         ceiling_rps: capacity.sustainable_rps,
         server: capacity.server.clone(),
         workers: capacity.workers,
-        measured_at: results.run.finished_at.clone().unwrap_or_else(crate::scheduler::now),
+        measured_at: results.run.finished_at.clone().unwrap_or_else(super::clock::now),
         machine: results.run.machine.clone(),
         vegeta: results.run.versions.vegeta.clone(),
         stop: capacity.stop.clone(),
@@ -41,14 +41,14 @@ pub fn calibration_from(results: &RunResults) -> Result<Calibration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results;
+    use crate::model;
 
     #[test]
     fn rates_above_the_calibrated_ceiling_are_warned_about() {
         use clap::Parser;
         let cli = crate::cli::Cli::try_parse_from(["runner", "--rates", "500,5000,9000"]).expect("parses");
         let plan = Plan::resolve(&cli.run).expect("valid");
-        let machine = crate::machine::detect();
+        let machine = crate::host::machine::detect();
         let calibration = Calibration {
             ceiling_rps: Some(4000),
             server: "axum".into(),
@@ -66,9 +66,13 @@ mod tests {
         assert!(notes[0].contains("5000, 9000") && notes[0].contains("4000"), "{notes:?}");
 
         let dir = tempfile::tempdir().expect("temp dir");
-        results::write_json_atomic(&dir.path().join(results::CALIBRATION_FILE), &calibration).expect("written");
-        assert_eq!(Calibration::load_for(dir.path(), &machine).as_ref(), Some(&calibration));
-        let other = results::Machine { cores: machine.cores + 1, ..machine };
-        assert_eq!(Calibration::load_for(dir.path(), &other), None, "another machine's ceiling does not apply");
+        model::write_json_atomic(&dir.path().join(model::CALIBRATION_FILE), &calibration).expect("written");
+        assert_eq!(Calibration::load_for(dir.path(), &machine).expect("readable").as_ref(), Some(&calibration));
+        let other = model::Machine { cores: machine.cores + 1, ..machine };
+        assert_eq!(
+            Calibration::load_for(dir.path(), &other).expect("readable"),
+            None,
+            "another machine's ceiling does not apply"
+        );
     }
 }

@@ -1,21 +1,20 @@
 //! One server process: started from the build next to the runner, on a port of its own, ready only once it
 //! printed its `listening on` line and answers `/healthz`; stopped with SIGTERM (SIGKILL if it lingers), and
-//! killed on drop so it never outlives the runner.
+//! killed on drop so it never outlives the runner. The process itself is a [`Supervised`] child.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shared::api::{EndpointInfo, Health};
 use shared::binaries::{server_binary_name, server_binary_path};
 use thiserror::Error;
 
-use crate::{affinity, child};
+use super::process::{POLL_INTERVAL, Supervised, poll_until};
+use crate::host::affinity;
 
 /// How long a server may take to print its readiness line and answer `/healthz`.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -23,7 +22,8 @@ pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 pub const STOP_GRACE: Duration = Duration::from_secs(8);
 /// Timeout of one operational request (health, catalogue, seed).
 pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
-const STDERR_TAIL_LINES: usize = 40;
+/// How long a server that closed its stdout gets to exit before it counts as hung rather than dead.
+const EXIT_AFTER_CLOSE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Error)]
 pub enum ServerError {
@@ -41,12 +41,14 @@ pub enum ServerError {
     BadReadinessLine { server: String, line: String },
     #[error("{server} server: {detail}")]
     Control { server: String, detail: String },
+    #[error("polling the {server} server (pid {pid}): {source}")]
+    Poll { server: String, pid: u32, source: std::io::Error },
 }
 
 /// How to start one server.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
-    /// `axum` or `monoio`.
+    /// A name from `shared::binaries::SERVERS`.
     pub server: String,
     pub binary: PathBuf,
     pub host: String,
@@ -76,41 +78,30 @@ pub fn locate_binary(server: &str) -> Result<PathBuf, ServerError> {
 }
 
 /// A running, ready server.
+#[derive(Debug)]
 pub struct ServerProcess {
     server: String,
-    child: Child,
+    process: Supervised,
     addr: SocketAddr,
     db: PathBuf,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
-}
-
-impl std::fmt::Debug for ServerProcess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerProcess").field("server", &self.server).field("addr", &self.addr).finish()
-    }
 }
 
 impl ServerProcess {
     /// Starts the server and returns once it printed `listening on` and answers `/healthz`.
     pub fn start(spec: &ServerSpec) -> Result<ServerProcess, ServerError> {
-        let mut command = command_for(spec);
-        let mut child = command.spawn().map_err(|source| ServerError::Spawn { binary: spec.binary.clone(), source })?;
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(stderr) = child.stderr.take() {
-            collect_tail(stderr, Arc::clone(&stderr_tail));
-        }
-        let lines = child.stdout.take().map(forward_lines);
-        let mut process = ServerProcess {
+        let process = Supervised::spawn(command_for(spec))
+            .map_err(|source| ServerError::Spawn { binary: spec.binary.clone(), source })?;
+        let lines = process.take_stdout().map(forward_lines);
+        let mut server = ServerProcess {
             server: spec.server.clone(),
-            child,
+            process,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             db: spec.db.clone(),
-            stderr_tail,
         };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
-        process.addr = process.await_readiness_line(lines, deadline)?;
-        process.await_health(deadline)?;
-        Ok(process)
+        server.addr = server.await_readiness_line(lines, deadline)?;
+        server.await_health(deadline)?;
+        Ok(server)
     }
 
     pub fn server(&self) -> &str {
@@ -122,7 +113,7 @@ impl ServerProcess {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// The database file the server was started with.
@@ -134,18 +125,19 @@ impl ServerProcess {
         format!("http://{}", self.addr)
     }
 
-    /// The last lines the server wrote to stderr.
+    /// The end of what the server wrote to stderr.
     pub fn stderr_tail(&self) -> String {
-        self.stderr_tail.lock().map(|tail| tail.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
+        self.process.stderr_tail()
     }
 
-    /// `None` while running; the exit status once it has exited.
-    pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.exit_status().is_none()
+    /// `None` while running; the exit status once it has exited. A child that cannot even be polled is an
+    /// error, not "still running".
+    pub fn exit_status(&self) -> Result<Option<ExitStatus>, ServerError> {
+        self.process.try_wait().map_err(|source| ServerError::Poll {
+            server: self.server.clone(),
+            pid: self.pid(),
+            source,
+        })
     }
 
     pub fn health(&self) -> Result<Health, ServerError> {
@@ -159,7 +151,7 @@ impl ServerProcess {
 
     /// The catalogue as this server serves it.
     pub fn endpoints(&self) -> Result<Vec<EndpointInfo>, ServerError> {
-        self.get_json(shared::catalogue::ENDPOINTS_PATH)
+        self.get_json_within(shared::catalogue::ENDPOINTS_PATH, CONTROL_TIMEOUT)
     }
 
     /// Recreates the standard items, so every test starts from the same data.
@@ -174,28 +166,8 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then SIGKILL after [`STOP_GRACE`]; returns the exit status.
-    pub fn stop(mut self) -> std::io::Result<ExitStatus> {
-        self.terminate()
-    }
-
-    fn terminate(&mut self) -> std::io::Result<ExitStatus> {
-        if let Some(status) = self.child.try_wait()? {
-            return Ok(status);
-        }
-        child::send_signal(self.child.id(), libc::SIGTERM);
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child.kill()?;
-        self.child.wait()
-    }
-
-    fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ServerError> {
-        self.get_json_within(path, CONTROL_TIMEOUT)
+    pub fn stop(self) -> std::io::Result<ExitStatus> {
+        self.process.stop(libc::SIGTERM, STOP_GRACE)
     }
 
     fn get_json_within<T: serde::de::DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<T, ServerError> {
@@ -223,14 +195,19 @@ impl ServerProcess {
             match lines.recv_timeout(left.min(Duration::from_millis(100))) {
                 Ok(line) => return self.parse_readiness_line(&line),
                 Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {
-                    if let Some(status) = self.exit_status() {
+                    if let Some(status) = self.exit_status()? {
                         return Err(self.exited_early(status));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => return Err(self.not_ready()),
                 Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.wait_briefly();
-                    return Err(self.exited_early_or_not_ready(status));
+                    let exited = poll_until(Instant::now() + EXIT_AFTER_CLOSE, POLL_INTERVAL, || {
+                        self.process.try_wait().ok().flatten()
+                    });
+                    return Err(match exited {
+                        Some(status) => self.exited_early(status),
+                        None => self.not_ready(),
+                    });
                 }
             }
         }
@@ -243,42 +220,24 @@ impl ServerProcess {
             .ok_or_else(|| ServerError::BadReadinessLine { server: self.server.clone(), line: line.to_owned() })
     }
 
-    fn await_health(&mut self, deadline: Instant) -> Result<(), ServerError> {
-        while Instant::now() < deadline {
+    fn await_health(&self, deadline: Instant) -> Result<(), ServerError> {
+        let answered = poll_until(deadline, Duration::from_millis(50), || {
             let probe = shared::client::get(self.addr, shared::catalogue::HEALTH_PATH, Duration::from_secs(2));
             if probe.is_ok_and(|response| response.status == 200) {
-                return Ok(());
+                return Some(Ok(()));
             }
-            if let Some(status) = self.exit_status() {
-                return Err(self.exited_early(status));
+            match self.exit_status() {
+                Ok(Some(status)) => Some(Err(self.exited_early(status))),
+                Ok(None) => None,
+                Err(error) => Some(Err(error)),
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err(self.not_ready())
-    }
-
-    fn wait_briefly(&mut self) -> Option<ExitStatus> {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if let Some(status) = self.exit_status() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    fn exited_early_or_not_ready(&self, status: Option<ExitStatus>) -> ServerError {
-        match status {
-            Some(status) => self.exited_early(status),
-            None => self.not_ready(),
-        }
+        });
+        answered.unwrap_or_else(|| Err(self.not_ready()))
     }
 
     fn exited_early(&self, status: ExitStatus) -> ServerError {
-        // Give the stderr reader a moment to collect the last words.
-        std::thread::sleep(Duration::from_millis(100));
-        ServerError::ExitedEarly { server: self.server.clone(), status: status.to_string(), stderr: self.stderr_tail() }
+        let stderr = self.process.final_stderr_tail();
+        ServerError::ExitedEarly { server: self.server.clone(), status: status.to_string(), stderr }
     }
 
     fn not_ready(&self) -> ServerError {
@@ -287,8 +246,9 @@ impl ServerProcess {
 }
 
 impl Drop for ServerProcess {
+    /// Gracefully, like [`ServerProcess::stop`]: a server dropped on an error path still finishes its writes.
     fn drop(&mut self) {
-        let _ = self.terminate();
+        let _ = self.process.stop(libc::SIGTERM, STOP_GRACE);
     }
 }
 
@@ -304,11 +264,8 @@ fn command_for(spec: &ServerSpec) -> Command {
         .arg("--db")
         .arg(&spec.db)
         .args(&spec.extra_args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::piped());
     affinity::pin_command(&mut command, &spec.cpus);
-    child::tie_to_runner(&mut command);
     command
 }
 
@@ -322,23 +279,4 @@ fn forward_lines(stdout: ChildStdout) -> Receiver<String> {
         }
     });
     receiver
-}
-
-fn collect_tail(stderr: impl Read + Send + 'static, tail: Arc<Mutex<VecDeque<String>>>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(mut tail) = tail.lock() {
-                if tail.len() == STDERR_TAIL_LINES {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
-            }
-        }
-    });
-}
-
-/// Whether `host:port` can be bound right now (used to fall back to a free port when a fixed one is taken).
-pub fn port_is_free(host: &str, port: u16) -> bool {
-    port == 0 || std::net::TcpListener::bind((host, port)).is_ok()
 }

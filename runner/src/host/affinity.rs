@@ -4,7 +4,7 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use crate::results::{CoreLayout, Placement};
+use crate::model::{CoreLayout, Placement};
 
 /// The CPUs this process may use, in ascending order (all the machine's if the mask cannot be read).
 pub fn allowed_cpus() -> Vec<usize> {
@@ -44,6 +44,11 @@ pub fn core_layout(workers: &[u16], pin: bool) -> CoreLayout {
 fn plan_core_layout(allowed: &[usize], workers: &[u16], pin: bool) -> CoreLayout {
     let placements = workers.iter().map(|&w| (w, placement(allowed, usize::from(w), pin))).collect();
     CoreLayout { pinned: pin, placements }
+}
+
+/// Where a server of `workers` runs under `layout`; unpinned and shared for a workers count it does not plan.
+pub fn placement_for(layout: &CoreLayout, workers: u16) -> Placement {
+    layout.placements.get(&workers).cloned().unwrap_or_else(|| placement(&[], usize::from(workers), false))
 }
 
 pub fn placement(allowed: &[usize], workers: usize, pin: bool) -> Placement {

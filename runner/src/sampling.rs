@@ -13,10 +13,8 @@ use std::time::{Duration, Instant};
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
-use crate::results::{Resources, Sample, SampleSeries, UsageSummary};
+use crate::model::{Resources, Sample, SampleSeries, UsageSummary};
 
-/// Default sampling interval: fine enough for a 10 s attack, coarse enough to cost nothing.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(500);
 /// A safety cap on samples per process (over 5 days at the default interval), so a forgotten monitor ends.
 const MAX_SAMPLES: usize = 1 << 20;
 
@@ -189,13 +187,17 @@ pub fn summarize(samples: &[Sample]) -> UsageSummary {
     }
 }
 
-/// The summary of a whole series, as stored with a test.
-pub fn resources(series: &SampleSeries) -> Resources {
-    Resources {
+/// The summary of a whole series, as stored with a test; `None` when the server was never sampled (a sampler
+/// that failed must read as "not measured", never as 0% CPU).
+pub fn resources(series: &SampleSeries) -> Option<Resources> {
+    if series.server.is_empty() {
+        return None;
+    }
+    Some(Resources {
         server: summarize(&series.server),
         load_generator: summarize(&series.load_generator),
         sample_interval_ms: series.interval_ms,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -282,9 +284,10 @@ mod tests {
     #[test]
     fn a_missing_process_gives_an_empty_series_quickly() {
         // PIDs above the kernel maximum (4194304) never exist.
-        let monitor = Monitor::start(u32::MAX - 1, None, DEFAULT_INTERVAL);
+        let monitor = Monitor::start(u32::MAX - 1, None, crate::defaults::SAMPLE_INTERVAL);
         let series = monitor.stop();
         assert!(series.server.is_empty());
+        assert!(resources(&series).is_none(), "an unsampled server has no CPU figure, not 0%");
     }
 
     #[test]
