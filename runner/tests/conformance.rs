@@ -70,6 +70,9 @@ macro_rules! for_each_server {
         mod monoio_hyper {
             $(#[test] fn $check() { super::$check("monoio-hyper") })*
         }
+        mod monoio {
+            $(#[test] fn $check() { super::$check("monoio") })*
+        }
     };
 }
 
