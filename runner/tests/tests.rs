@@ -4,4 +4,5 @@
 mod common;
 mod conformance;
 mod e2e;
+mod fuzz;
 mod report;
