@@ -1,6 +1,7 @@
-//! Conformance: the HTTP contract both servers implement, checked black-box against the real binaries over
+//! Conformance: the HTTP contract every server implements, checked black-box against the real binaries over
 //! loopback. Every check is written once as a function of the server name and instantiated per server
-//! (`conformance::axum::*`, `conformance::monoio::*`); the `both_servers_*` tests compare the two directly.
+//! (`conformance::axum::*`, `conformance::tokio_per_core::*`, ...); the `every_server_*` tests compare every
+//! arm in `shared::binaries::SERVERS` with axum directly.
 //!
 //! Each test starts its own server on a free port with its own database, so tests run in parallel. The
 //! execution-style checks cannot depend on the speed of the machine: the sleep checks compare 20 parallel
@@ -66,6 +67,9 @@ macro_rules! for_each_server {
     ($($check:ident),* $(,)?) => {
         mod axum {
             $(#[test] fn $check() { super::$check("axum") })*
+        }
+        mod tokio_per_core {
+            $(#[test] fn $check() { super::$check("tokio-per-core") })*
         }
         mod monoio_hyper {
             $(#[test] fn $check() { super::$check("monoio-hyper") })*
@@ -211,7 +215,7 @@ fn health_names_the_server_and_its_io_driver(server_name: &str) {
     assert!(["io_uring", "epoll"].contains(&health.io_driver.as_str()), "unknown io_driver {:?}", health.io_driver);
     match server_name {
         // tokio has no io_uring driver.
-        "axum" => assert_eq!(health.io_driver, "epoll"),
+        "axum" | "tokio-per-core" => assert_eq!(health.io_driver, "epoll"),
         name if name.starts_with("monoio") && io_uring_enabled() == Some(true) => assert_eq!(
             health.io_driver, "io_uring",
             "/proc/sys/kernel/io_uring_disabled is 0, so monoio must run on io_uring"
@@ -250,7 +254,7 @@ fn bad_item_ids_are_400(server: &str) {
 }
 
 /// Percent-encoded ids that are not positive integers however they are decoded. The exact error text may
-/// quote the id decoded or not (see `both_servers_treat_unusual_request_targets_alike`), but the answer must
+/// quote the id decoded or not (see `every_server_treats_unusual_request_targets_like_axum`), but the answer must
 /// be the contract's 400 with a JSON `{"error": ...}` body.
 const PERCENT_ENCODED_BAD_IDS: &[&str] = &["%FF", "%C3%A9", "a%20b", "%2F", "%", "%zz", "%2D1"];
 
@@ -692,22 +696,39 @@ fn sigterm_lets_an_in_flight_request_finish(server: &str) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Both servers side by side.
+// Every arm side by side with axum, the reference.
 
-/// One request and what each server answered to it.
-fn compare(servers: &[&TestServer; 2], method: &str, path: &str, mismatches: &mut Vec<String>) {
-    let [a, b] = servers.map(|s| s.request(method, path));
-    let differs = a.status != b.status || a.body != b.body || a.header("content-type") != b.header("content-type");
-    if differs {
-        mismatches.push(format!(
-            "{method} {path}:\n  axum   {} {:?} {}\n  monoio {} {:?} {}",
-            a.status,
-            a.header("content-type"),
-            a.text(),
-            b.status,
-            b.header("content-type"),
-            b.text()
-        ));
+/// axum, and every other arm in `SERVERS` by name, each on one worker.
+struct Arms {
+    axum: TestServer,
+    others: Vec<(&'static str, TestServer)>,
+}
+
+impl Arms {
+    fn start() -> Arms {
+        let others =
+            shared::binaries::SERVERS.iter().filter(|name| **name != "axum").map(|name| (*name, start(name, 1)));
+        Arms { axum: start("axum", 1), others: others.collect() }
+    }
+}
+
+/// One request and what axum and one other arm answered to it.
+fn compare(arms: &Arms, method: &str, path: &str, mismatches: &mut Vec<String>) {
+    let a = arms.axum.request(method, path);
+    for (name, other) in &arms.others {
+        let b = other.request(method, path);
+        let differs = a.status != b.status || a.body != b.body || a.header("content-type") != b.header("content-type");
+        if differs {
+            mismatches.push(format!(
+                "{method} {path}:\n  axum {} {:?} {}\n  {name} {} {:?} {}",
+                a.status,
+                a.header("content-type"),
+                a.text(),
+                b.status,
+                b.header("content-type"),
+                b.text()
+            ));
+        }
     }
 }
 
@@ -721,10 +742,8 @@ fn assert_no_mismatches(mismatches: &[String]) {
 }
 
 #[test]
-fn both_servers_answer_identically() {
-    let axum = start("axum", 1);
-    let monoio = start("monoio-hyper", 1);
-    let servers = [&axum, &monoio];
+fn every_server_answers_identically_to_axum() {
+    let arms = Arms::start();
     let mut mismatches = Vec::new();
     let mut cases: Vec<(String, String)> = Vec::new();
     for item_id in [1, 7, SEED_ITEMS] {
@@ -750,28 +769,33 @@ fn both_servers_answer_identically() {
         cases.push(("POST".to_owned(), path.to_owned()));
     }
     for (method, path) in &cases {
-        compare(&servers, method, path, &mut mismatches);
+        compare(&arms, method, path, &mut mismatches);
     }
     assert_no_mismatches(&mismatches);
 
-    let [a, b]: [Health; 2] = servers.map(|s| ok_json("GET /healthz", &s.get(HEALTH_PATH)));
     let config = |h: &Health| (h.workers, h.sleep_ms, h.pool_size, h.blocking_threads, h.async_connections);
-    assert_eq!(config(&a), config(&b), "the same flags must report the same configuration");
+    let reference: Health = ok_json("GET /healthz (axum)", &arms.axum.get(HEALTH_PATH));
+    for (name, other) in &arms.others {
+        let health: Health = ok_json(&format!("GET /healthz ({name})"), &other.get(HEALTH_PATH));
+        assert_eq!(config(&reference), config(&health), "{name}: the same flags must report the same configuration");
+    }
 }
 
-/// Requests no parser accepts: both servers answer the same status line (or close alike).
+/// Requests no parser accepts: every server answers the status line axum answers (or closes alike).
 #[test]
-fn both_servers_reject_malformed_requests_alike() {
-    let axum = start("axum", 1);
-    let monoio = start("monoio-hyper", 1);
+fn every_server_rejects_malformed_requests_like_axum() {
+    let arms = Arms::start();
     let mut requests: Vec<(&str, Vec<u8>)> =
         MALFORMED_REQUESTS.iter().map(|(what, raw)| (*what, raw.to_vec())).collect();
     requests.extend(oversized_requests());
     let mut mismatches = Vec::new();
     for (what, raw) in &requests {
-        let [a, b] = [&axum, &monoio].map(|s| send_raw(s.addr(), raw, Duration::from_secs(5)).status());
-        if a != b {
-            mismatches.push(format!("{what}: axum {a:?}, monoio {b:?}"));
+        let a = send_raw(arms.axum.addr(), raw, Duration::from_secs(5)).status();
+        for (name, other) in &arms.others {
+            let b = send_raw(other.addr(), raw, Duration::from_secs(5)).status();
+            if a != b {
+                mismatches.push(format!("{what}: axum {a:?}, {name} {b:?}"));
+            }
         }
     }
     assert_no_mismatches(&mismatches);
@@ -779,10 +803,8 @@ fn both_servers_reject_malformed_requests_alike() {
 
 /// Requests outside the catalogue's plain shape: a query string, percent-encoding, a trailing slash.
 #[test]
-fn both_servers_treat_unusual_request_targets_alike() {
-    let axum = start("axum", 1);
-    let monoio = start("monoio-hyper", 1);
-    let servers = [&axum, &monoio];
+fn every_server_treats_unusual_request_targets_like_axum() {
+    let arms = Arms::start();
     let mut mismatches = Vec::new();
     let targets = [
         "/api/simple/noop/5?x=1",
@@ -798,7 +820,7 @@ fn both_servers_treat_unusual_request_targets_alike() {
         "/api/endpoints/",
     ];
     for target in targets {
-        compare(&servers, "GET", target, &mut mismatches);
+        compare(&arms, "GET", target, &mut mismatches);
     }
     let status_only = [
         ("GET", "/healthz?verbose=1".to_owned()),
@@ -806,9 +828,12 @@ fn both_servers_treat_unusual_request_targets_alike() {
         ("HEAD", HEALTH_PATH.to_owned()),
     ];
     for (method, target) in status_only {
-        let [a, b] = servers.map(|s| s.request(method, &target).status);
-        if a != b {
-            mismatches.push(format!("{method} {target}: axum {a}, monoio {b}"));
+        let a = arms.axum.request(method, &target).status;
+        for (name, other) in &arms.others {
+            let b = other.request(method, &target).status;
+            if a != b {
+                mismatches.push(format!("{method} {target}: axum {a}, {name} {b}"));
+            }
         }
     }
     assert_no_mismatches(&mismatches);

@@ -38,7 +38,7 @@ pub struct ErrorBody {
 /// Body of `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
-    /// `"axum"` or `"monoio"`.
+    /// The arm's name, one of `shared::binaries::SERVERS`.
     pub server: String,
     /// The runtime model, in words.
     pub runtime: String,

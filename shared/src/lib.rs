@@ -1,4 +1,4 @@
-//! The contract both servers implement, defined once.
+//! The contract every server implements, and everything the servers share, defined once.
 //!
 //! # Layout
 //! - [`catalogue`]: every endpoint (name, method, path template, group, execution style, operation) and the
@@ -13,6 +13,14 @@
 //! - [`client`]: a minimal blocking HTTP/1.1 client for operational calls (health, catalogue, seed).
 //! - [`binaries`]: where the server binaries of the current build profile are.
 //! - [`net`]: listener sockets with the same options for every server, and the readiness line.
+//! - [`io_driver`]: [`IoDriver`], the socket I/O driver a server runs and `/healthz` reports.
+//! - [`router`]: method and raw path to `/healthz`, `/api/endpoints` or a catalogue endpoint.
+//! - [`dispatch`]: a route to a status and a JSON body on a worker's executor ([`dispatch::Responder`]),
+//!   panics turned into 500s, so a codec only writes a [`dispatch::Reply`] in its own response type.
+//! - [`per_core`]: the start-up and shutdown sequence every per-core arm shares: CPU plan, listeners,
+//!   pinned worker threads, readiness, signals, the accept loop and the drain.
+//! - [`select`]: waiting for the first of two futures on any runtime.
+//! - `hyper_conn` (feature `hyper`): the one place the hyper arms serve a connection.
 
 pub mod api;
 pub mod binaries;
@@ -21,11 +29,19 @@ pub mod client;
 pub mod config;
 pub mod cpus;
 pub mod db;
+pub mod dispatch;
 pub mod error;
 pub mod handler;
+#[cfg(feature = "hyper")]
+pub mod hyper_conn;
+pub mod io_driver;
 pub mod net;
+pub mod per_core;
+pub mod router;
+pub mod select;
 
 pub use catalogue::{CATALOGUE, Endpoint, Group, Method, Operation, Style};
 pub use config::ServerArgs;
 pub use error::ApiError;
 pub use handler::{AppState, Executor};
+pub use io_driver::IoDriver;

@@ -1,34 +1,42 @@
 //! The catalogue on thread-per-core monoio runtimes: one OS thread per `--workers`, each pinned to one CPU of
-//! the process's allowed set, each with its own monoio runtime (io_uring where the kernel allows, epoll
-//! otherwise) and its own `SO_REUSEPORT` listener on the shared port. HTTP/1.1 is hyper's, the same codec
-//! axum uses, so a comparison between the two servers isolates the runtime model.
+//! the process's allowed set, each with its own monoio runtime (io_uring by default, epoll with
+//! `--io-driver epoll`) and its own `SO_REUSEPORT` listener on the shared port. HTTP/1.1 is hyper's, the same
+//! codec axum and tokio-per-core use, reading through monoio's poll-io bridge: comparing it with
+//! tokio-per-core isolates the runtime with the codec held equal.
 //!
-//! The routes come from `shared::CATALOGUE`; what each endpoint does comes from `shared::handler`. This crate
-//! decides only how work runs on monoio: sleeps on the runtime's timer, thread-pool work on one
-//! `--blocking-threads` pool shared by every runtime, event-loop-blocking work on the runtime thread itself.
+//! Everything but the codec's I/O object is shared: the per-core start-up and shutdown sequence, routing
+//! and dispatch come from `shared`, the runtime, driver choice, blocking pool and executor from
+//! `monoio-common`, the hyper connection from `shared::hyper_conn`. This crate only turns a monoio socket
+//! into something hyper reads (the `http` module).
 //!
 //! # Layout
-//! - [`server`]: [`start`] binds every listener, builds the shared state, spawns the workers and returns a
-//!   [`RunningServer`] once all of them accept; the handle stops and joins them.
-//! - `worker`: one pinned thread: its runtime, its accept loop, the graceful drain of its connections.
-//! - `http`: hyper on a monoio socket: one connection, one response per request, panics turned into 500s.
-//! - [`router`]: method and path to the operational routes or a catalogue endpoint (pure, tested alone).
-//! - [`executor`]: [`MonoioExecutor`], the `shared::Executor` for monoio.
-//! - `affinity`: the CPUs the process may run on, and pinning a thread to one of them.
+//! - [`start`] / [`run`]: the server in-process (tests, port 0) and as the process.
+//! - `http`: a monoio socket switched to poll-io and served by hyper.
 
-mod affinity;
-pub mod executor;
 mod http;
-pub mod router;
-pub mod server;
-mod worker;
 
-pub use executor::MonoioExecutor;
-pub use server::{IoDriver, RunningServer, ShutdownHandle, run, start};
-pub use worker::SHUTDOWN_GRACE;
+use shared::ServerArgs;
+use shared::per_core::Arm;
+
+pub use shared::IoDriver;
+pub use shared::config::SHUTDOWN_GRACE;
+pub use shared::per_core::{RunningServer, ShutdownHandle};
 
 /// The name `/healthz` reports and the default database file is named after.
 pub const SERVER_NAME: &str = "monoio-hyper";
 /// The runtime model, as `/healthz` reports it.
 pub const RUNTIME_DESCRIPTION: &str =
     concat!("monoio thread-per-core (one pinned runtime and SO_REUSEPORT listener per worker), ", "hyper HTTP/1.1");
+
+const ARM: Arm = Arm { server: SERVER_NAME, runtime: RUNTIME_DESCRIPTION, binary: "monoio-hyper-server" };
+
+/// Binds, prepares the database, spawns `--workers` pinned workers on `io_driver` and returns once every one
+/// of them accepts connections. Does not print the readiness line: that is [`run`]'s job.
+pub fn start(args: ServerArgs, io_driver: IoDriver) -> anyhow::Result<RunningServer> {
+    Ok(monoio_common::start(&ARM, args, io_driver, http::serve_connection)?)
+}
+
+/// The process: start, print the readiness line, serve until SIGINT or SIGTERM, stop gracefully.
+pub fn run(args: ServerArgs, io_driver: IoDriver) -> anyhow::Result<()> {
+    Ok(monoio_common::run(&ARM, args, io_driver, http::serve_connection)?)
+}

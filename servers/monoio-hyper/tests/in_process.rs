@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use monoio_common::IoDriverArgs;
 use monoio_hyper_server::{IoDriver, RunningServer};
 use shared::ServerArgs;
 use shared::api::{Health, Item, SleepResponse};
@@ -18,6 +19,13 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 struct TestCli {
     #[command(flatten)]
     server: ServerArgs,
+    #[command(flatten)]
+    io: IoDriverArgs,
+}
+
+fn start(argv: &[&str]) -> anyhow::Result<RunningServer> {
+    let cli = TestCli::parse_from(argv);
+    monoio_hyper_server::start(cli.server, cli.io.io_driver)
 }
 
 /// A server on a fresh database, removed with the server.
@@ -33,7 +41,7 @@ impl TestServer {
         let db_text = db.display().to_string();
         let mut argv = vec!["test", "--port", "0", "--db", &db_text];
         argv.extend_from_slice(extra);
-        let server = monoio_hyper_server::start(TestCli::parse_from(argv).server).expect("server starts");
+        let server = start(&argv).expect("server starts");
         TestServer { server: Some(server), db }
     }
 
@@ -102,6 +110,25 @@ fn healthz_reports_the_server_and_its_driver() {
     assert!(matches!(driver, IoDriver::IoUring | IoDriver::Epoll));
     assert_eq!(health.pid, std::process::id());
     server.stop();
+}
+
+#[test]
+fn the_driver_asked_for_is_the_driver_that_runs() {
+    let epoll = TestServer::start("epoll", &["--workers", "2", "--io-driver", "epoll"]);
+    assert_eq!(epoll.server.as_ref().expect("running").io_driver(), IoDriver::Epoll);
+    assert_eq!(json::<Health>(&epoll.get("/healthz")).io_driver, "epoll");
+    assert_eq!(epoll.get("/api/db/sync_threadpool/read/3").status, 200);
+    epoll.stop();
+    if io_uring_enabled() {
+        let uring = TestServer::start("uring", &[]);
+        assert_eq!(json::<Health>(&uring.get("/healthz")).io_driver, "io_uring", "io_uring is the default");
+        uring.stop();
+    }
+}
+
+/// Whether the kernel allows io_uring for everyone.
+fn io_uring_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").is_ok_and(|setting| setting.trim() == "0")
 }
 
 #[test]
@@ -187,7 +214,7 @@ fn a_taken_port_is_an_error_naming_the_address() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
     let argv = ["test", "--port", port.as_str(), "--db", "/nonexistent-dir/never-created.db"];
-    let error = monoio_hyper_server::start(TestCli::parse_from(argv).server).err().expect("start fails");
+    let error = start(&argv).err().expect("start fails");
     let message = format!("{error:#}");
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
 }

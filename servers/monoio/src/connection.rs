@@ -1,6 +1,7 @@
 //! One accepted connection, served until it closes or the worker drains: requests are read with owned-buffer
 //! io_uring completions (`AsyncReadRent::read` into the connection's own `Vec`), parsed by [`crate::h1`],
-//! answered in order through a [`Dispatcher`], and written back with `AsyncWriteRent::write_all`.
+//! routed by `shared::router`, answered in order by the worker's `shared::dispatch::Responder`, and written
+//! back with `AsyncWriteRent::write_all`.
 //!
 //! Requests are handled one at a time, so pipelined requests are answered in the order they came. A request
 //! is complete once its body has been followed to its end (bodies are discarded); only then is it
@@ -12,22 +13,22 @@
 //! the rest of the head. A draining worker closes connections that wait for or are receiving a head at once;
 //! a request being handled is finished and answered with `connection: close`.
 
-use std::future::Future;
 use std::mem;
+use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use crate::limits::ConnectionLimits;
 use http::Method;
 use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use monoio::time::Instant;
-use tokio::sync::watch;
+use monoio_common::MonoioResponder;
+use shared::per_core::DrainSignal;
 
 use crate::h1::body::{BodyDecoder, Discarded};
 use crate::h1::head::{self, BodyFraming, Parsed, RequestHead, Version};
 use crate::h1::response::{self, Persistence, ResponseParts};
-use crate::limits::ConnectionLimits;
 
 /// Room made for each read; the buffer grows past it only while a head or a pipelined batch needs it.
 const READ_CHUNK: usize = 8 * 1024;
@@ -36,19 +37,6 @@ const READ_CHUNK: usize = 8 * 1024;
 const LINGER: Duration = Duration::from_millis(500);
 /// How much a lingering connection reads at most before it closes anyway.
 const LINGER_BYTES: usize = 256 * 1024;
-
-/// What a connection needs from the server: one answer per request.
-pub trait Dispatcher {
-    /// Answers `method` on `path` (without the query string).
-    fn dispatch(&self, method: &Method, path: &str) -> impl Future<Output = Reply>;
-}
-
-/// A dispatched request's answer: a status and a JSON body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Bytes,
-}
 
 /// Why a connection ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +50,8 @@ enum Ending {
     Reject(u16),
 }
 
-/// Serves `stream` until the client closes it, a limit closes it, or `drain` turns true between requests.
-pub async fn serve<D: Dispatcher>(
-    stream: TcpStream,
-    dispatcher: &D,
-    limits: ConnectionLimits,
-    drain: watch::Receiver<bool>,
-) {
+/// Serves `stream` until the client closes it, a limit closes it, or the worker drains between requests.
+pub async fn serve(stream: TcpStream, responder: Rc<MonoioResponder>, limits: ConnectionLimits, drain: DrainSignal) {
     let mut connection = Connection {
         stream,
         input: Vec::with_capacity(READ_CHUNK),
@@ -76,7 +59,7 @@ pub async fn serve<D: Dispatcher>(
         limits,
         drain,
     };
-    let ending = connection.serve_requests(dispatcher).await;
+    let ending = connection.serve_requests(&responder).await;
     connection.close(ending).await;
 }
 
@@ -87,7 +70,8 @@ struct Connection {
     /// The response being written (kept to reuse its allocation).
     output: Vec<u8>,
     limits: ConnectionLimits,
-    drain: watch::Receiver<bool>,
+    /// Held for the connection's life: the worker's drain waits for it.
+    drain: DrainSignal,
 }
 
 /// How a read waits.
@@ -100,10 +84,10 @@ struct Wait {
 
 impl Connection {
     /// The request loop; returns how the connection ends.
-    async fn serve_requests<D: Dispatcher>(&mut self, dispatcher: &D) -> Ending {
+    async fn serve_requests(&mut self, responder: &MonoioResponder) -> Ending {
         let mut head_deadline = Some(Instant::now() + self.limits.header_timeout);
         loop {
-            match self.serve_request(dispatcher, head_deadline).await {
+            match self.serve_request(responder, head_deadline).await {
                 // A pipelined request already received gets the header timeout from now; otherwise the idle
                 // timeout runs until its first byte.
                 Ok(()) => head_deadline = (!self.input.is_empty()).then(|| Instant::now() + self.limits.header_timeout),
@@ -113,15 +97,15 @@ impl Connection {
     }
 
     /// One request, read, dispatched and answered; `Ok` when the connection stays open for the next.
-    async fn serve_request<D: Dispatcher>(
+    async fn serve_request(
         &mut self,
-        dispatcher: &D,
+        responder: &MonoioResponder,
         head_deadline: Option<Instant>,
     ) -> Result<(), Ending> {
         let head = self.read_head(head_deadline).await?;
         self.read_body(&head).await?;
-        let reply = dispatcher.dispatch(&head.method, head.target.path()).await;
-        let keep_alive = head.keep_alive && !*self.drain.borrow();
+        let reply = responder.reply(shared::router::route(head.method.as_str(), head.target.path())).await;
+        let keep_alive = head.keep_alive && !self.drain.is_draining();
         let parts = ResponseParts {
             version: head.version,
             status: reply.status,
@@ -206,7 +190,7 @@ impl Connection {
             let drain = &mut self.drain;
             monoio::select! {
                 outcome = read => outcome,
-                _ = drain.wait_for(|draining| *draining) => return Err(Ending::Quiet),
+                () = drain.draining() => return Err(Ending::Quiet),
             }
         } else {
             read.await

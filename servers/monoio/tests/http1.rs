@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use monoio_server::RunningServer;
 use monoio_server::limits::ConnectionLimits;
+use monoio_server::{IoDriver, RunningServer};
 use shared::ServerArgs;
 use shared::client::{self, Response};
 
@@ -35,7 +35,8 @@ impl TestServer {
         remove_db(&db);
         let db_text = db.display().to_string();
         let argv = ["test", "--port", "0", "--db", &db_text, "--sleep-ms", "300"];
-        let server = monoio_server::start(TestCli::parse_from(argv).server, limits).expect("server starts");
+        let server =
+            monoio_server::start(TestCli::parse_from(argv).server, IoDriver::IoUring, limits).expect("server starts");
         TestServer { server: Some(server), db }
     }
 

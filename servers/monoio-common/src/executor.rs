@@ -9,8 +9,8 @@ use shared::{ApiError, Executor};
 
 /// Sleeps on the runtime's timer; runs thread-pool work with `monoio::spawn_blocking`.
 ///
-/// `spawn_blocking` uses the pool attached to the current runtime. Every runtime this crate builds has the one
-/// shared `--blocking-threads` pool attached: without it monoio would panic, or with
+/// `spawn_blocking` uses the pool attached to the current runtime. Every runtime [`crate::runtime`] builds has
+/// the one shared `--blocking-threads` pool attached: without it monoio would panic, or with
 /// `BlockingStrategy::ExecuteLocal` run the work on the event-loop thread, silently turning the thread-pool
 /// endpoints into the event-loop-blocking anti-pattern.
 #[derive(Debug, Clone, Copy, Default)]
