@@ -49,6 +49,10 @@ pub struct Health {
     pub pool_size: u32,
     pub blocking_threads: usize,
     pub async_connections: usize,
+    /// `--header-timeout`, in milliseconds.
+    pub header_timeout_ms: u64,
+    /// `--idle-timeout`, in milliseconds.
+    pub idle_timeout_ms: u64,
     /// The database file the server uses (the runner audits it).
     pub db: String,
     pub pid: u32,

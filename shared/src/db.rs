@@ -10,7 +10,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use thiserror::Error;
 
 use crate::api::Item;
-use crate::config::Synchronous;
+use crate::config::{POOL_TIMEOUT_MS_RANGE, Synchronous};
 use crate::error::ApiError;
 
 /// Items 1..=SEED_ITEMS exist after a seed.
@@ -33,6 +33,8 @@ pub struct DbConfig {
     pub path: PathBuf,
     pub synchronous: Synchronous,
     pub busy_timeout: Duration,
+    /// How long a thread waits for a pooled connection, and start-up for the pool to fill (`--pool-timeout-ms`).
+    pub pool_timeout: Duration,
 }
 
 /// Failures while setting the database up (not per request: those are [`ApiError`]s).
@@ -42,8 +44,11 @@ pub enum DbError {
     Open { path: PathBuf, source: rusqlite::Error },
     #[error("cannot prepare SQLite database {path}")]
     Prepare { path: PathBuf, source: rusqlite::Error },
-    #[error("cannot build the connection pool for {path}")]
-    Pool { path: PathBuf, source: r2d2::Error },
+    #[error(
+        "cannot open the {size} pooled connections to {path} within --pool-timeout-ms {} (allowed {}..={})",
+        timeout.as_millis(), POOL_TIMEOUT_MS_RANGE.start(), POOL_TIMEOUT_MS_RANGE.end()
+    )]
+    Pool { path: PathBuf, size: u32, timeout: Duration, source: r2d2::Error },
 }
 
 /// Applies the pragmas every connection gets: WAL, the configured `synchronous`, the busy timeout.
@@ -127,15 +132,16 @@ pub fn sqlite_error(error: rusqlite::Error) -> ApiError {
 }
 
 /// The pool behind the thread-pool and blocking endpoints; a thread that cannot get a connection within the
-/// busy timeout answers 503.
+/// pool timeout answers 503. Building it opens all `size` connections, within the same timeout: its own knob,
+/// since the busy timeout may well be shorter than opening 40 connections takes.
 pub fn build_pool(config: &DbConfig, size: u32) -> Result<Pool, DbError> {
     let pragmas = config.clone();
     let manager = SqliteConnectionManager::file(&config.path).with_init(move |conn| configure(conn, &pragmas));
     r2d2::Pool::builder()
         .max_size(size)
-        .connection_timeout(config.busy_timeout.max(Duration::from_millis(1)))
+        .connection_timeout(config.pool_timeout)
         .build(manager)
-        .map_err(|source| DbError::Pool { path: config.path.clone(), source })
+        .map_err(|source| DbError::Pool { path: config.path.clone(), size, timeout: config.pool_timeout, source })
 }
 
 /// Takes a pooled connection, or answers 503 when none frees up in time.
@@ -187,7 +193,12 @@ mod tests {
     fn temp_config(name: &str) -> DbConfig {
         let path = std::env::temp_dir().join(format!("shared-db-test-{name}-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        DbConfig { path, synchronous: Synchronous::Normal, busy_timeout: Duration::from_millis(2000) }
+        DbConfig {
+            path,
+            synchronous: Synchronous::Normal,
+            busy_timeout: Duration::from_millis(2000),
+            pool_timeout: Duration::from_millis(2000),
+        }
     }
 
     #[test]

@@ -71,6 +71,8 @@ impl AppState {
             pool_size: self.args.pool_size,
             blocking_threads: usize::from(self.args.blocking_threads),
             async_connections: usize::from(self.args.async_connections),
+            header_timeout_ms: duration_ms(self.args.header_timeout),
+            idle_timeout_ms: duration_ms(self.args.idle_timeout),
             db: self.db_config.path.display().to_string(),
             pid: std::process::id(),
             in_flight: self.in_flight.load(Ordering::Relaxed),
@@ -81,6 +83,11 @@ impl AppState {
     pub fn endpoints_body(&self) -> &[u8] {
         &self.endpoints_body
     }
+}
+
+/// Whole milliseconds, saturating (the flags' ranges keep every real value far below `u64::MAX`).
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Counts a request as in flight for as long as it lives, however it ends (a dropped future included).

@@ -17,13 +17,13 @@ use std::mem;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::limits::ConnectionLimits;
 use http::Method;
 use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 use monoio_common::MonoioResponder;
+use shared::config::ConnectionLimits;
 use shared::per_core::DrainSignal;
 
 use crate::h1::body::{BodyDecoder, Discarded};

@@ -15,17 +15,15 @@
 //!   response heads.
 //! - [`connection`]: one connection's request loop on completion I/O: keep-alive, pipelining, bodies,
 //!   limits, timeouts, drain.
-//! - [`limits`]: the head size limit and the header and idle timeouts, and their flags.
 //! - [`start`] / [`run`]: the server in-process (tests, port 0) and as the process.
 
 pub mod connection;
 pub mod h1;
-pub mod limits;
 
 use shared::ServerArgs;
 use shared::per_core::Arm;
 
-use crate::limits::ConnectionLimits;
+pub use shared::config::ConnectionLimits;
 
 pub use shared::IoDriver;
 pub use shared::config::SHUTDOWN_GRACE;
@@ -42,7 +40,8 @@ pub const RUNTIME_DESCRIPTION: &str = concat!(
 const ARM: Arm = Arm { server: SERVER_NAME, runtime: RUNTIME_DESCRIPTION, binary: "monoio-server" };
 
 /// Binds, prepares the database, spawns `--workers` pinned workers on `io_driver` and returns once every one
-/// of them accepts connections. Does not print the readiness line: that is [`run`]'s job.
+/// of them accepts connections. Does not print the readiness line: that is [`run`]'s job. Each connection is
+/// held to `limits` (the binary passes `args.connection_limits()`; tests may pass shorter timeouts).
 pub fn start(args: ServerArgs, io_driver: IoDriver, limits: ConnectionLimits) -> anyhow::Result<RunningServer> {
     let serve = move |stream, responder, drain| connection::serve(stream, responder, limits, drain);
     Ok(monoio_common::start(&ARM, args, io_driver, serve)?)

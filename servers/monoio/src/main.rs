@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use monoio_common::IoDriverArgs;
-use monoio_server::limits::{ConnectionLimits, LimitArgs};
 use shared::ServerArgs;
 
 /// Serve the runtime-bench endpoint catalogue on thread-per-core monoio runtimes (completion I/O, httparse
@@ -17,13 +16,12 @@ struct Cli {
     server: ServerArgs,
     #[command(flatten)]
     io: IoDriverArgs,
-    #[command(flatten)]
-    limits: LimitArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match monoio_server::run(cli.server, cli.io.io_driver, ConnectionLimits::from(&cli.limits)) {
+    let limits = cli.server.connection_limits();
+    match monoio_server::run(cli.server, cli.io.io_driver, limits) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("monoio-server: {error:#}");

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use monoio_server::limits::ConnectionLimits;
-use monoio_server::{IoDriver, RunningServer};
+use monoio_server::{ConnectionLimits, IoDriver, RunningServer};
 use shared::ServerArgs;
 use shared::client::{self, Response};
 
