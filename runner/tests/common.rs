@@ -106,6 +106,24 @@ impl TestServer {
     }
 }
 
+/// Starts the arm a label names, as the runner names arms: `server`, or `server/<io driver>` (`monoio/epoll`)
+/// started with `--io-driver <io driver>`.
+pub fn start_arm(label: &str, options: ServerOptions) -> TestServer {
+    match label.split_once('/') {
+        Some((server, driver)) => TestServer::start_with(server, &options.arg("--io-driver", driver)),
+        None => TestServer::start_with(label, &options),
+    }
+}
+
+/// Every arm and driver to test: each of `shared::binaries::SERVERS`, and the monoio arms (which take
+/// `--io-driver`) once more on epoll.
+pub fn every_arm() -> Vec<String> {
+    let servers = shared::binaries::SERVERS.iter().map(|name| (*name).to_owned());
+    let on_epoll =
+        shared::binaries::SERVERS.iter().filter(|name| name.starts_with("monoio")).map(|name| format!("{name}/epoll"));
+    servers.chain(on_epoll).collect()
+}
+
 /// One request with `Connection: close` and [`REQUEST_TIMEOUT`]; panics with the server's error if no
 /// complete response arrives.
 pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {

@@ -23,7 +23,8 @@ use shared::db::SEED_ITEMS;
 use shared::{ApiError, CATALOGUE, Endpoint, Method, Operation, Style};
 
 use crate::common::{
-    KeepAliveConnection, REQUEST_TIMEOUT, ServerOptions, TestServer, json, request, run_parallel, send_raw, timed,
+    KeepAliveConnection, REQUEST_TIMEOUT, ServerOptions, TestServer, json, request, run_parallel, send_raw, start_arm,
+    timed,
 };
 
 /// What every sleep endpoint waits, passed explicitly so the timing checks do not depend on a default.
@@ -62,7 +63,8 @@ const UNKNOWN_PATHS: &[&str] = &[
     "/api/endpoints/1",
 ];
 
-/// Instantiates each named check (a `fn(&str)`) as one `#[test]` per server.
+/// Instantiates each named check (a `fn(&str)`) as one `#[test]` per server, and per I/O driver for the
+/// monoio arms: a check gets the arm's label, `server` or `server/<io driver>` as the runner names arms.
 macro_rules! for_each_server {
     ($($check:ident),* $(,)?) => {
         mod axum {
@@ -76,6 +78,12 @@ macro_rules! for_each_server {
         }
         mod monoio {
             $(#[test] fn $check() { super::$check("monoio") })*
+        }
+        mod monoio_hyper_epoll {
+            $(#[test] fn $check() { super::$check("monoio-hyper/epoll") })*
+        }
+        mod monoio_epoll {
+            $(#[test] fn $check() { super::$check("monoio/epoll") })*
         }
     };
 }
@@ -107,8 +115,8 @@ fn options(workers: u16) -> ServerOptions {
     ServerOptions::workers(workers).arg("--sleep-ms", &SLEEP_MS.to_string())
 }
 
-fn start(server: &str, workers: u16) -> TestServer {
-    TestServer::start_with(server, &options(workers))
+fn start(label: &str, workers: u16) -> TestServer {
+    start_arm(label, options(workers))
 }
 
 fn endpoint(name: &str) -> &'static Endpoint {
@@ -204,8 +212,10 @@ fn every_endpoint_answers_with_its_body(server: &str) {
     assert_eq!(read_value(&server, SEED_ITEMS), 0, "the last seeded item exists");
 }
 
-fn health_names_the_server_and_its_io_driver(server_name: &str) {
-    let server = start(server_name, 2);
+fn health_names_the_server_and_its_io_driver(label: &str) {
+    let server = start(label, 2);
+    let (server_name, asked_driver) =
+        label.split_once('/').map_or((label, None), |(name, driver)| (name, Some(driver)));
     let health: Health = ok_json("GET /healthz", &server.get(HEALTH_PATH));
     assert_eq!(health.server, server_name);
     assert_eq!(health.workers, 2);
@@ -216,6 +226,9 @@ fn health_names_the_server_and_its_io_driver(server_name: &str) {
     match server_name {
         // tokio has no io_uring driver.
         "axum" | "tokio-per-core" => assert_eq!(health.io_driver, "epoll"),
+        _ if asked_driver.is_some() => {
+            assert_eq!(Some(health.io_driver.as_str()), asked_driver, "the driver asked for")
+        }
         name if name.starts_with("monoio") && io_uring_enabled() == Some(true) => assert_eq!(
             health.io_driver, "io_uring",
             "/proc/sys/kernel/io_uring_disabled is 0, so monoio must run on io_uring"
@@ -680,7 +693,7 @@ fn sigterm_exits_with_status_zero(server: &str) {
 }
 
 fn sigterm_lets_an_in_flight_request_finish(server: &str) {
-    let server = TestServer::start_with(server, &ServerOptions::workers(1).arg("--sleep-ms", "600"));
+    let server = start_arm(server, ServerOptions::workers(1).arg("--sleep-ms", "600"));
     let addr = server.addr();
     let path = endpoint("simple_async").path_for(1);
     let in_flight = std::thread::spawn(move || shared::client::get(addr, &path, REQUEST_TIMEOUT));
@@ -842,7 +855,7 @@ fn every_server_treats_unusual_request_targets_like_axum() {
 /// `/healthz` counts the catalogue requests still being handled, live: the runner waits for 0 before it
 /// measures, so a count frozen at start would let a warm-up's backlog leak into the measurement.
 fn health_reports_requests_in_flight(server: &str) {
-    let server = TestServer::start_with(server, &ServerOptions::workers(1).arg("--sleep-ms", "600"));
+    let server = start_arm(server, ServerOptions::workers(1).arg("--sleep-ms", "600"));
     let addr = server.addr();
     let in_flight = || json::<shared::api::Health>("/healthz", &server.get("/healthz")).in_flight;
     assert_eq!(in_flight(), 0, "an idle server has nothing in flight");

@@ -1,7 +1,7 @@
 //! Fuzz-style tests of the request path, on stable Rust and against the real binaries of every arm in
 //! `shared::binaries::SERVERS`: valid requests mutated (byte and bit flips, truncations, inserted junk,
 //! duplicated and oversized headers, bad chunk sizes, CR/LF games, spliced requests) and random bytes,
-//! each case on its own connection.
+//! each case on its own connection; the monoio arms on both I/O drivers.
 //!
 //! Every connection must get well-formed HTTP responses (checked with httparse: a status line, headers, a
 //! `content-length` body; no 5xx) or a close, and the server must keep serving valid requests throughout.
@@ -12,7 +12,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::common::{REQUEST_TIMEOUT, ServerOptions, TestServer};
+use crate::common::{REQUEST_TIMEOUT, ServerOptions, TestServer, every_arm, start_arm};
 
 /// Cases per arm, unless the time budget ends them first.
 const CASES: usize = 600;
@@ -294,7 +294,7 @@ fn seed() -> u64 {
 
 /// Runs the cases against one arm; the error names the seed, the case and what was sent.
 fn fuzz_arm(server_name: &str, seed: u64) -> Result<usize, String> {
-    let server = TestServer::start_with(server_name, &ServerOptions::default());
+    let server = start_arm(server_name, ServerOptions::default());
     let addr = server.addr();
     let mut rng = Rng(seed);
     let started = Instant::now();
@@ -340,10 +340,13 @@ fn assert_serving(server: &TestServer, name: &str, cases: usize) -> Result<(), S
 fn every_arm_answers_mutated_requests_well_formed_or_closes_and_keeps_serving() {
     let seed = seed();
     let only = std::env::var(ARMS_VARIABLE).ok();
-    let arms: Vec<_> = shared::binaries::SERVERS
-        .iter()
-        .filter(|name| only.as_deref().is_none_or(|only| only.split(',').any(|arm| arm == **name)))
-        .map(|name| (*name, std::thread::spawn(move || fuzz_arm(name, seed))))
+    let arms: Vec<_> = every_arm()
+        .into_iter()
+        .filter(|label| only.as_deref().is_none_or(|only| only.split(',').any(|arm| arm == label)))
+        .map(|label| {
+            let fuzzed = label.clone();
+            (label, std::thread::spawn(move || fuzz_arm(&fuzzed, seed)))
+        })
         .collect();
     let mut failures = Vec::new();
     for (name, arm) in arms {

@@ -125,10 +125,7 @@ impl Connection {
         let mut scanned = 0;
         loop {
             if head::may_end_head(&self.input, scanned) {
-                match head::parse(&self.input) {
-                    Ok(Parsed::Complete { len, .. }) if len > self.limits.max_head_bytes => {
-                        return Err(Ending::Reject(431));
-                    }
+                match head::parse(&self.input, self.limits.max_head_bytes) {
                     Ok(Parsed::Complete { head, len }) => {
                         self.input.drain(..len);
                         return Ok(head);

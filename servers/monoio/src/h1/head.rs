@@ -56,6 +56,8 @@ pub enum HeadError {
     Malformed(httparse::Error),
     #[error("more than {MAX_HEADERS} headers")]
     TooManyHeaders,
+    #[error("a request head above the size limit")]
+    TooLarge,
     #[error("invalid method")]
     Method,
     #[error("invalid request target")]
@@ -72,7 +74,7 @@ impl HeadError {
     /// The status the client is answered with before the connection closes.
     pub fn status(&self) -> u16 {
         match self {
-            HeadError::TooManyHeaders => 431,
+            HeadError::TooManyHeaders | HeadError::TooLarge => 431,
             _ => 400,
         }
     }
@@ -87,8 +89,9 @@ pub enum Parsed {
     Partial,
 }
 
-/// Parses a request head from the start of `buf`.
-pub fn parse(buf: &[u8]) -> Result<Parsed, HeadError> {
+/// Parses a request head from the start of `buf`. A complete head longer than `max_len` is refused before it
+/// is interpreted, so its size decides the answer (431), not whatever in it is invalid.
+pub fn parse(buf: &[u8], max_len: usize) -> Result<Parsed, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let len = match request.parse(buf) {
@@ -97,6 +100,9 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, HeadError> {
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
         Err(error) => return Err(HeadError::Malformed(error)),
     };
+    if len > max_len {
+        return Err(HeadError::TooLarge);
+    }
     let head = interpret(&request)?;
     Ok(Parsed::Complete { head, len })
 }
@@ -193,8 +199,10 @@ fn parse_content_length(value: &[u8]) -> Result<u64, HeadError> {
 mod tests {
     use super::*;
 
+    const LIMIT: usize = 64 * 1024;
+
     fn head(raw: &str) -> RequestHead {
-        match parse(raw.as_bytes()) {
+        match parse(raw.as_bytes(), LIMIT) {
             Ok(Parsed::Complete { head, len }) => {
                 assert_eq!(len, raw.len(), "the whole head was consumed");
                 head
@@ -204,7 +212,7 @@ mod tests {
     }
 
     fn error(raw: &str) -> HeadError {
-        match parse(raw.as_bytes()) {
+        match parse(raw.as_bytes(), LIMIT) {
             Err(error) => error,
             other => panic!("{raw:?} was not rejected: {other:?}"),
         }
@@ -232,8 +240,8 @@ mod tests {
 
     #[test]
     fn a_partial_head_asks_for_more() {
-        assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n"), Ok(Parsed::Partial)));
-        assert!(matches!(parse(b""), Ok(Parsed::Partial)));
+        assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n", LIMIT), Ok(Parsed::Partial)));
+        assert!(matches!(parse(b"", LIMIT), Ok(Parsed::Partial)));
     }
 
     #[test]
@@ -276,6 +284,15 @@ mod tests {
         many.push_str("\r\n");
         assert_eq!(error(&many), HeadError::TooManyHeaders);
         assert_eq!(HeadError::TooManyHeaders.status(), 431);
+    }
+
+    #[test]
+    fn a_head_above_the_limit_is_431_whatever_else_is_wrong_with_it() {
+        let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "1".repeat(100_000));
+        assert_eq!(error(&long_target), HeadError::TooLarge);
+        assert_eq!(HeadError::TooLarge.status(), 431);
+        let at_limit = format!("GET /{} HTTP/1.1\r\n\r\n", "1".repeat(LIMIT - 18));
+        assert_eq!(head(&at_limit).target.path().len(), LIMIT - 17);
     }
 
     #[test]
