@@ -1,7 +1,7 @@
 //! The native arm's HTTP/1.1 over real sockets, the server started in-process on port 0: keep-alive,
 //! pipelining, HTTP/1.0, `Connection: close`, request bodies (sized and chunked), `Expect: 100-continue`,
 //! what must be refused with 400 or 431, the header and idle timeouts, half-closed clients, and a stop that
-//! does not wait for idle connections.
+//! does not wait for idle connections; every check on both I/O drivers.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -12,6 +12,32 @@ use clap::Parser;
 use monoio_server::{ConnectionLimits, IoDriver, RunningServer};
 use shared::ServerArgs;
 use shared::client::{self, Response};
+
+/// Instantiates each check (a `fn(IoDriver)`) once per I/O driver: the codec must behave the same on both.
+macro_rules! on_both_drivers {
+    ($($check:ident),* $(,)?) => {
+        mod io_uring {
+            $(#[test] fn $check() { super::$check(super::IoDriver::IoUring) })*
+        }
+        mod epoll {
+            $(#[test] fn $check() { super::$check(super::IoDriver::Epoll) })*
+        }
+    };
+}
+
+on_both_drivers!(
+    keep_alive_and_pipelined_requests_are_answered_in_order,
+    http_1_0_closes_unless_asked_to_keep_alive_and_close_is_honoured,
+    head_requests_get_the_length_without_the_body,
+    sized_and_chunked_bodies_are_skipped_so_the_next_request_parses,
+    expect_100_continue_gets_the_interim_response_before_the_body,
+    ambiguous_framing_and_malformed_heads_are_400_and_close,
+    heads_above_64_kib_are_431_and_32_kib_is_served,
+    slow_and_silent_clients_are_closed_after_the_header_timeout,
+    idle_kept_alive_connections_close_after_the_idle_timeout_not_the_header_timeout,
+    a_half_closed_client_gets_its_answer,
+    a_stop_waits_for_requests_in_flight_but_not_for_idle_connections,
+);
 
 /// How long a test waits for any one answer before it fails.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,18 +55,17 @@ struct TestServer {
 }
 
 impl TestServer {
-    fn start(name: &str, limits: ConnectionLimits) -> TestServer {
-        let db = std::env::temp_dir().join(format!("monoio-server-http1-{name}-{}.db", std::process::id()));
+    fn start(driver: IoDriver, name: &str, limits: ConnectionLimits) -> TestServer {
+        let db = std::env::temp_dir().join(format!("monoio-server-http1-{name}-{driver}-{}.db", std::process::id()));
         remove_db(&db);
         let db_text = db.display().to_string();
         let argv = ["test", "--port", "0", "--db", &db_text, "--sleep-ms", "300"];
-        let server =
-            monoio_server::start(TestCli::parse_from(argv).server, IoDriver::IoUring, limits).expect("server starts");
+        let server = monoio_server::start(TestCli::parse_from(argv).server, driver, limits).expect("server starts");
         TestServer { server: Some(server), db }
     }
 
-    fn with_defaults(name: &str) -> TestServer {
-        TestServer::start(name, ConnectionLimits::default())
+    fn with_defaults(driver: IoDriver, name: &str) -> TestServer {
+        TestServer::start(driver, name, ConnectionLimits::default())
     }
 
     fn addr(&self) -> SocketAddr {
@@ -112,9 +137,8 @@ fn item_id(response: &Response) -> i64 {
     body["item_id"].as_i64().expect("an item_id")
 }
 
-#[test]
-fn keep_alive_and_pipelined_requests_are_answered_in_order() {
-    let server = TestServer::with_defaults("pipelined");
+fn keep_alive_and_pipelined_requests_are_answered_in_order(driver: IoDriver) {
+    let server = TestServer::with_defaults(driver, "pipelined");
     let mut stream = server.connect();
     let batch: String = (1..=5).map(|id| noop(id, "")).collect();
     send(&mut stream, batch.as_bytes());
@@ -131,9 +155,8 @@ fn keep_alive_and_pipelined_requests_are_answered_in_order() {
     assert_eq!(item_id(&read_response(&mut stream, false)), 8);
 }
 
-#[test]
-fn http_1_0_closes_unless_asked_to_keep_alive_and_close_is_honoured() {
-    let server = TestServer::with_defaults("versions");
+fn http_1_0_closes_unless_asked_to_keep_alive_and_close_is_honoured(driver: IoDriver) {
+    let server = TestServer::with_defaults(driver, "versions");
     let mut old = server.connect();
     send(&mut old, b"GET /api/simple/noop/1 HTTP/1.0\r\n\r\n");
     let response = read_response(&mut old, false);
@@ -154,9 +177,8 @@ fn http_1_0_closes_unless_asked_to_keep_alive_and_close_is_honoured() {
     assert!(closes(&mut closing), "Connection: close closes, the pipelined request after it unanswered");
 }
 
-#[test]
-fn head_requests_get_the_length_without_the_body() {
-    let server = TestServer::with_defaults("head");
+fn head_requests_get_the_length_without_the_body(driver: IoDriver) {
+    let server = TestServer::with_defaults(driver, "head");
     let mut stream = server.connect();
     send(&mut stream, b"HEAD /api/simple/noop/1 HTTP/1.1\r\n\r\n");
     let response = read_response(&mut stream, true);
@@ -165,9 +187,8 @@ fn head_requests_get_the_length_without_the_body() {
     assert_eq!(item_id(&read_response(&mut stream, false)), 2, "nothing of a body came between the two");
 }
 
-#[test]
-fn sized_and_chunked_bodies_are_skipped_so_the_next_request_parses() {
-    let server = TestServer::with_defaults("bodies");
+fn sized_and_chunked_bodies_are_skipped_so_the_next_request_parses(driver: IoDriver) {
+    let server = TestServer::with_defaults(driver, "bodies");
     let mut stream = server.connect();
     let sized = "POST /api/db/async/write/3 HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world";
     let chunked = "POST /api/db/async/write/3 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
@@ -184,9 +205,8 @@ fn sized_and_chunked_bodies_are_skipped_so_the_next_request_parses() {
     assert_eq!(read_response(&mut stream, false).status, 200);
 }
 
-#[test]
-fn expect_100_continue_gets_the_interim_response_before_the_body() {
-    let server = TestServer::with_defaults("continue");
+fn expect_100_continue_gets_the_interim_response_before_the_body(driver: IoDriver) {
+    let server = TestServer::with_defaults(driver, "continue");
     let mut stream = server.connect();
     send(&mut stream, b"POST /api/db/async/write/5 HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
     let mut interim = [0u8; 25];
@@ -227,9 +247,8 @@ const REFUSED: &[(&str, &str, u16)] = &[
     ("a bare CR in the request line", "GET /healthz\rHTTP/1.1\r\n\r\n", 400),
 ];
 
-#[test]
-fn ambiguous_framing_and_malformed_heads_are_400_and_close() {
-    let server = TestServer::with_defaults("refused");
+fn ambiguous_framing_and_malformed_heads_are_400_and_close(driver: IoDriver) {
+    let server = TestServer::with_defaults(driver, "refused");
     for (what, raw, status) in REFUSED {
         let mut stream = server.connect();
         send(&mut stream, raw.as_bytes());
@@ -250,9 +269,8 @@ fn head_of(size: usize) -> Vec<u8> {
     raw
 }
 
-#[test]
-fn heads_above_64_kib_are_431_and_32_kib_is_served() {
-    let server = TestServer::with_defaults("head-size");
+fn heads_above_64_kib_are_431_and_32_kib_is_served(driver: IoDriver) {
+    let server = TestServer::with_defaults(driver, "head-size");
     let mut fine = server.connect();
     send(&mut fine, &head_of(32 * 1024));
     assert_eq!(read_response(&mut fine, false).status, 200);
@@ -283,9 +301,8 @@ fn time_to_close(mut stream: TcpStream, since: Instant) -> Duration {
     since.elapsed()
 }
 
-#[test]
-fn slow_and_silent_clients_are_closed_after_the_header_timeout() {
-    let server = TestServer::start("slow", short_limits());
+fn slow_and_silent_clients_are_closed_after_the_header_timeout(driver: IoDriver) {
+    let server = TestServer::start(driver, "slow", short_limits());
     let started = Instant::now();
     let silent = server.connect();
     let mut slow = server.connect();
@@ -306,9 +323,8 @@ fn slow_and_silent_clients_are_closed_after_the_header_timeout() {
     assert!(slow_closed < Duration::from_millis(2500), "a trickling head is closed: {slow_closed:?}");
 }
 
-#[test]
-fn idle_kept_alive_connections_close_after_the_idle_timeout_not_the_header_timeout() {
-    let server = TestServer::start("idle", short_limits());
+fn idle_kept_alive_connections_close_after_the_idle_timeout_not_the_header_timeout(driver: IoDriver) {
+    let server = TestServer::start(driver, "idle", short_limits());
     let mut stream = server.connect();
     send(&mut stream, noop(1, "").as_bytes());
     read_response(&mut stream, false);
@@ -321,9 +337,8 @@ fn idle_kept_alive_connections_close_after_the_idle_timeout_not_the_header_timeo
     assert!(idle_closed >= Duration::from_millis(1400), "closed before the idle timeout: {idle_closed:?}");
 }
 
-#[test]
-fn a_half_closed_client_gets_its_answer() {
-    let server = TestServer::with_defaults("half-closed");
+fn a_half_closed_client_gets_its_answer(driver: IoDriver) {
+    let server = TestServer::with_defaults(driver, "half-closed");
     for path in ["/healthz", "/api/simple/async/1", "/api/db/async/read/1", "/api/db/sync_threadpool/read/1"] {
         let mut stream = server.connect();
         send(&mut stream, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
@@ -333,9 +348,8 @@ fn a_half_closed_client_gets_its_answer() {
     }
 }
 
-#[test]
-fn a_stop_waits_for_requests_in_flight_but_not_for_idle_connections() {
-    let server = TestServer::with_defaults("stop");
+fn a_stop_waits_for_requests_in_flight_but_not_for_idle_connections(driver: IoDriver) {
+    let server = TestServer::with_defaults(driver, "stop");
     let _idle = server.connect();
     let mut partial = server.connect();
     send(&mut partial, b"GET /api/simple/noop/1 HTTP/1.1\r\nX: ");
