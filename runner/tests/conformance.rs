@@ -99,6 +99,10 @@ for_each_server!(
     malformed_request_lines_are_rejected,
     oversized_headers_are_rejected,
     keep_alive_serves_several_requests_on_one_connection,
+    pipelined_requests_are_answered_in_order,
+    http_1_0_closes_unless_kept_alive_and_connection_close_is_honoured,
+    request_bodies_sized_or_chunked_leave_the_next_request_intact,
+    expect_100_continue_is_answered,
     concurrent_writes_to_one_item_are_all_counted,
     parallel_writes_to_different_items_all_land,
     async_sleeps_overlap_on_one_worker,
@@ -414,6 +418,105 @@ fn keep_alive_serves_several_requests_on_one_connection(server: &str) {
     assert_eq!(item.value, 1);
     let again: SleepResponse = ok_json("noop again", &connection.request("GET", &noop.path_for(4)));
     assert_eq!(again.item_id, 4);
+}
+
+/// The `item_id` a noop response names.
+fn noop_item(what: &str, response: &Response) -> i64 {
+    ok_json::<SleepResponse>(what, response).item_id
+}
+
+fn pipelined_requests_are_answered_in_order(server: &str) {
+    let server = start(server, 1);
+    let mut connection = KeepAliveConnection::open(server.addr());
+    // A sleep first: a later, faster request must not overtake it.
+    let mut batch = format!("GET {} HTTP/1.1\r\nHost: x\r\n\r\n", endpoint("simple_async").path_for(1));
+    for id in 2..=5 {
+        batch.push_str(&format!("GET {} HTTP/1.1\r\nHost: x\r\n\r\n", endpoint("simple_noop").path_for(id)));
+    }
+    connection.send(batch.as_bytes());
+    let first = connection.read_response().unwrap_or_else(|e| panic!("the pipelined sleep: {e}"));
+    assert_eq!(ok_json::<SleepResponse>("the pipelined sleep", &first).slept_ms, SLEEP_MS);
+    for id in 2..=5 {
+        let response = connection.read_response().unwrap_or_else(|e| panic!("pipelined request {id}: {e}"));
+        assert_eq!(noop_item("a pipelined noop", &response), id, "responses in request order");
+    }
+}
+
+fn http_1_0_closes_unless_kept_alive_and_connection_close_is_honoured(server: &str) {
+    let server = start(server, 1);
+    let path = endpoint("simple_noop").path_for(1);
+    let mut old = KeepAliveConnection::open(server.addr());
+    old.send(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes());
+    let response = old.read_response().unwrap_or_else(|e| panic!("HTTP/1.0: {e}"));
+    assert_eq!(noop_item("HTTP/1.0", &response), 1);
+    assert!(old.closes(), "HTTP/1.0 without keep-alive must close after the response");
+
+    let mut kept = KeepAliveConnection::open(server.addr());
+    for _ in 0..2 {
+        kept.send(format!("GET {path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").as_bytes());
+        let response = kept.read_response().unwrap_or_else(|e| panic!("HTTP/1.0 keep-alive: {e}"));
+        assert_eq!(response.header("connection"), Some("keep-alive"), "HTTP/1.0 keep-alive is confirmed");
+    }
+
+    let mut closing = KeepAliveConnection::open(server.addr());
+    closing.send(format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes());
+    let response = closing.read_response().unwrap_or_else(|e| panic!("Connection: close: {e}"));
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(closing.closes(), "Connection: close must close after the response");
+}
+
+/// No endpoint reads a body, but a server must still find where one ends: the next request on the
+/// connection is answered, or the response to the one with the body said `connection: close` and the
+/// connection closes (hyper closes rather than drain a body of several chunks). Never a desync.
+fn request_bodies_sized_or_chunked_leave_the_next_request_intact(server: &str) {
+    let server = start(server, 1);
+    let write = endpoint("update_item_async_write").path_for(2);
+    let noop = endpoint("simple_noop").path_for(3);
+    let with_bodies = [
+        ("a sized body", format!("POST {write} HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world")),
+        (
+            "one chunk",
+            format!("POST {write} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        ),
+        (
+            "chunks, an extension and a trailer",
+            format!(
+                "POST {write} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n6\r\n world\r\n0\r\nT: 1\r\n\r\n"
+            ),
+        ),
+    ];
+    for (expected, (what, request)) in (1..).zip(with_bodies) {
+        let mut connection = KeepAliveConnection::open(server.addr());
+        connection.send(request.as_bytes());
+        let response = connection.read_response().unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(ok_json::<Item>(what, &response).value, expected, "{what}: the write landed once");
+        if response.header("connection") == Some("close") {
+            assert!(connection.closes(), "{what}: the response said close, so the connection must close");
+            continue;
+        }
+        connection.send(format!("GET {noop} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        let next = connection.read_response().unwrap_or_else(|e| panic!("{what}, then a request: {e}"));
+        assert_eq!(noop_item(&format!("{what}, then a request"), &next), 3);
+    }
+}
+
+/// A client that sends `Expect: 100-continue` and waits must hear back: `100 Continue` (then it sends the
+/// body), or the final response straight away (a server may answer without reading the body).
+fn expect_100_continue_is_answered(server: &str) {
+    let server = start(server, 1);
+    let path = endpoint("update_item_async_write").path_for(4);
+    let mut connection = KeepAliveConnection::open(server.addr());
+    connection.send(
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n").as_bytes(),
+    );
+    let first = connection.read_response().unwrap_or_else(|e| panic!("no answer to Expect: 100-continue: {e}"));
+    let last = if first.status == 100 {
+        connection.send(b"body");
+        connection.read_response().unwrap_or_else(|e| panic!("the response after 100 Continue: {e}"))
+    } else {
+        first
+    };
+    assert_eq!(ok_json::<Item>("the write", &last).value, 1);
 }
 
 // ---------------------------------------------------------------------------------------------------------
