@@ -59,8 +59,13 @@ pub async fn serve(stream: TcpStream, responder: Rc<MonoioResponder>, limits: Co
         limits,
         drain,
     };
-    let ending = connection.serve_requests(&responder).await;
-    connection.close(ending).await;
+    // A bug in this codec must cost one connection, not the worker and every connection on it: monoio does not
+    // catch a panic in a task. (Handler panics are already 500s, in `shared::dispatch`.)
+    let _ = shared::dispatch::catch_panic(async move {
+        let ending = connection.serve_requests(&responder).await;
+        connection.close(ending).await;
+    })
+    .await;
 }
 
 struct Connection {
