@@ -222,6 +222,11 @@ impl KeepAliveConnection {
         response
     }
 
+    /// Sends raw bytes, or fails if the server already closed the connection.
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
     /// Sends raw bytes (one request, several pipelined ones, or part of one).
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap_or_else(|e| panic!("writing on the kept-alive connection: {e}"));
@@ -250,6 +255,23 @@ impl KeepAliveConnection {
         }
         let raw: Vec<u8> = self.pending.drain(..head_end + length).collect();
         shared::client::parse_response(&raw)
+    }
+
+    /// The next response, or `None` if the server closed the connection (end of stream or reset) before
+    /// sending any of it.
+    pub fn response_or_close(&mut self) -> Result<Option<Response>, String> {
+        if self.pending.is_empty() {
+            let mut chunk = [0_u8; 8 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(format!("no response within {REQUEST_TIMEOUT:?}"));
+                }
+                Err(_) => return Ok(None),
+            }
+        }
+        self.read_response().map(Some)
     }
 
     /// Whether the server closes the connection (end of stream or reset) within [`REQUEST_TIMEOUT`], with
