@@ -4,11 +4,11 @@
 //! monoio worker body that plugs a connection handler into `shared::per_core`'s start-up and shutdown
 //! sequence ([`start`], [`run`]). An arm supplies only "serve this accepted `TcpStream`".
 //!
-//! Why a crate of its own rather than a feature-gated module of `shared`: `shared` is built by every server
-//! and by the runner; a `monoio` feature there would put monoio (and its io_uring build) in the dependency
-//! graph of crates that never run it whenever Cargo unifies features across the workspace, and the monoio-only
-//! knowledge (driver types, listener blocking modes, pool attachment) would sit among runtime-agnostic code.
-//! A small crate keeps the dependency arrow pointing down: arm -> monoio-common -> shared.
+//! Why a crate of its own rather than a `monoio` feature of `shared`: `shared` is the runtime-agnostic layer
+//! every server and the runner build on, and the monoio-only knowledge here (driver types, the listener's
+//! blocking mode per driver, pool attachment, `FusionRuntime`) would sit among it behind `cfg`s; a crate
+//! builds and tests it on its own (`cargo test -p monoio-common`), keeps monoio out of `cargo build -p runner`
+//! or `-p axum-server`, and keeps the dependency arrow pointing down: monoio arm -> monoio-common -> shared.
 //!
 //! # Layout
 //! - [`runtime`]: building a runtime on exactly the asked driver, never falling back.
