@@ -125,6 +125,24 @@ pub fn wal_file(db: &Path) -> PathBuf {
     PathBuf::from(format!("{}-wal", db.display()))
 }
 
+/// Starts the arm a label names, as the runner names arms: `server`, or `server/<io driver>` (`monoio/epoll`)
+/// started with `--io-driver <io driver>`.
+pub fn start_arm(label: &str, options: ServerOptions) -> TestServer {
+    match label.split_once('/') {
+        Some((server, driver)) => TestServer::start_with(server, &options.arg("--io-driver", driver)),
+        None => TestServer::start_with(label, &options),
+    }
+}
+
+/// Every arm and driver to test: each of `shared::binaries::SERVERS`, and the monoio arms (which take
+/// `--io-driver`) once more on epoll.
+pub fn every_arm() -> Vec<String> {
+    let servers = shared::binaries::SERVERS.iter().map(|name| (*name).to_owned());
+    let on_epoll =
+        shared::binaries::SERVERS.iter().filter(|name| name.starts_with("monoio")).map(|name| format!("{name}/epoll"));
+    servers.chain(on_epoll).collect()
+}
+
 /// One request with `Connection: close` and [`REQUEST_TIMEOUT`]; panics with the server's error if no
 /// complete response arrives.
 pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
@@ -212,11 +230,13 @@ fn read_until_closed(stream: &mut TcpStream, deadline: Instant) -> RawReply {
     RawReply { bytes, closed: false }
 }
 
-/// One persistent HTTP/1.1 connection, for keep-alive checks: requests are sent one at a time and each
-/// response is read by its `Content-Length`.
+/// One persistent HTTP/1.1 connection, for keep-alive and pipelining checks: responses are read one at a
+/// time by their `Content-Length`, and bytes that arrived after one response wait for the next read.
 pub struct KeepAliveConnection {
     stream: TcpStream,
     addr: SocketAddr,
+    /// Received bytes not yet returned as a response (pipelined responses arrive together).
+    pending: Vec<u8>,
 }
 
 impl KeepAliveConnection {
@@ -225,17 +245,18 @@ impl KeepAliveConnection {
             TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
         stream.set_read_timeout(Some(REQUEST_TIMEOUT)).expect("setting a read timeout");
         stream.set_write_timeout(Some(REQUEST_TIMEOUT)).expect("setting a write timeout");
-        KeepAliveConnection { stream, addr }
+        KeepAliveConnection { stream, addr, pending: Vec::new() }
     }
 
     /// Sends one request without `Connection: close` and reads exactly one response.
     pub fn request(&mut self, method: &str, path: &str) -> Response {
         let body_header = if method == "POST" { "Content-Length: 0\r\n" } else { "" };
         let head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n{body_header}\r\n", self.addr);
-        self.stream
-            .write_all(head.as_bytes())
-            .unwrap_or_else(|e| panic!("{method} {path}: writing on the kept-alive connection: {e}"));
-        self.read_response().unwrap_or_else(|e| panic!("{method} {path} on the kept-alive connection: {e}"))
+        self.send(head.as_bytes());
+        let response =
+            self.read_response().unwrap_or_else(|e| panic!("{method} {path} on the kept-alive connection: {e}"));
+        assert!(self.pending.is_empty(), "{method} {path}: {} unexpected bytes after the response", self.pending.len());
+        response
     }
 
     /// How long until the server closes this connection; `None` if it is still open after `limit`.
@@ -243,35 +264,75 @@ impl KeepAliveConnection {
         time_until_closed(&mut self.stream, limit)
     }
 
-    fn read_response(&mut self) -> Result<Response, String> {
-        let mut raw = Vec::new();
+    /// Sends raw bytes, or fails if the server already closed the connection.
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Sends raw bytes (one request, several pipelined ones, or part of one).
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap_or_else(|e| panic!("writing on the kept-alive connection: {e}"));
+    }
+
+    /// Reads the next response (a body of `Content-Length` bytes after the head; none after a 1xx).
+    pub fn read_response(&mut self) -> Result<Response, String> {
         let head_end = loop {
-            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            if let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
                 break end + 4;
             }
-            self.read_more(&mut raw)?;
+            self.read_more()?;
         };
-        let head = shared::client::parse_response(&raw[..head_end])?;
-        let length: usize = head
-            .header("content-length")
-            .ok_or("the response has no Content-Length")?
-            .parse()
-            .map_err(|e| format!("bad Content-Length: {e}"))?;
-        while raw.len() < head_end + length {
-            self.read_more(&mut raw)?;
+        let head = shared::client::parse_response(&self.pending[..head_end])?;
+        // An interim response (`100 Continue`) has no body.
+        let length: usize = if (100..200).contains(&head.status) {
+            0
+        } else {
+            head.header("content-length")
+                .ok_or("the response has no Content-Length")?
+                .parse()
+                .map_err(|e| format!("bad Content-Length: {e}"))?
+        };
+        while self.pending.len() < head_end + length {
+            self.read_more()?;
         }
-        if raw.len() > head_end + length {
-            return Err(format!("{} unexpected bytes after the response", raw.len() - head_end - length));
-        }
+        let raw: Vec<u8> = self.pending.drain(..head_end + length).collect();
         shared::client::parse_response(&raw)
     }
 
-    fn read_more(&mut self, raw: &mut Vec<u8>) -> Result<(), String> {
+    /// The next response, or `None` if the server closed the connection (end of stream or reset) before
+    /// sending any of it.
+    pub fn response_or_close(&mut self) -> Result<Option<Response>, String> {
+        if self.pending.is_empty() {
+            let mut chunk = [0_u8; 8 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(format!("no response within {REQUEST_TIMEOUT:?}"));
+                }
+                Err(_) => return Ok(None),
+            }
+        }
+        self.read_response().map(Some)
+    }
+
+    /// Whether the server closes the connection (end of stream or reset) within [`REQUEST_TIMEOUT`], with
+    /// nothing more sent.
+    pub fn closes(&mut self) -> bool {
+        let mut rest = Vec::new();
+        let closed = match self.stream.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        };
+        closed && rest.is_empty() && self.pending.is_empty()
+    }
+
+    fn read_more(&mut self) -> Result<(), String> {
         let mut chunk = [0_u8; 8 * 1024];
         match self.stream.read(&mut chunk) {
-            Ok(0) => Err(format!("the server closed the connection after {} bytes", raw.len())),
+            Ok(0) => Err(format!("the server closed the connection after {} bytes", self.pending.len())),
             Ok(n) => {
-                raw.extend_from_slice(&chunk[..n]);
+                self.pending.extend_from_slice(&chunk[..n]);
                 Ok(())
             }
             Err(e) => Err(format!("reading: {e}")),

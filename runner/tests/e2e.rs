@@ -352,8 +352,8 @@ fn dry_run_prints_the_matrix_and_runs_nothing() {
     let output = run_runner(out.path(), &["--dry-run", "--filter", "/api/db", "--rates", "500", "--workers", "1,2"]);
     assert!(output.status.success(), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let tests = format!("{} tests", shared::binaries::SERVERS.len() * 2 * 6);
-    assert!(stdout.contains(&tests), "every server x 2 workers x 6 endpoints x 1 rate:\n{stdout}");
+    let tests = shared::binaries::SERVERS.len() * 2 * 6;
+    assert!(stdout.contains(&format!("{tests} tests")), "every server x 2 workers x 6 endpoints x 1 rate:\n{stdout}");
     assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 0, "a dry run writes nothing");
 }
 
@@ -426,7 +426,7 @@ fn find_max_lands_where_the_handlers_predict() {
     );
     assert!(output.status.success(), "{}", describe(&output));
     let results = RunResults::load(&only_run_dir(out.path())).expect("results.json loads");
-    assert_eq!(results.capacity.len(), 2 * shared::binaries::SERVERS.len(), "every server x 2 endpoints");
+    assert_eq!(results.capacity.len(), shared::binaries::SERVERS.len() * 2, "every server x 2 endpoints");
     for capacity in &results.capacity {
         let found = capacity.sustainable_rps.unwrap_or(0);
         assert!(!capacity.probes.is_empty(), "every search probes at least once: {capacity:?}");

@@ -4,5 +4,6 @@
 mod common;
 mod conformance;
 mod e2e;
+mod fuzz;
 mod hardening;
 mod report;

@@ -26,4 +26,4 @@ pub fn server_binary_path(server: &str) -> Option<PathBuf> {
 }
 
 /// The server names the workspace builds.
-pub const SERVERS: &[&str] = &["axum", "tokio-per-core", "monoio-hyper"];
+pub const SERVERS: &[&str] = &["axum", "tokio-per-core", "monoio-hyper", "monoio"];

@@ -37,6 +37,12 @@ impl DrainSignal {
         // A dropped sender means the worker is going away too.
         let _ = self.drain.wait_for(|draining| *draining).await;
     }
+
+    /// Whether the worker drains already: a codec that answers one request at a time asks this before it
+    /// offers to keep the connection open.
+    pub fn is_draining(&self) -> bool {
+        *self.drain.borrow()
+    }
 }
 
 impl Lifecycle {
