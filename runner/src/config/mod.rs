@@ -9,18 +9,21 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shared::Endpoint;
+use shared::{Endpoint, IoDriver};
 
 pub use resolve::PlanError;
 
 use crate::defaults;
 use crate::judge::Slo;
+use crate::model::Arm;
 use crate::search::Range;
 
 /// A validated benchmark plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub servers: Vec<String>,
+    /// `--io-drivers`: each arm that takes `--io-driver` runs once per driver, in this order.
+    pub io_drivers: Vec<IoDriver>,
     /// The `--filter` prefixes as given (empty: every benchmarked endpoint).
     pub filters: Vec<String>,
     pub endpoints: Vec<&'static Endpoint>,
@@ -67,10 +70,19 @@ pub struct SearchPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TestCase<'p> {
     pub server: &'p str,
+    /// The `--io-driver` to start the server with; `None` for an arm without a driver choice.
+    pub io_driver: Option<IoDriver>,
     pub workers: u16,
     pub endpoint: &'static Endpoint,
     pub rate: u32,
     pub repeat: u32,
+}
+
+impl<'p> TestCase<'p> {
+    /// The arm this test measures.
+    pub fn arm(&self) -> Arm<'p> {
+        Arm::new(self.server, self.io_driver)
+    }
 }
 
 impl Plan {
@@ -102,20 +114,38 @@ impl Plan {
         matches!(self.mode, Mode::Calibrate(_))
     }
 
-    /// Every test, in run order: rates ascending, then workers, endpoints, repeats, and servers innermost, so
-    /// both servers meet the same machine conditions as close together in time as possible.
+    /// Every arm of the run, in order: each server, and a server that takes `--io-driver` once per planned
+    /// driver (the drivers innermost, so `monoio/io_uring` and `monoio/epoll` run back to back).
+    pub fn arms(&self) -> Vec<Arm<'_>> {
+        let mut arms = Vec::new();
+        for server in &self.servers {
+            let offered = shared::binaries::arm(server).map_or(&[][..], |arm| arm.io_drivers);
+            if offered.is_empty() {
+                arms.push(Arm::new(server, None));
+            } else {
+                let drivers = self.io_drivers.iter().filter(|driver| offered.contains(driver));
+                arms.extend(drivers.map(|&driver| Arm::new(server, Some(driver))));
+            }
+        }
+        arms
+    }
+
+    /// Every test, in run order: rates ascending, then workers, endpoints, repeats, and arms innermost, so
+    /// every arm meets the same machine conditions as close together in time as possible.
     pub fn tests(&self) -> Vec<TestCase<'_>> {
         let mut tests = Vec::new();
         let (rates, repeats): (&[u32], u32) = match &self.mode {
             Mode::Matrix { rates, repeat } => (rates, *repeat),
             Mode::Search(_) | Mode::Calibrate(_) => (&[], 1),
         };
+        let arms = self.arms();
         for &rate in rates {
             for &workers in &self.workers {
                 for &endpoint in &self.endpoints {
                     for repeat in 1..=repeats {
-                        for server in &self.servers {
-                            tests.push(TestCase { server, workers, endpoint, rate, repeat });
+                        for arm in &arms {
+                            let (server, io_driver) = (arm.server, arm.io_driver);
+                            tests.push(TestCase { server, io_driver, workers, endpoint, rate, repeat });
                         }
                     }
                 }
@@ -124,13 +154,15 @@ impl Plan {
         tests
     }
 
-    /// Every server x endpoint x workers, in the order a saturation search visits them (servers innermost).
+    /// Every arm x endpoint x workers, in the order a saturation search visits them (arms innermost).
     pub fn combinations(&self) -> Vec<TestCase<'_>> {
         let mut combos = Vec::new();
+        let arms = self.arms();
         for &workers in &self.workers {
             for &endpoint in &self.endpoints {
-                for server in &self.servers {
-                    combos.push(TestCase { server, workers, endpoint, rate: 0, repeat: 1 });
+                for arm in &arms {
+                    let (server, io_driver) = (arm.server, arm.io_driver);
+                    combos.push(TestCase { server, io_driver, workers, endpoint, rate: 0, repeat: 1 });
                 }
             }
         }
@@ -150,7 +182,7 @@ impl Plan {
     pub fn describe(&self) -> String {
         let mut text = String::new();
         let tests = self.tests().len();
-        let _ = writeln!(text, "servers:   {}", self.servers.join(", "));
+        let _ = writeln!(text, "servers:   {}", join(&self.arms()));
         let _ = writeln!(text, "workers:   {}", join(&self.workers));
         match self.search() {
             None => {
@@ -184,14 +216,14 @@ impl Plan {
             let combos = self.combinations().len();
             let _ = writeln!(
                 text,
-                "{combos} searches (servers x workers x endpoints); at most {} in all",
+                "{combos} searches (arms x workers x endpoints); at most {} in all",
                 human(self.estimated_duration())
             );
         } else {
             let _ = writeln!(
                 text,
-                "{tests} tests = {} servers x {} workers x {} endpoints x {} rates{}; about {} in all",
-                self.servers.len(),
+                "{tests} tests = {} arms x {} workers x {} endpoints x {} rates{}; about {} in all",
+                self.arms().len(),
                 self.workers.len(),
                 self.endpoints.len(),
                 self.rates().len(),
@@ -359,6 +391,51 @@ mod tests {
         assert_eq!(plan.servers, [SERVERS[0]]);
         assert_eq!(plan.endpoints.iter().map(|e| e.name).collect::<Vec<_>>(), ["simple_noop"]);
         assert_eq!(plan.search().map(|s| s.range.start), Some(defaults::CALIBRATE_START_RATE));
+    }
+
+    #[test]
+    fn the_io_driver_axis_doubles_only_the_arms_that_take_a_driver() {
+        let one = plan(&["--filter", "/api/db", "--rates", "2000"]).expect("valid");
+        let both = plan(&["--filter", "/api/db", "--rates", "2000", "--io-drivers", "io_uring,epoll"]).expect("valid");
+        let arms = |plan: &Plan| plan.arms().iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(arms(&one), ["axum", "tokio-per-core", "monoio-hyper/io_uring", "monoio/io_uring"]);
+        assert_eq!(
+            arms(&both),
+            [
+                "axum",
+                "tokio-per-core",
+                "monoio-hyper/io_uring",
+                "monoio-hyper/epoll",
+                "monoio/io_uring",
+                "monoio/epoll"
+            ]
+        );
+        let per_server = |plan: &Plan, server: &str| plan.tests().iter().filter(|t| t.server == server).count();
+        for server in SERVERS {
+            let factor = if shared::binaries::arm(server).is_some_and(|a| a.takes_io_driver()) { 2 } else { 1 };
+            assert_eq!(per_server(&both, server), factor * per_server(&one, server), "{server}");
+        }
+        assert_eq!(one.tests().len(), 4 * 6);
+        assert_eq!(both.tests().len(), 6 * 6);
+        assert!(both.describe().contains("36 tests = 6 arms"), "{}", both.describe());
+        assert!(both.describe().contains("monoio/epoll"), "{}", both.describe());
+        let epoll_only = plan(&["--servers", "axum,monoio", "--io-drivers", "epoll"]).expect("valid");
+        assert_eq!(arms(&epoll_only), ["axum", "monoio/epoll"]);
+        assert_eq!(plan(&[]).expect("valid").io_drivers, [IoDriver::IoUring], "io_uring only by default");
+        let repeated = plan(&["--io-drivers", "epoll,io_uring,epoll"]).expect("valid");
+        assert_eq!(repeated.io_drivers, [IoDriver::Epoll, IoDriver::IoUring], "given order, each once");
+        let searches = plan(&["--find-max", "--servers", "monoio", "--io-drivers", "io_uring,epoll"]).expect("valid");
+        let drivers: Vec<_> = searches.combinations().iter().map(|c| c.io_driver).collect();
+        assert_eq!(drivers.len(), 2 * searches.endpoints.len());
+        assert_eq!(drivers[..2], [Some(IoDriver::IoUring), Some(IoDriver::Epoll)], "drivers innermost");
+    }
+
+    #[test]
+    fn an_unknown_io_driver_is_refused_naming_the_flag() {
+        let message = refused_by_clap(&["--io-drivers", "uring"]);
+        assert!(message.contains("--io-drivers") && message.contains("io_uring"), "{message}");
+        let error = parse(&["--io-drivers", "io_uring,uring"]).expect_err("refused");
+        assert_eq!(error.exit_code(), 2);
     }
 
     #[test]

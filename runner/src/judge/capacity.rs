@@ -3,13 +3,13 @@
 
 use shared::Endpoint;
 
-use crate::model::{CapacityResult, EndpointRef, ProbeRecord, TestRecord, test_stem};
+use crate::model::{Arm, CapacityResult, EndpointRef, ProbeRecord, TestRecord, test_stem};
 use crate::search::SearchOutcome;
 
-/// What one search was about: a server with a workers count on one endpoint (searches never repeat).
+/// What one search was about: an arm with a workers count on one endpoint (searches never repeat).
 #[derive(Debug, Clone, Copy)]
 pub struct Searched<'a> {
-    pub server: &'a str,
+    pub arm: Arm<'a>,
     pub workers: u16,
     pub endpoint: &'static Endpoint,
 }
@@ -21,11 +21,12 @@ pub fn capacity_result(
     tests: &[TestRecord],
     shared_cores: bool,
 ) -> CapacityResult {
-    let stem = |rate| test_stem(combo.server, combo.workers, combo.endpoint.name, rate, 1);
+    let stem = |rate| test_stem(combo.arm, combo.workers, combo.endpoint.name, rate, 1);
     let at = outcome.sustainable.and_then(|rate| tests.iter().rev().find(|t| t.id == stem(rate)));
     let metrics = at.and_then(|t| t.metrics.as_ref());
     CapacityResult {
-        server: combo.server.to_owned(),
+        server: combo.arm.server.to_owned(),
+        io_driver: combo.arm.io_driver,
         workers: combo.workers,
         endpoint: EndpointRef::from(combo.endpoint),
         sustainable_rps: outcome.sustainable,

@@ -6,12 +6,14 @@
 //! measuring layers depend on it, never the other way round. `schema_version` 1: the typed fields serialize
 //! to the same JSON words as before (a test checks it on the fixture run).
 
+mod arm;
 mod capacity;
 mod machine;
 mod run;
 mod store;
 mod test;
 
+pub use arm::Arm;
 pub use capacity::{CALIBRATION_FILE, Calibration, CapacityResult, ProbeRecord, ProbeVerdict};
 pub use machine::Machine;
 pub use run::{

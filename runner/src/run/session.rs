@@ -110,7 +110,7 @@ impl<'a> Session<'a> {
                 SessionProber { session: self, combo: *combo, slo: search.slo, progress: &progress, started };
             let outcome = search::find_max(&mut prober, search.range, budget, Instant::now);
             let shared_cores = self.placement(combo.workers).shared;
-            let searched = Searched { server: combo.server, workers: combo.workers, endpoint: combo.endpoint };
+            let searched = Searched { arm: combo.arm(), workers: combo.workers, endpoint: combo.endpoint };
             let capacity = capacity_result(searched, &outcome, &self.results.tests, shared_cores);
             progress.print(&format!("{}: {}", describe_combo(combo), capacity_line(&capacity)));
             self.results.capacity.push(capacity);
@@ -210,9 +210,9 @@ fn run_notes(tests: &[TestRecord]) -> Vec<String> {
 }
 
 fn describe(case: &TestCase<'_>) -> String {
-    format!("{} w{} {} @ {}/s", case.server, case.workers, case.endpoint.name, case.rate)
+    format!("{} w{} {} @ {}/s", case.arm(), case.workers, case.endpoint.name, case.rate)
 }
 
 fn describe_combo(case: &TestCase<'_>) -> String {
-    format!("{} w{} {}", case.server, case.workers, case.endpoint.name)
+    format!("{} w{} {}", case.arm(), case.workers, case.endpoint.name)
 }
