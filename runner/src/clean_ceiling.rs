@@ -1,0 +1,136 @@
+//! The load generator's own latency, measured by calibration against the no-op endpoint (which answers in
+//! microseconds, so what vegeta observes there is vegeta's own latency): the latency floor, the clean
+//! ceiling, and the marker every test above that ceiling carries. Pure functions of the calibration probes.
+//!
+//! - The *latency floor* is the lowest p50 and the lowest p99 vegeta observed against the no-op at any
+//!   valid probed rate: no latency measured through this generator on this machine means anything below it.
+//! - The *clean ceiling* is the highest probed rate whose probe is clean (valid, p99 within
+//!   [`CLEAN_P99_BOUND`], schedule lag p99 within [`crate::pacing::LAG_P99_BOUND`]) below the lowest
+//!   unclean one: a clean probe above an unclean one is luck, not a ceiling.
+//! - A test above the clean ceiling is not invalid, but its latency includes the generator's own
+//!   ([`GENERATOR_LATENCY_MARKER`]), and every table and chart says so.
+
+use std::time::Duration;
+
+use crate::pacing::LAG_P99_BOUND;
+
+/// vegeta's p99 against the no-op may reach this for a rate to count as clean.
+///
+/// 2 ms: on this kind of machine vegeta's no-op p99 is about 1.4 ms at 4,000 req/s, where the server
+/// spends ~20 µs per request. A p99 above 2 ms against a handler that takes microseconds is queueing inside
+/// the generator (goroutine scheduling, its own connection pool), and it would sit inside every server's
+/// figures at that rate.
+pub const CLEAN_P99_BOUND: Duration = Duration::from_millis(2);
+/// The marker of a test whose rate is above the calibrated clean ceiling.
+pub const GENERATOR_LATENCY_MARKER: &str = "latency includes the load generator's own";
+
+/// What calibration observed at one rate against the no-op endpoint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeneratorProbe {
+    pub rate: u32,
+    pub p50: Duration,
+    pub p99: Duration,
+    /// `None` when the lag could not be computed (no requests): such a probe is not clean.
+    pub lag_p99: Option<Duration>,
+    /// The probe passed every validity rule.
+    pub valid: bool,
+}
+
+impl GeneratorProbe {
+    /// Valid, p99 within [`CLEAN_P99_BOUND`], lag within [`LAG_P99_BOUND`].
+    pub fn is_clean(&self) -> bool {
+        self.valid && self.p99 <= CLEAN_P99_BOUND && self.lag_p99.is_some_and(|lag| lag <= LAG_P99_BOUND)
+    }
+}
+
+/// The highest clean rate below the lowest unclean one; `None` when the lowest probe is already unclean.
+pub fn clean_ceiling(probes: &[GeneratorProbe]) -> Option<u32> {
+    let lowest_unclean = probes.iter().filter(|p| !p.is_clean()).map(|p| p.rate).min();
+    probes.iter().filter(|p| p.is_clean() && lowest_unclean.is_none_or(|limit| p.rate < limit)).map(|p| p.rate).max()
+}
+
+/// The generator's latency floor: the lowest p50 and p99 over the valid probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencyFloor {
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+/// The latency floor; `None` without a valid probe.
+pub fn latency_floor(probes: &[GeneratorProbe]) -> Option<LatencyFloor> {
+    let valid = || probes.iter().filter(|p| p.valid);
+    Some(LatencyFloor { p50: valid().map(|p| p.p50).min()?, p99: valid().map(|p| p.p99).min()? })
+}
+
+/// Whether a test at `rate` carries [`GENERATOR_LATENCY_MARKER`]: above a known clean ceiling, or with no
+/// clean rate at all. Without a calibration nothing is known, and nothing is marked (the run's notes say
+/// there is no calibration instead).
+pub fn includes_generator_latency(rate: u32, calibration: Option<Option<u32>>) -> bool {
+    match calibration {
+        None => false,
+        Some(None) => true,
+        Some(Some(ceiling)) => rate > ceiling,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(rate: u32, p99_us: u64, lag_us: Option<u64>, valid: bool) -> GeneratorProbe {
+        GeneratorProbe {
+            rate,
+            p50: Duration::from_micros(p99_us / 3),
+            p99: Duration::from_micros(p99_us),
+            lag_p99: lag_us.map(Duration::from_micros),
+            valid,
+        }
+    }
+
+    /// The shape measured on this kind of machine: clean to ~4k, vegeta's own queueing above.
+    fn measured_shape() -> Vec<GeneratorProbe> {
+        vec![
+            probe(100, 600, Some(40), true),
+            probe(1000, 700, Some(60), true),
+            probe(2000, 900, Some(80), true),
+            probe(4000, 1400, Some(300), true),
+            probe(8000, 176_000, Some(2_000), true),
+            probe(12_000, 40_000, Some(90_000), false),
+        ]
+    }
+
+    #[test]
+    fn the_clean_ceiling_is_the_last_clean_rate() {
+        assert_eq!(clean_ceiling(&measured_shape()), Some(4000));
+        let floor = latency_floor(&measured_shape()).expect("valid probes");
+        assert_eq!(floor, LatencyFloor { p50: Duration::from_micros(200), p99: Duration::from_micros(600) });
+    }
+
+    #[test]
+    fn each_condition_makes_a_probe_unclean() {
+        assert!(probe(1, 2000, Some(5000), true).is_clean(), "both bounds are inclusive");
+        assert!(!probe(1, 2001, Some(10), true).is_clean(), "p99 over 2 ms");
+        assert!(!probe(1, 500, Some(5001), true).is_clean(), "lag over 5 ms");
+        assert!(!probe(1, 500, None, true).is_clean(), "lag unknown");
+        assert!(!probe(1, 500, Some(10), false).is_clean(), "invalid");
+    }
+
+    #[test]
+    fn a_clean_probe_above_an_unclean_one_does_not_raise_the_ceiling() {
+        let mut probes = measured_shape();
+        probes.push(probe(16_000, 900, Some(10), true));
+        probes.push(probe(3000, 2500, Some(10), true));
+        assert_eq!(clean_ceiling(&probes), Some(2000));
+        assert_eq!(clean_ceiling(&[probe(100, 9000, Some(10), true)]), None);
+        assert_eq!(clean_ceiling(&[]), None);
+        assert_eq!(latency_floor(&[probe(100, 9000, Some(10), false)]), None);
+    }
+
+    #[test]
+    fn tests_above_the_clean_ceiling_carry_the_marker() {
+        assert!(!includes_generator_latency(4000, Some(Some(4000))));
+        assert!(includes_generator_latency(4001, Some(Some(4000))));
+        assert!(includes_generator_latency(10, Some(None)), "no clean rate at all");
+        assert!(!includes_generator_latency(1_000_000, None), "uncalibrated: unknown, noted elsewhere");
+    }
+}
