@@ -352,6 +352,75 @@ impl RunQueueAccount {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// One process over a window
+
+/// What one process used over a measured window: each figure measured or absent with its reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowAccount {
+    pub cpu: Result<CpuWindow, Unmeasured>,
+    pub run_queue: Result<RunQueueDelay, Unmeasured>,
+}
+
+/// One process followed over a window: opened before the measured work starts, observed now and then (each
+/// observation bounds what a thread that exits afterwards can lose), closed when the work has ended.
+#[derive(Debug, Clone)]
+pub struct ProcessAccount {
+    pid: u32,
+    opened: Instant,
+    /// `None` for a process born inside the window: its whole CPU time counts.
+    cpu_start: Option<Result<CpuReading, Unmeasured>>,
+    run_queue: Result<RunQueueAccount, Unmeasured>,
+}
+
+impl ProcessAccount {
+    /// Opens the window on a process that is already running: its figures count from now.
+    pub fn open(pid: u32) -> ProcessAccount {
+        let cpu_start = Some(read_cpu(pid));
+        let run_queue = read_threads(pid).map(|first| RunQueueAccount::open(&first));
+        let opened = cpu_start.as_ref().and_then(|start| start.as_ref().ok()).map_or_else(Instant::now, |s| s.at);
+        ProcessAccount { pid, opened, cpu_start, run_queue }
+    }
+
+    /// Opens the window at `opened` on a process started after it (the load generator, spawned once the
+    /// window is open): everything it uses counts, every thread of it is born inside the window.
+    pub fn born(pid: u32, opened: Instant) -> ProcessAccount {
+        let nothing_yet = ThreadsReading { at: opened, threads: BTreeMap::new() };
+        ProcessAccount { pid, opened, cpu_start: None, run_queue: Ok(RunQueueAccount::open(&nothing_yet)) }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Reads the threads once more. A failed reading is skipped: the next one, or the close, covers it.
+    pub fn observe(&mut self) {
+        if let Ok(account) = &mut self.run_queue
+            && let Ok(reading) = read_threads(self.pid)
+        {
+            account.observe(&reading);
+        }
+    }
+
+    /// Closes the window now. A process that has exited but is not reaped yet (see [`exited_unreaped`])
+    /// still reads: its CPU then covers its whole life, and its threads other than the main one count as
+    /// exited after their last observation.
+    pub fn close(self, ticks_per_second: Result<u64, Unmeasured>) -> WindowAccount {
+        let end = read_cpu(self.pid);
+        let cpu = match (self.cpu_start, end, ticks_per_second) {
+            (Some(Err(why)), _, _) | (_, Err(why), _) | (_, _, Err(why)) => Err(why),
+            (Some(Ok(start)), Ok(end), Ok(ticks)) => cpu_between(Some(&start), self.opened, &end, ticks),
+            (None, Ok(end), Ok(ticks)) => cpu_between(None, self.opened, &end, ticks),
+        };
+        let run_queue = self.run_queue.and_then(|mut account| {
+            let last = read_threads(self.pid)?;
+            account.observe(&last);
+            account.delay()
+        });
+        WindowAccount { cpu, run_queue }
+    }
+}
+
 /// Whether child `pid` has exited, without reaping it (`waitid(WNOWAIT)`): its `/proc` files stay readable
 /// until the owner of its handle waits for it, so its final CPU time can still be read.
 pub fn exited_unreaped(pid: u32) -> std::io::Result<bool> {
@@ -560,5 +629,42 @@ mod tests {
         account.observe(&threads(t0, &[(9, 1_000_000)]));
         assert_eq!(account.delay(), before);
         assert_eq!(RunQueueAccount::open(&threads(t0, &[(1, 5)])).delay(), Err(Unmeasured::EmptyWindow));
+    }
+    #[test]
+    fn a_child_followed_from_its_birth_to_its_exit() {
+        let opened = Instant::now();
+        let mut child = Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sh runs");
+        let mut account = ProcessAccount::born(child.id(), opened);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !exited_unreaped(child.id()).expect("waitid") && Instant::now() < deadline {
+            account.observe();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let window = account.close(clock_ticks_per_second());
+        let _ = child.wait();
+        println!("{window:?}");
+        let cpu = window.cpu.expect("a zombie's CPU reads");
+        assert!(cpu.cpu > Duration::ZERO && cpu.wall > Duration::ZERO, "{cpu:?}");
+        let run_queue = window.run_queue.expect("a zombie's threads read");
+        assert_eq!((run_queue.threads_seen, run_queue.threads_born), (1, 1), "{run_queue:?}");
+    }
+
+    #[test]
+    fn a_process_gone_at_the_close_is_absent_not_zero() {
+        let mut child = Command::new("sleep").arg("5").stdin(Stdio::null()).spawn().expect("sleep runs");
+        let account = ProcessAccount::open(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        let window = account.close(clock_ticks_per_second());
+        assert!(matches!(window.cpu, Err(Unmeasured::ProcessGone { .. })), "{window:?}");
+        assert!(matches!(window.run_queue, Err(Unmeasured::ProcessGone { .. })), "{window:?}");
+        let never = ProcessAccount::open(u32::MAX - 1).close(Ok(100));
+        assert!(matches!(never.cpu, Err(Unmeasured::ProcessGone { .. })), "{never:?}");
+        let no_ticks = ProcessAccount::open(std::process::id()).close(Err(Unmeasured::EmptyWindow));
+        assert_eq!(no_ticks.cpu, Err(Unmeasured::EmptyWindow));
     }
 }
