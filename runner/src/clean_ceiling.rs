@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use crate::pacing::LAG_P99_BOUND;
+use crate::trust_record::{GeneratorFloorRecord, GeneratorProbeRecord};
 
 /// vegeta's p99 against the no-op may reach this for a rate to count as clean.
 ///
@@ -32,6 +33,8 @@ pub struct GeneratorProbe {
     pub p99: Duration,
     /// `None` when the lag could not be computed (no requests): such a probe is not clean.
     pub lag_p99: Option<Duration>,
+    /// vegeta's CPU per request at this rate, when measured.
+    pub vegeta_us_per_request: Option<f64>,
     /// The probe passed every validity rule.
     pub valid: bool,
 }
@@ -73,6 +76,35 @@ pub fn includes_generator_latency(rate: u32, calibration: Option<Option<u32>>) -
     }
 }
 
+/// The schema record of a calibration's generator probes: the clean ceiling, the latency floor, and every
+/// probe by rate.
+pub fn floor_record(probes: &[GeneratorProbe]) -> GeneratorFloorRecord {
+    let floor = latency_floor(probes);
+    let mut by_rate: Vec<&GeneratorProbe> = probes.iter().collect();
+    by_rate.sort_by_key(|probe| probe.rate);
+    GeneratorFloorRecord {
+        clean_ceiling_rps: clean_ceiling(probes),
+        latency_floor_p50_ms: floor.map(|f| ms(f.p50)),
+        latency_floor_p99_ms: floor.map(|f| ms(f.p99)),
+        clean_p99_bound_ms: ms(CLEAN_P99_BOUND),
+        probes: by_rate
+            .into_iter()
+            .map(|probe| GeneratorProbeRecord {
+                rate: probe.rate,
+                p50_ms: ms(probe.p50),
+                p99_ms: ms(probe.p99),
+                lag_p99_ms: probe.lag_p99.map(ms),
+                vegeta_us_per_request: probe.vegeta_us_per_request,
+                clean: probe.is_clean(),
+            })
+            .collect(),
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +115,7 @@ mod tests {
             p50: Duration::from_micros(p99_us / 3),
             p99: Duration::from_micros(p99_us),
             lag_p99: lag_us.map(Duration::from_micros),
+            vegeta_us_per_request: Some(70.0),
             valid,
         }
     }
@@ -104,6 +137,14 @@ mod tests {
         assert_eq!(clean_ceiling(&measured_shape()), Some(4000));
         let floor = latency_floor(&measured_shape()).expect("valid probes");
         assert_eq!(floor, LatencyFloor { p50: Duration::from_micros(200), p99: Duration::from_micros(600) });
+        let mut shuffled = measured_shape();
+        shuffled.reverse();
+        let record = floor_record(&shuffled);
+        assert_eq!(record.clean_ceiling_rps, Some(4000));
+        assert_eq!((record.latency_floor_p50_ms, record.latency_floor_p99_ms), (Some(0.2), Some(0.6)));
+        assert_eq!(record.probes.iter().map(|p| p.rate).collect::<Vec<_>>(), [100, 1000, 2000, 4000, 8000, 12_000]);
+        assert_eq!(record.probes.iter().filter(|p| p.clean).count(), 4);
+        assert_eq!(record.clean_p99_bound_ms, 2.0);
     }
 
     #[test]

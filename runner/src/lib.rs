@@ -20,6 +20,7 @@
 //! - [`calibration`]: the load generator's ceiling and warnings about rates above it.
 //! - [`clean_ceiling`]: the load generator's latency floor and clean ceiling, from calibration probes.
 //! - [`search`]: the saturation search for the highest rate within an SLO.
+//! - [`trust_record`]: the schema types of what limits a measurement (accounting, lag, kept-up, floor).
 //! - [`results`]: the results schema, the contract between measuring and reporting.
 //! - [`report`]: terminal tables, ASCII charts and the HTML report, all pure functions of the results.
 
@@ -41,5 +42,6 @@ pub mod results;
 pub mod scheduler;
 pub mod search;
 pub mod server;
+pub mod trust_record;
 pub mod validity;
 pub mod vegeta;

@@ -30,6 +30,7 @@
 use std::time::Duration;
 
 use crate::metrics::percentile;
+use crate::trust_record::{KeptUpRecord, ScheduleLagRecord};
 
 /// A schedule lag p99 above this means the load generator fell behind: the result is invalid.
 ///
@@ -183,6 +184,33 @@ fn trimmed_rate(sorted_ns: &[i128]) -> f64 {
     (high - low) as f64 / (span_ns as f64 / 1e9)
 }
 
+impl ScheduleLag {
+    /// Its schema record.
+    pub fn record(&self) -> ScheduleLagRecord {
+        ScheduleLagRecord {
+            p50_ms: ms(self.p50),
+            p99_ms: ms(self.p99),
+            max_ms: ms(self.max),
+            bound_ms: ms(LAG_P99_BOUND),
+        }
+    }
+}
+
+impl KeptUp {
+    /// Its schema record.
+    pub fn record(&self) -> KeptUpRecord {
+        let shortfall = self.shortfall();
+        KeptUpRecord {
+            kept_up: shortfall.is_none(),
+            offered_rps: self.offered_rps,
+            achieved_rps: self.achieved_rps,
+            first_third_p50_ms: ms(self.first_third_p50),
+            last_third_p50_ms: ms(self.last_third_p50),
+            shortfall,
+        }
+    }
+}
+
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
@@ -256,6 +284,8 @@ mod tests {
         assert!(lag.max >= Duration::from_millis(120), "{lag:?}");
         let reason = lag_reason(&lag).expect("invalid");
         assert!(reason.starts_with(FELL_BEHIND_REASON) && reason.contains("> 5 ms"), "{reason}");
+        let record = lag.record();
+        assert!(record.max_ms >= 120.0 && record.bound_ms == 5.0, "{record:?}");
     }
 
     #[test]
@@ -289,6 +319,8 @@ mod tests {
         let kept = kept_up(&requests).expect("enough requests");
         assert!((kept.achieved_share() - 1.0).abs() < 0.005, "{kept:?}");
         assert_eq!(kept.shortfall(), None, "{kept:?}");
+        let record = kept.record();
+        assert!(record.kept_up && record.shortfall.is_none() && record.first_third_p50_ms >= 50.0, "{record:?}");
     }
 
     #[test]
