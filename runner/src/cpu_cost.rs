@@ -1,15 +1,12 @@
-//! What a test's exact CPU accounting says: CPU microseconds per request for the server and the load
-//! generator, the capacity that cost projects to, and the two rules that read the accounting (the load
-//! generator starved of CPU; either process waiting too long for a CPU). Every figure comes from
-//! [`crate::proc_account`]; an unmeasured input gives an absent figure and, for a rule, a reason the result
-//! cannot be vouched for: an unmeasured process never passes a rule a quiet one passes.
+//! What a test's exact CPU accounting says: CPU microseconds per request, the capacity that cost projects
+//! to, and the two rules that read the accounting (the load generator starved of CPU; either process
+//! waiting too long for a CPU). The rules read the schema records ([`crate::trust_record`]), so they judge
+//! exactly what is stored; an absent figure gives a reason the result cannot be vouched for: an unmeasured
+//! process never passes a rule a quiet one passes.
 
 use std::time::Duration;
 
-use crate::proc_account::{CpuWindow, RunQueueDelay, Unmeasured, WindowAccount};
-use crate::trust_record::{
-    Accounting, CpuRecord, Measured, ProcessAccounting, ProjectedCapacityRecord, RunQueueRecord,
-};
+use crate::trust_record::{CpuRecord, Measured, RunQueueRecord};
 use crate::validity::LOAD_GENERATOR_STARVED;
 
 /// A process that spent more than this share of the window waiting on a run queue (summed over its threads:
@@ -32,13 +29,13 @@ pub struct CpuPerRequest {
     pub uncertainty_us: f64,
 }
 
-/// The CPU a window cost per request; `None` without requests.
-pub fn per_request(cpu: &CpuWindow, requests: u64) -> Option<CpuPerRequest> {
+/// CPU time `cpu` (known to ± `uncertainty`) spent on `requests` requests; `None` without requests.
+pub fn per_request(cpu: Duration, uncertainty: Duration, requests: u64) -> Option<CpuPerRequest> {
     if requests == 0 {
         return None;
     }
     let per = |duration: Duration| duration.as_secs_f64() * 1e6 / requests as f64;
-    Some(CpuPerRequest { us: per(cpu.cpu), uncertainty_us: per(cpu.uncertainty) })
+    Some(CpuPerRequest { us: per(cpu), uncertainty_us: per(uncertainty) })
 }
 
 /// A capacity computed from CPU per request: `cpus × 10^6 / µs per request`. It assumes the cost per
@@ -69,127 +66,69 @@ pub fn projected_capacity(cpus: usize, cost: &CpuPerRequest) -> Option<Projected
 
 /// The starvation rule on the load generator's exact CPU over the window; a reason when it was starved or
 /// could not be measured.
-pub fn starvation_reason(cpu: &Result<CpuWindow, Unmeasured>, cpus: usize) -> Option<String> {
+pub fn starvation_reason(cpu: &Measured<CpuRecord>, cpus: usize) -> Option<String> {
     let cpu = match cpu {
-        Ok(cpu) => cpu,
-        Err(why) => return Some(format!("vegeta's CPU could not be measured ({why}): starvation not ruled out")),
+        Measured::Measured(cpu) => cpu,
+        Measured::Absent(why) => {
+            return Some(format!("vegeta's CPU could not be measured ({why}): starvation not ruled out"));
+        }
     };
-    let used = cpu.percent_of_one_core();
-    (used >= LOAD_GENERATOR_STARVED * 100.0 * cpus as f64)
-        .then(|| format!("vegeta used {used:.0}% CPU of {cpus} CPU(s): the load generator was starved"))
+    (cpu.cpu_pct >= LOAD_GENERATOR_STARVED * 100.0 * cpus as f64)
+        .then(|| format!("vegeta used {:.0}% CPU of {cpus} CPU(s): the load generator was starved", cpu.cpu_pct))
 }
 
 /// The contention rule for one process (`who`: "the server", "vegeta"); a reason when it waited on a run
 /// queue for more than [`RUN_QUEUE_SHARE_LIMIT`] of the window or its delay could not be measured. The
-/// measured delay is a lower bound (exited threads may add up to its `missing_at_most`), so a delay over the
-/// limit is over it for certain.
-pub fn contention_reason(who: &str, delay: &Result<RunQueueDelay, Unmeasured>) -> Option<String> {
-    let delay = match delay {
-        Ok(delay) => delay,
-        Err(why) => return Some(format!("{who}'s run-queue delay could not be measured ({why})")),
+/// measured delay is a lower bound (exited threads may add up to its `missing_at_most_s`), so a delay over
+/// the limit is over it for certain.
+pub fn contention_reason(who: &str, run_queue: &Measured<RunQueueRecord>) -> Option<String> {
+    let run_queue = match run_queue {
+        Measured::Measured(run_queue) => run_queue,
+        Measured::Absent(why) => return Some(format!("{who}'s run-queue delay could not be measured ({why})")),
     };
-    let share = delay.share_of_window();
-    (share > RUN_QUEUE_SHARE_LIMIT).then(|| {
+    (run_queue.share_pct > RUN_QUEUE_SHARE_LIMIT * 100.0).then(|| {
         format!(
             "{who} waited for a CPU {:.0}% of the time (over {:.0}%): it was short of CPU",
-            share * 100.0,
+            run_queue.share_pct,
             RUN_QUEUE_SHARE_LIMIT * 100.0
         )
     })
-}
-
-/// The schema record of a test's accounting: both processes over the window, the server's cost per request
-/// (`requests` = what vegeta sent) and the capacity it projects to on `server_cpus` CPUs.
-pub fn accounting_record(
-    server: &WindowAccount,
-    vegeta: &WindowAccount,
-    requests: u64,
-    server_cpus: usize,
-) -> Accounting {
-    let projected = match &server.cpu {
-        Err(why) => Measured::Absent(format!("the server's CPU was not measured: {why}")),
-        Ok(cpu) => per_request(cpu, requests).and_then(|cost| projected_capacity(server_cpus, &cost)).map_or_else(
-            || Measured::Absent("no requests, or no measurable server CPU".to_owned()),
-            |p| Measured::Measured(projection_record(&p)),
-        ),
-    };
-    Accounting {
-        server: process_record(server, requests),
-        load_generator: process_record(vegeta, requests),
-        server_cpus,
-        projected_capacity: projected,
-    }
-}
-
-fn process_record(account: &WindowAccount, requests: u64) -> ProcessAccounting {
-    let cpu = account.cpu.as_ref().map(|cpu| cpu_record(cpu, requests)).map_err(ToString::to_string);
-    let run_queue = account.run_queue.as_ref().map(run_queue_record).map_err(ToString::to_string);
-    ProcessAccounting { cpu: cpu.into(), run_queue: run_queue.into() }
-}
-
-fn cpu_record(cpu: &CpuWindow, requests: u64) -> CpuRecord {
-    let cost = per_request(cpu, requests);
-    CpuRecord {
-        cpu_s: cpu.cpu.as_secs_f64(),
-        uncertainty_s: cpu.uncertainty.as_secs_f64(),
-        window_s: cpu.wall.as_secs_f64(),
-        cpu_pct: cpu.percent_of_one_core(),
-        us_per_request: cost.map(|c| c.us),
-        us_per_request_uncertainty: cost.map(|c| c.uncertainty_us),
-    }
-}
-
-fn run_queue_record(delay: &RunQueueDelay) -> RunQueueRecord {
-    RunQueueRecord {
-        delay_s: delay.delay.as_secs_f64(),
-        missing_at_most_s: delay.missing_at_most.as_secs_f64(),
-        window_s: delay.wall.as_secs_f64(),
-        share_pct: delay.share_of_window() * 100.0,
-        threads_seen: delay.threads_seen,
-        threads_born: delay.threads_born,
-        threads_exited: delay.threads_exited,
-    }
-}
-
-fn projection_record(projection: &ProjectedCapacity) -> ProjectedCapacityRecord {
-    ProjectedCapacityRecord {
-        rps: projection.rps,
-        low_rps: projection.low_rps,
-        high_rps: projection.high_rps.is_finite().then_some(projection.high_rps),
-        label: PROJECTION_LABEL.to_owned(),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn window(cpu_ms: u64, wall_ms: u64) -> CpuWindow {
-        CpuWindow {
-            cpu: Duration::from_millis(cpu_ms),
-            uncertainty: Duration::from_millis(20),
-            wall: Duration::from_millis(wall_ms),
-        }
+    fn cpu(cpu_pct: f64) -> Measured<CpuRecord> {
+        Measured::Measured(CpuRecord {
+            cpu_s: cpu_pct / 100.0,
+            uncertainty_s: 0.02,
+            window_s: 1.0,
+            cpu_pct,
+            us_per_request: None,
+            us_per_request_uncertainty: None,
+        })
     }
 
-    fn delay(delay_ms: u64, wall_ms: u64) -> RunQueueDelay {
-        RunQueueDelay {
-            delay: Duration::from_millis(delay_ms),
-            missing_at_most: Duration::ZERO,
-            wall: Duration::from_millis(wall_ms),
+    fn waited(share_pct: f64) -> Measured<RunQueueRecord> {
+        Measured::Measured(RunQueueRecord {
+            delay_s: share_pct / 100.0,
+            missing_at_most_s: 0.0,
+            window_s: 1.0,
+            share_pct,
             threads_seen: 2,
             threads_born: 0,
             threads_exited: 0,
-        }
+        })
     }
 
     #[test]
     fn cost_per_request_and_its_uncertainty() {
         // The measurement: 26% of a core at 13,500 req/s for 10 s is about 19 µs per request.
-        let cost = per_request(&window(2600, 10_000), 135_000).expect("requests");
+        let cost = per_request(Duration::from_millis(2600), Duration::from_millis(20), 135_000).expect("requests");
         assert!((cost.us - 19.259).abs() < 0.001, "{cost:?}");
         assert!((cost.uncertainty_us - 20_000.0 / 135_000.0).abs() < 1e-9, "{cost:?}");
-        assert_eq!(per_request(&window(10, 1000), 0), None);
+        assert_eq!(per_request(Duration::from_millis(10), Duration::ZERO, 0), None);
     }
 
     #[test]
@@ -208,48 +147,25 @@ mod tests {
 
     #[test]
     fn a_generator_at_ninety_percent_of_its_cpus_is_starved() {
-        assert_eq!(starvation_reason(&Ok(window(850, 1000)), 1), None);
-        let starved = starvation_reason(&Ok(window(900, 1000)), 1).expect("starved");
+        assert_eq!(starvation_reason(&cpu(85.0), 1), None);
+        let starved = starvation_reason(&cpu(90.0), 1).expect("starved");
         assert!(starved.contains("starved") && starved.contains("90%"), "{starved}");
-        assert_eq!(starvation_reason(&Ok(window(1700, 1000)), 2), None, "85% of two CPUs");
+        assert_eq!(starvation_reason(&cpu(170.0), 2), None, "85% of two CPUs");
     }
 
     #[test]
-    fn an_unmeasured_generator_is_never_vouched_for() {
-        let gone = Err(Unmeasured::EmptyWindow);
+    fn an_unmeasured_process_is_never_vouched_for() {
+        let gone = Measured::Absent("process 7 was gone".to_owned());
         let reason = starvation_reason(&gone, 1).expect("a reason, not a pass");
-        assert!(reason.contains("could not be measured"), "{reason}");
-        let reason = contention_reason("the server", &Err(Unmeasured::EmptyWindow)).expect("a reason");
+        assert!(reason.contains("could not be measured (process 7 was gone)"), "{reason}");
+        let reason = contention_reason("the server", &Measured::Absent("no schedstat".to_owned())).expect("reason");
         assert!(reason.starts_with("the server's run-queue delay could not be measured"), "{reason}");
     }
 
     #[test]
     fn waiting_more_than_a_quarter_of_the_window_is_contention() {
-        assert_eq!(contention_reason("vegeta", &Ok(delay(250, 1000))), None, "exactly 25% passes");
-        let reason = contention_reason("vegeta", &Ok(delay(450, 1000))).expect("contended");
+        assert_eq!(contention_reason("vegeta", &waited(25.0)), None, "exactly 25% passes");
+        let reason = contention_reason("vegeta", &waited(45.0)).expect("contended");
         assert!(reason.starts_with("vegeta waited for a CPU 45% of the time (over 25%)"), "{reason}");
-    }
-    #[test]
-    fn the_accounting_record_keeps_absent_figures_absent() {
-        let measured = WindowAccount { cpu: Ok(window(2600, 10_000)), run_queue: Ok(delay(50, 10_000)) };
-        let gone = WindowAccount {
-            cpu: Err(Unmeasured::ProcessGone { pid: 7, path: "/proc/7/stat".into() }),
-            run_queue: Err(Unmeasured::EmptyWindow),
-        };
-        let record = accounting_record(&measured, &gone, 135_000, 1);
-        let cpu = record.server.cpu.value().expect("measured");
-        assert!((cpu.us_per_request.expect("requests") - 19.259).abs() < 0.001, "{cpu:?}");
-        assert!((cpu.cpu_pct - 26.0).abs() < 1e-9);
-        let projection = record.projected_capacity.value().expect("projected");
-        assert!((projection.rps - 1e6 / 19.259_259).abs() < 1.0, "{projection:?}");
-        assert_eq!(projection.label, PROJECTION_LABEL);
-        assert!(record.server.run_queue.value().is_some_and(|q| (q.share_pct - 0.5).abs() < 1e-9));
-        let why = record.load_generator.cpu.absent_reason().expect("absent");
-        assert!(why.contains("process 7 was gone"), "{why}");
-        let unprojected = accounting_record(&gone, &measured, 135_000, 1);
-        assert!(unprojected.projected_capacity.absent_reason().is_some_and(|r| r.contains("not measured")));
-        let idle = accounting_record(&measured, &measured, 0, 1);
-        assert!(idle.projected_capacity.absent_reason().is_some());
-        assert_eq!(idle.server.cpu.value().and_then(|c| c.us_per_request), None);
     }
 }
