@@ -1,13 +1,42 @@
-//! The command line, as clap types only. Nothing here is validated beyond syntax: [`crate::plan`] resolves
-//! these flags into a checked plan.
+//! The command line, as clap types only: flags, their help, and typed values (durations are parsed here, by
+//! clap). Defaults come from [`crate::defaults`]. Combinations are checked by [`crate::config`], which
+//! resolves these flags into a plan.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Default cap on vegeta's connections per server: far above what a healthy test needs (rate x latency, e.g.
-/// 2000 req/s x 50 ms = 100), far below the ~28,000 ephemeral ports.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 1000;
+use crate::defaults;
+
+/// The servers the workspace builds; the first is what `runner calibrate` targets by default.
+const FIRST_SERVER: &str = shared::binaries::SERVERS[0];
+/// The most workers a server accepts, for clap's range.
+const MAX_WORKERS: i64 = shared::config::MAX_WORKERS as i64;
+
+/// A positive duration such as `10s`, `1m30s` or `500ms`, at most a day.
+pub fn positive_duration(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value.trim())
+        .map_err(|e| format!("{value:?} is not a duration ({e}); write it like 10s, 1m or 500ms"))?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".to_owned());
+    }
+    if duration > defaults::MAX_DURATION {
+        return Err(format!("{value:?} is longer than a day"));
+    }
+    Ok(duration)
+}
+
+/// Like [`positive_duration`], but `0` is allowed (it switches the feature off).
+pub fn duration_or_zero(value: &str) -> Result<Duration, String> {
+    match value.trim() {
+        "0" => Ok(Duration::ZERO),
+        _ => match positive_duration(value) {
+            Err(message) if message == "must be longer than zero" => Ok(Duration::ZERO),
+            other => other,
+        },
+    }
+}
 
 /// Benchmark the runtime-bench servers (tokio/axum vs thread-per-core monoio) with vegeta and report.
 ///
@@ -25,6 +54,33 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
+impl Cli {
+    /// Parses the process's arguments, with help text that reads its mode-dependent defaults from
+    /// [`defaults`] (clap's derive can only show one fixed default).
+    pub fn parse_with_defaults() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = with_mode_defaults(Cli::command()).mut_subcommand("run", with_mode_defaults);
+        let matches = command.get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    }
+}
+
+/// `--duration` and `--timeout` help naming both their defaults: for fixed rates and for search probes.
+fn with_mode_defaults(command: clap::Command) -> clap::Command {
+    let duration = format!(
+        "Length of each measured attack, e.g. 10s, 1m, 500ms [default: {}; {} per probe with --find-max]",
+        defaults::DURATION,
+        defaults::PROBE_DURATION
+    );
+    let timeout = format!(
+        "Per-request timeout; a request still unanswered after it counts as an error [default: {}; {} with \
+         --find-max, where an overloaded probe would otherwise wait out long timeouts]",
+        defaults::TIMEOUT,
+        defaults::PROBE_TIMEOUT
+    );
+    command.mut_arg("duration", |arg| arg.help(duration)).mut_arg("timeout", |arg| arg.help(timeout))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a benchmark (the default when no subcommand is given).
@@ -40,31 +96,31 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct CalibrateArgs {
     /// Server whose no-op endpoint is the target.
-    #[arg(long, default_value = "axum")]
+    #[arg(long, default_value = FIRST_SERVER)]
     pub server: String,
 
     /// Server workers.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS))]
     pub workers: u16,
 
     /// Length of each probe.
-    #[arg(long, default_value = "3s", value_name = "DURATION")]
-    pub duration: String,
+    #[arg(long, default_value = defaults::CALIBRATE_DURATION, value_parser = positive_duration, value_name = "DURATION")]
+    pub duration: Duration,
 
     /// Warm-up before each probe; 0 skips it.
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
-    pub warmup: String,
+    #[arg(long, default_value = defaults::CALIBRATE_WARMUP, value_parser = duration_or_zero, value_name = "DURATION")]
+    pub warmup: Duration,
 
     /// The time the whole calibration may take.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub budget: String,
+    #[arg(long, default_value = defaults::CALIBRATE_BUDGET, value_parser = positive_duration, value_name = "DURATION")]
+    pub budget: Duration,
 
     /// The first rate probed, in requests per second.
-    #[arg(long, default_value_t = 1000, value_name = "RPS")]
+    #[arg(long, default_value_t = defaults::CALIBRATE_START_RATE, value_name = "RPS")]
     pub start_rate: u32,
 
     /// Folder the run folder and calibration.json are written to.
-    #[arg(long, default_value = "results", value_name = "DIR")]
+    #[arg(long, default_value = defaults::OUT, value_name = "DIR")]
     pub out: PathBuf,
 
     /// vegeta binary [default: $VEGETA, then PATH, then tools/bin/vegeta of this checkout].
@@ -76,41 +132,9 @@ pub struct CalibrateArgs {
     pub no_pin: bool,
 }
 
-impl CalibrateArgs {
-    /// The equivalent benchmark flags: a saturation search of the no-op endpoint with no latency bound.
-    pub fn as_run_args(&self) -> RunArgs {
-        RunArgs {
-            servers: vec![self.server.clone()],
-            filter: vec![shared::catalogue::CALIBRATION_PATH_PREFIX.to_owned()],
-            rates: vec![self.start_rate],
-            duration: Some(self.duration.clone()),
-            warmup: self.warmup.clone(),
-            repeat: 1,
-            find_max: true,
-            // No latency bound: the ceiling is where the generator stops holding the rate.
-            slo_p99: "1h".to_owned(),
-            slo_success: 99.9,
-            budget: self.budget.clone(),
-            start_rate: self.start_rate,
-            max_rate: crate::search::MAX_RATE,
-            workers: vec![self.workers],
-            host: shared::config::DEFAULT_HOST.to_owned(),
-            port: None,
-            timeout: None,
-            out: self.out.clone(),
-            vegeta: self.vegeta.clone(),
-            sleep_ms: shared::config::DEFAULT_SLEEP_MS,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            no_pin: self.no_pin,
-            no_html: true,
-            dry_run: false,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Servers to benchmark, comma-separated [default: every server in the workspace: axum,monoio].
+    /// Servers to benchmark, comma-separated [default: every server the workspace builds].
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub servers: Vec<String>,
 
@@ -120,20 +144,20 @@ pub struct RunArgs {
     pub filter: Vec<String>,
 
     /// Target request rates in requests per second, one test per rate.
-    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [1000u32, 2000], value_name = "RPS")]
+    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = defaults::RATES, value_name = "RPS")]
     pub rates: Vec<u32>,
 
-    /// Length of each measured attack, e.g. 10s, 1m, 500ms [default: 10s; 3s per probe with --find-max].
-    #[arg(long, value_name = "DURATION")]
-    pub duration: Option<String>,
+    /// Length of each measured attack, e.g. 10s, 1m, 500ms (defaults in --help).
+    #[arg(long, value_parser = positive_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
 
     /// Warm-up attack before each measured test, at the test's rate, excluded from the metrics; 0 skips it.
-    #[arg(long, default_value = "2s", value_name = "DURATION")]
-    pub warmup: String,
+    #[arg(long, default_value = defaults::WARMUP, value_parser = duration_or_zero, value_name = "DURATION")]
+    pub warmup: Duration,
 
     /// Run each test this many times, each on a fresh server; tables and charts show the median and the
     /// spread, and every repeat is kept.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100), value_name = "N")]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=defaults::MAX_REPEAT as i64), value_name = "N")]
     pub repeat: u32,
 
     /// Instead of the fixed --rates, find for every server x endpoint x workers the highest rate that meets
@@ -142,27 +166,27 @@ pub struct RunArgs {
     pub find_max: bool,
 
     /// With --find-max: the p99 latency a sustainable rate must stay under.
-    #[arg(long, default_value = "100ms", value_name = "DURATION")]
-    pub slo_p99: String,
+    #[arg(long, default_value = defaults::SLO_P99, value_parser = positive_duration, value_name = "DURATION")]
+    pub slo_p99: Duration,
 
     /// With --find-max: the success percentage (HTTP 200) a sustainable rate must reach.
-    #[arg(long, default_value_t = 99.9, value_name = "PERCENT")]
+    #[arg(long, default_value_t = defaults::SLO_SUCCESS_PCT, value_name = "PERCENT")]
     pub slo_success: f64,
 
     /// With --find-max: the time the whole search may take, shared evenly by the combinations.
-    #[arg(long, default_value = "10m", value_name = "DURATION")]
-    pub budget: String,
+    #[arg(long, default_value = defaults::BUDGET, value_parser = positive_duration, value_name = "DURATION")]
+    pub budget: Duration,
 
     /// With --find-max: the first rate probed, in requests per second.
-    #[arg(long, default_value_t = 100, value_name = "RPS")]
+    #[arg(long, default_value_t = defaults::START_RATE, value_name = "RPS")]
     pub start_rate: u32,
 
     /// With --find-max: no probe goes above this rate (e.g. the calibrated load-generator ceiling).
-    #[arg(long, default_value_t = crate::search::MAX_RATE, value_name = "RPS")]
+    #[arg(long, default_value_t = defaults::MAX_RATE, value_name = "RPS")]
     pub max_rate: u32,
 
-    /// Server worker counts to test (event-loop threads), one test per count.
-    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [1u16], value_name = "N")]
+    /// Server worker counts to test (event-loop threads), one test per count; the servers accept 1 to 1024.
+    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = defaults::WORKERS, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS), value_name = "N")]
     pub workers: Vec<u16>,
 
     /// Address the servers listen on; must be a loopback address (load only ever targets this machine).
@@ -174,13 +198,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub port: Option<u16>,
 
-    /// Per-request timeout; a request still unanswered after it counts as an error [default: 10s; 2s with
-    /// --find-max, where an overloaded probe would otherwise wait out long timeouts].
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
+    /// Per-request timeout; a request still unanswered after it counts as an error (defaults in --help).
+    #[arg(long, value_parser = positive_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
 
     /// Folder the run folder is created in.
-    #[arg(long, default_value = "results", value_name = "DIR")]
+    #[arg(long, default_value = defaults::OUT, value_name = "DIR")]
     pub out: PathBuf,
 
     /// vegeta binary [default: $VEGETA, then PATH, then tools/bin/vegeta of this checkout].
@@ -190,7 +213,7 @@ pub struct RunArgs {
     /// Most connections vegeta opens to a server. Beyond it, requests queue inside vegeta (still sent on
     /// schedule, their wait counted in their latency), so an overloaded test cannot exhaust the machine's
     /// ephemeral ports and slow every later test.
-    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    #[arg(long, default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub max_connections: u32,
 
     /// Milliseconds each sleep endpoint waits (passed to the servers as --sleep-ms).
@@ -218,7 +241,7 @@ pub struct ReportArgs {
     pub dir: Option<PathBuf>,
 
     /// Folder holding the run folders, used when --dir is absent.
-    #[arg(long, default_value = "results", value_name = "DIR")]
+    #[arg(long, default_value = defaults::OUT, value_name = "DIR")]
     pub out: PathBuf,
 
     /// HTML file to write [default: report.html inside the run folder].

@@ -3,24 +3,30 @@
 //! Exit codes: 0 success; 1 a failure while running; 2 bad arguments or a missing tool (vegeta, a server
 //! binary); 130 interrupted by Ctrl-C (every finished test is kept).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 use runner::cli::{CalibrateArgs, Cli, Command, ReportArgs, RunArgs};
-use runner::plan::{Plan, PlanError};
-use runner::progress::stdout_is_terminal;
-use runner::results::{self, RunResults};
-use runner::scheduler::{self, Tools};
-use runner::server::ServerError;
-use runner::vegeta::VegetaError;
-use runner::{calibration, machine, report};
+use runner::config::{Plan, PlanError};
+use runner::host::machine;
+use runner::model::{self, RunResults};
+use runner::report;
+use runner::run::calibration;
+use runner::run::progress::stdout_is_terminal;
+use runner::run::{self as session, Tools};
+use runner::tools::server::ServerError;
+use runner::tools::vegeta::VegetaError;
+
+/// A usage error found outside the plan (e.g. `report --dir` naming a folder that is not there): exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_with_defaults();
     let outcome = match cli.command {
         Some(Command::Run(args)) => run_benchmark(&args),
         None => run_benchmark(&cli.run),
@@ -36,7 +42,8 @@ fn main() -> ExitCode {
 /// Usage errors and missing tools exit 2, like clap's own usage errors; everything else 1.
 fn exit_code_for(error: &anyhow::Error) -> u8 {
     let is_usage = error.downcast_ref::<PlanError>().is_some()
-        || error.downcast_ref::<VegetaError>().is_some_and(VegetaError::is_not_found)
+        || error.downcast_ref::<UsageError>().is_some()
+        || error.downcast_ref::<VegetaError>().is_some_and(VegetaError::is_setup_problem)
         || error.downcast_ref::<ServerError>().is_some_and(|e| matches!(e, ServerError::BinaryMissing { .. }));
     if is_usage { 2 } else { 1 }
 }
@@ -47,6 +54,7 @@ fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
         print!("{}", plan.describe());
         return Ok(ExitCode::SUCCESS);
     }
+    plan.check_output()?;
     let tools = Tools::locate(&plan)?;
     let (soft_before, soft_after) = machine::raise_open_file_limit();
     if soft_after < 4096 {
@@ -56,8 +64,7 @@ fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
     }
     eprint!("{}", plan.describe());
     let interrupted = install_interrupt_flag()?;
-    let arguments = std::env::args().collect();
-    let outcome = scheduler::run(&plan, &tools, arguments, Arc::clone(&interrupted))?;
+    let outcome = session::run(&plan, &tools, std::env::args().collect(), Arc::clone(&interrupted))?;
     finish_run(&outcome.results, &outcome.run_dir, plan.html)?;
     if outcome.interrupted() {
         eprintln!(
@@ -93,27 +100,27 @@ fn finish_run(results: &RunResults, run_dir: &Path, html: bool) -> Result<()> {
         report::write_html(results, &html_path)?;
         println!("report:  {}", file_link(&html_path, color));
     }
-    println!("results: {}", file_link(&run_dir.join(results::RESULTS_FILE), color));
+    println!("results: {}", file_link(&run_dir.join(model::RESULTS_FILE), color));
     println!("run folder: {}", file_link(run_dir, color));
     Ok(())
 }
 
 /// Finds vegeta's ceiling against the no-op endpoint and stores it beside the run folders.
 fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
-    let mut plan = Plan::resolve(&args.as_run_args())?;
-    plan.calibrating = true;
+    let plan = Plan::for_calibration(args)?;
+    plan.check_output()?;
     let tools = Tools::locate(&plan)?;
     machine::raise_open_file_limit();
     eprint!("calibrating the load generator against the no-op endpoint\n{}", plan.describe());
     let interrupted = install_interrupt_flag()?;
-    let outcome = scheduler::run(&plan, &tools, std::env::args().collect(), interrupted)?;
+    let outcome = session::run(&plan, &tools, std::env::args().collect(), interrupted)?;
     if outcome.interrupted() {
         eprintln!("interrupted: no calibration stored; the probes are in {}", outcome.run_dir.display());
         return Ok(ExitCode::from(130));
     }
     let calibration = calibration::calibration_from(&outcome.results)?;
-    let path = plan.out.join(results::CALIBRATION_FILE);
-    results::write_json_atomic(&path, &calibration)?;
+    let path = plan.out.join(model::CALIBRATION_FILE);
+    model::write_json_atomic(&path, &calibration)?;
     match calibration.ceiling_rps {
         Some(ceiling) => println!("load-generator ceiling: {ceiling} req/s ({})", calibration.stop),
         None => println!("no probe held its rate with valid results ({})", calibration.stop),
@@ -123,10 +130,7 @@ fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
 }
 
 fn render_report(args: &ReportArgs) -> Result<ExitCode> {
-    let run_dir = match &args.dir {
-        Some(dir) => dir.clone(),
-        None => results::newest_run_dir(&args.out)?,
-    };
+    let run_dir = report_dir(args)?;
     let results = RunResults::load(&run_dir)?;
     let color = stdout_is_terminal();
     println!("{}", report::terminal_report(&results, report::terminal_width(), color));
@@ -136,6 +140,15 @@ fn render_report(args: &ReportArgs) -> Result<ExitCode> {
         println!("report:  {}", file_link(&html_path, color));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The run folder to render: `--dir` (which must be a folder), else the newest under `--out`.
+fn report_dir(args: &ReportArgs) -> Result<PathBuf> {
+    match &args.dir {
+        Some(dir) if dir.is_dir() => Ok(dir.clone()),
+        Some(dir) => Err(UsageError(format!("--dir {} is not a folder; name a run folder", dir.display())).into()),
+        None => Ok(model::newest_run_dir(&args.out)?),
+    }
 }
 
 /// A clickable link (OSC 8) on a terminal; the plain `file://` URL otherwise.

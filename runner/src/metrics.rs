@@ -9,14 +9,13 @@
 //!   first send), or the request count when that span is zero. It matches `vegeta report`'s `rate` exactly.
 //! - The wait is vegeta's: the latest response end (send + latency, over all requests) minus the last send.
 
+pub mod pacing;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::results::{LATENCY_CURVE_PERCENTILES, LatencyStats, Metrics, PercentilePoint};
-use crate::vegeta::RequestResult;
-
-/// The only status that counts as a success (vegeta counts 200-399).
-const SUCCESS_CODE: u16 = 200;
+use crate::model::{LATENCY_CURVE_PERCENTILES, LatencyStats, Metrics, PercentilePoint, StatusCode};
+use crate::tools::vegeta::RequestResult;
 
 /// Computes the metrics of one attack. The achieved rate is successes over the time it took to deliver them,
 /// from the first request sent to the last response received (vegeta's `throughput`): responses that trickle
@@ -24,7 +23,7 @@ const SUCCESS_CODE: u16 = 200;
 /// results carry no timing (a single request). An empty `results` gives all zeros.
 pub fn compute(results: &[RequestResult], requested_duration: Duration) -> Metrics {
     let requests = results.len() as u64;
-    let successes = results.iter().filter(|r| r.code == SUCCESS_CODE).count() as u64;
+    let successes = results.iter().filter(|r| StatusCode(r.code) == StatusCode::OK).count() as u64;
     let timing = Timing::of(results);
     let sorted = sorted_latencies(results);
     Metrics {
@@ -122,10 +121,10 @@ fn mean_ms(latencies: &[u64]) -> f64 {
     total as f64 / latencies.len() as f64 / 1e6
 }
 
-fn status_codes(results: &[RequestResult]) -> BTreeMap<String, u64> {
+fn status_codes(results: &[RequestResult]) -> BTreeMap<StatusCode, u64> {
     let mut counts = BTreeMap::new();
     for result in results {
-        *counts.entry(result.code.to_string()).or_insert(0) += 1;
+        *counts.entry(StatusCode(result.code)).or_insert(0) += 1;
     }
     counts
 }
@@ -271,8 +270,8 @@ mod tests {
         assert!((metrics.success_pct - 100.0 / 3.0).abs() < 1e-9);
         let delivery_s = metrics.attack_duration_s + metrics.wait_s;
         assert!((metrics.achieved_rps - 2.0 / delivery_s).abs() < 1e-9);
-        let codes: Vec<(&str, u64)> = metrics.status_codes.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        assert_eq!(codes, vec![("0", 2), ("200", 2), ("302", 1), ("500", 1)]);
+        let codes: Vec<(u16, u64)> = metrics.status_codes.iter().map(|(k, v)| (k.0, *v)).collect();
+        assert_eq!(codes, vec![(0, 2), (200, 2), (302, 1), (500, 1)]);
         let errors: Vec<(&str, u64)> = metrics.errors.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(
             errors,

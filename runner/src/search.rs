@@ -2,18 +2,14 @@
 //! geometrically until a probe misses, then bisect until the bracket is within the precision. Pure logic
 //! over a [`Prober`], so it is tested against simulated servers whose capacity is known.
 
+//!
+//! The search never probes above [`Range::max`], and knows nothing of processes, records or SLOs: a
+//! [`Prober`] measures a rate and says how it went.
+
 use std::time::{Duration, Instant};
 
-use crate::plan::Slo;
-use crate::results::{TestRecord, TestStatus};
-use crate::validity::SHARED_CORES_REASON;
-
-/// Rate multiplier while no probe has missed yet.
-pub const GROWTH: f64 = 2.0;
-/// The search stops once the lowest missing rate is within this fraction above the highest meeting one.
-pub const PRECISION: f64 = 0.05;
-/// No probe goes above this rate unless told otherwise.
-pub const MAX_RATE: u32 = 1_000_000;
+use crate::defaults::{SEARCH_GROWTH as GROWTH, SEARCH_PRECISION as PRECISION};
+use crate::model::ProbeVerdict;
 
 /// Where the search starts and the rate it never exceeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,13 +33,18 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn word(&self) -> &'static str {
+    /// The verdict as `results.json` records it.
+    pub fn kind(&self) -> ProbeVerdict {
         match self {
-            Verdict::Meets => "meets",
-            Verdict::Misses(_) => "misses",
-            Verdict::Invalid(_) => "invalid",
-            Verdict::Failed(_) => "failed",
+            Verdict::Meets => ProbeVerdict::Meets,
+            Verdict::Misses(_) => ProbeVerdict::Misses,
+            Verdict::Invalid(_) => ProbeVerdict::Invalid,
+            Verdict::Failed(_) => ProbeVerdict::Failed,
         }
+    }
+
+    pub fn word(&self) -> &'static str {
+        self.kind().word()
     }
 
     pub fn detail(&self) -> &str {
@@ -52,29 +53,6 @@ impl Verdict {
             Verdict::Misses(why) | Verdict::Invalid(why) | Verdict::Failed(why) => why,
         }
     }
-}
-
-/// Judges one measured test against the SLO.
-pub fn judge(record: &TestRecord, slo: &Slo) -> Verdict {
-    if record.status == TestStatus::Failed {
-        return Verdict::Failed(record.failure.clone().unwrap_or_else(|| "the test failed".to_owned()));
-    }
-    let Some(metrics) = &record.metrics else { return Verdict::Failed("no metrics".to_owned()) };
-    let p99_limit_ms = slo.p99.as_secs_f64() * 1000.0;
-    if metrics.success_pct < slo.success_pct {
-        return Verdict::Misses(format!("success {:.2}% < {}%", metrics.success_pct, slo.success_pct));
-    }
-    if metrics.latency_ms.p99 > p99_limit_ms {
-        return Verdict::Misses(format!("p99 {:.1} ms > {p99_limit_ms} ms", metrics.latency_ms.p99));
-    }
-    // Shared CPUs are a property of the placement, the same for every probe: judged per probe it would stop
-    // every search at its first probe. The capacity result carries it instead.
-    let reasons: Vec<&str> =
-        record.validity.reasons.iter().map(String::as_str).filter(|r| *r != SHARED_CORES_REASON).collect();
-    if !reasons.is_empty() {
-        return Verdict::Invalid(reasons.join("; "));
-    }
-    Verdict::Meets
 }
 
 /// Something that measures one rate: the real scheduler, or a simulation in tests.
@@ -147,7 +125,7 @@ pub struct Budget {
 
 /// Runs the search: doubles from `start_rate` until a miss, then bisects.
 pub fn find_max(prober: &mut impl Prober, range: Range, budget: Budget, now: impl Fn() -> Instant) -> SearchOutcome {
-    let max_rate = range.max.clamp(1, MAX_RATE);
+    let max_rate = range.max.max(1);
     let mut meets: Option<u32> = None;
     let mut misses: Option<u32> = None;
     let mut probes = Vec::new();
@@ -193,7 +171,7 @@ fn next_rate(meets: Option<u32>, misses: Option<u32>, current: u32, max_rate: u3
 
 fn scale(rate: u32, factor: f64) -> u32 {
     // Rates are small positive integers; the float round trip is exact in this range.
-    (f64::from(rate) * factor).round().clamp(1.0, f64::from(MAX_RATE)) as u32
+    (f64::from(rate) * factor).round().clamp(1.0, f64::from(u32::MAX)) as u32
 }
 
 #[cfg(test)]
@@ -225,7 +203,7 @@ mod tests {
 
     fn search(capacity: u32, start: u32) -> SearchOutcome {
         let mut server = Simulated { capacity, invalid_above: None, probes: 0 };
-        find_max(&mut server, Range { start, max: MAX_RATE }, unlimited(), Instant::now)
+        find_max(&mut server, Range { start, max: crate::defaults::MAX_RATE }, unlimited(), Instant::now)
     }
 
     #[test]
@@ -274,7 +252,8 @@ mod tests {
     #[test]
     fn an_invalid_probe_stops_with_a_lower_bound() {
         let mut server = Simulated { capacity: 10_000, invalid_above: Some(3000), probes: 0 };
-        let outcome = find_max(&mut server, Range { start: 1000, max: MAX_RATE }, unlimited(), Instant::now);
+        let outcome =
+            find_max(&mut server, Range { start: 1000, max: crate::defaults::MAX_RATE }, unlimited(), Instant::now);
         assert_eq!(outcome.sustainable, Some(2000));
         assert!(matches!(outcome.stop, Stop::Invalid(_)));
         assert!(!outcome.stop.is_conclusive());
@@ -298,39 +277,12 @@ mod tests {
         let budget = Budget { deadline: start + Duration::from_secs(20), probe_cost: Duration::from_secs(5) };
         let outcome = find_max(
             &mut Ticking { server: &mut server, clock: &clock },
-            Range { start: 100, max: MAX_RATE },
+            Range { start: 100, max: crate::defaults::MAX_RATE },
             budget,
             || clock.get(),
         );
         assert_eq!(outcome.probes.len(), 4, "20 s of 5 s probes");
         assert_eq!(outcome.stop, Stop::BudgetExhausted);
         assert_eq!(outcome.sustainable, Some(800));
-    }
-
-    #[test]
-    fn misses_take_precedence_over_invalidity() {
-        use crate::results::*;
-        let slo = Slo { p99: Duration::from_millis(100), success_pct: 99.9 };
-        let mut record: TestRecord =
-            serde_json::from_str(include_str!("../tests/fixtures/one_record.json")).expect("fixture record");
-        assert_eq!(judge(&record, &slo), Verdict::Meets);
-        record.validity = Validity::from_reasons(vec!["vegeta fell behind".to_owned()], false);
-        assert!(matches!(judge(&record, &slo), Verdict::Invalid(_)));
-        if let Some(metrics) = record.metrics.as_mut() {
-            metrics.latency_ms.p99 = 250.0;
-        }
-        assert!(matches!(judge(&record, &slo), Verdict::Misses(_)));
-        record.status = TestStatus::Failed;
-        assert!(matches!(judge(&record, &slo), Verdict::Failed(_)));
-    }
-
-    #[test]
-    fn shared_cpus_alone_do_not_stop_a_search() {
-        use crate::results::*;
-        let slo = Slo { p99: Duration::from_millis(100), success_pct: 99.9 };
-        let mut record: TestRecord =
-            serde_json::from_str(include_str!("../tests/fixtures/one_record.json")).expect("fixture record");
-        record.validity = Validity::from_reasons(vec![SHARED_CORES_REASON.to_owned()], true);
-        assert_eq!(judge(&record, &slo), Verdict::Meets);
     }
 }

@@ -11,7 +11,7 @@ use std::process::ExitStatus;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use runner::server::{ServerProcess, ServerSpec, locate_binary};
+use runner::tools::server::{ServerProcess, ServerSpec, locate_binary};
 use shared::client::Response;
 use tempfile::TempDir;
 

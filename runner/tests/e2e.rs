@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use runner::results::{RunResults, RunStatus, TestRecord, TestStatus};
+use runner::model::{RunResults, RunStatus, TestRecord, TestStatus};
 
 fn runner_command(out: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
@@ -46,7 +46,7 @@ fn describe(output: &Output) -> String {
 }
 
 fn vegeta_report(raw: &Path) -> serde_json::Value {
-    let vegeta = runner::vegeta::Vegeta::locate(None).expect("vegeta is installed (scripts/install-vegeta.sh)");
+    let vegeta = runner::tools::vegeta::Vegeta::locate(None).expect("vegeta is installed (scripts/install-vegeta.sh)");
     let output =
         Command::new(vegeta.path()).args(["report", "-type=json"]).arg(raw).output().expect("vegeta report runs");
     serde_json::from_slice(&output.stdout).expect("vegeta report prints JSON")

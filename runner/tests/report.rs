@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use runner::model::{CapacityResult, ProbeRecord, ProbeVerdict, RunResults, SearchConfig, TestRecord, TestStatus};
 use runner::report::{
     HtmlReport, RateTable, Renderer, TerminalReport, rate_table, render_html, terminal_report, write_html,
 };
-use runner::results::{CapacityResult, ProbeRecord, RunResults, SearchConfig, TestRecord, TestStatus};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -245,9 +245,9 @@ fn with_capacity(mut results: RunResults) -> RunResults {
         precision_pct: 10.0,
     });
     let endpoint = find(&results, "monoio", 1, "get_item_async_read", 500).endpoint.clone();
-    let probe = |rate: u32, verdict: &str| ProbeRecord {
+    let probe = |rate: u32, verdict: ProbeVerdict| ProbeRecord {
         rate,
-        verdict: verdict.into(),
+        verdict,
         detail: String::new(),
         test_id: format!("monoio_w1_get_item_async_read_{rate}"),
     };
@@ -263,7 +263,11 @@ fn with_capacity(mut results: RunResults) -> RunResults {
             p99_ms: Some(4.47),
             achieved_rps: Some(999.5),
             cpu_mean_pct: Some(22.5),
-            probes: vec![probe(500, "meets"), probe(1000, "meets"), probe(1100, "misses")],
+            probes: vec![
+                probe(500, ProbeVerdict::Meets),
+                probe(1000, ProbeVerdict::Meets),
+                probe(1100, ProbeVerdict::Misses),
+            ],
         },
         CapacityResult {
             server: "axum".into(),
@@ -276,7 +280,7 @@ fn with_capacity(mut results: RunResults) -> RunResults {
             p99_ms: Some(3.92),
             achieved_rps: Some(499.4),
             cpu_mean_pct: Some(15.5),
-            probes: vec![probe(500, "meets"), probe(1000, "invalid")],
+            probes: vec![probe(500, ProbeVerdict::Meets), probe(1000, ProbeVerdict::Invalid)],
         },
     ];
     results

@@ -15,6 +15,8 @@ pub const DEFAULT_POOL_SIZE: u32 = 40;
 pub const DEFAULT_ASYNC_CONNECTIONS: u16 = 4;
 pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_BACKLOG: i32 = 1024;
+/// The most event-loop threads (`--workers`) a server accepts; the runner refuses more before starting any.
+pub const MAX_WORKERS: u16 = 1024;
 /// How long a stopping server lets open connections finish before it exits anyway.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -48,7 +50,7 @@ pub struct ServerArgs {
     pub port: u16,
 
     /// Event-loop threads: tokio worker threads for axum, pinned single-threaded runtimes for monoio.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS as i64))]
     pub workers: u16,
 
     /// SQLite database file, created and seeded if missing [default: <temp dir>/runtime-bench-<server>.db].

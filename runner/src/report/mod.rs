@@ -20,7 +20,7 @@ mod table;
 mod terminal;
 mod text;
 
-use crate::results::RunResults;
+use crate::model::RunResults;
 
 pub use html::{render_html, write_html};
 pub use table::{TABLE_WIDTH, rate_table};

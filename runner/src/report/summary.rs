@@ -6,7 +6,9 @@
 //! A cell's headline numbers come from its valid repeats; only when none is valid do they come from the
 //! invalid ones, and then the cell says so. Failed repeats never contribute numbers.
 
-use crate::results::{EndpointRef, RunResults, TestRecord, TestStatus};
+use shared::{Group, Operation};
+
+use crate::model::{EndpointRef, RunResults, TestRecord, TestStatus};
 
 use super::text::megabytes;
 
@@ -21,10 +23,10 @@ pub(crate) enum Family {
 
 impl Family {
     pub fn of(endpoint: &EndpointRef) -> Family {
-        match (endpoint.group.as_str(), endpoint.operation.as_str()) {
-            ("simple", _) => Family::Simple,
-            (_, "read") => Family::DbRead,
-            (_, "write") => Family::DbWrite,
+        match (endpoint.group, endpoint.operation) {
+            (Group::Simple, _) => Family::Simple,
+            (_, Operation::Read) => Family::DbRead,
+            (_, Operation::Write) => Family::DbWrite,
             _ => Family::Other,
         }
     }
@@ -202,7 +204,7 @@ impl<'a> Cell<'a> {
         self.audits().map(|a| a.phantom).sum()
     }
 
-    fn audits(&self) -> impl Iterator<Item = &'a crate::results::WriteAudit> + '_ {
+    fn audits(&self) -> impl Iterator<Item = &'a crate::model::WriteAudit> + '_ {
         self.records.iter().filter_map(|t| t.write_audit.as_ref())
     }
 

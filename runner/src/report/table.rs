@@ -6,7 +6,7 @@
 //! marker that points to a footnote under the table, so rows stay one line wide; a `*` after the workers
 //! count marks servers that shared CPUs with the load generator.
 
-use crate::results::RunResults;
+use crate::model::RunResults;
 
 use super::summary::{Cell, Metric, Spread, View};
 use super::text::{Column, Row, TextTable, ansi, num, num1, paint, wrap};

@@ -2,7 +2,7 @@
 //! rate and p99 latency against the target rate, a capacity summary and the run's caveats. Every line fits
 //! the width it is given.
 
-use crate::results::{EndpointRef, RunResults, RunStatus};
+use crate::model::{EndpointRef, RunResults, RunStatus, operation_word, style_word};
 
 use super::ascii::{Chart, INVALID_MARK, MIN_CHART_WIDTH, OVERLAP_MARK, Point, Scale, Series, TARGET_MARK};
 use super::summary::{Metric, SeriesKey, View};
@@ -90,7 +90,7 @@ fn header(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
     } else {
         format!("filters {}", config.filters.join(" "))
     };
-    let rates_text = |config: &crate::results::RunConfig| match &config.search {
+    let rates_text = |config: &crate::model::RunConfig| match &config.search {
         Some(search) => format!(
             "rates chosen by the saturation search (p99 <= {} ms, success >= {}%)",
             search.slo_p99_ms, search.slo_success_pct
@@ -165,7 +165,11 @@ fn endpoint_charts(view: &View<'_>, endpoint: &EndpointRef, width: usize, color:
     let keys = view.series_for(endpoint);
     let heading = format!(
         "{} ({} {}; {}, {})",
-        endpoint.name, endpoint.method, endpoint.path, endpoint.style, endpoint.operation
+        endpoint.name,
+        endpoint.method.as_str(),
+        endpoint.path,
+        style_word(endpoint.style),
+        operation_word(endpoint.operation)
     );
     let mut lines = vec![paint(&truncate(&heading, width), ansi::BOLD, color)];
     let achieved = Chart {

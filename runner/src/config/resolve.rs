@@ -1,0 +1,243 @@
+//! Flags resolved into a [`Plan`]: every combination that cannot run is refused here, before anything
+//! starts, with the flag to change (the runner exits 2 on a [`PlanError`]).
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use shared::{CATALOGUE, Endpoint};
+use thiserror::Error;
+
+use super::{Mode, Plan, SearchPlan};
+use crate::cli::{CalibrateArgs, RunArgs};
+use crate::defaults;
+use crate::judge::Slo;
+use crate::search::Range;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("unknown server {name:?}; choose from: {known}")]
+    UnknownServer { name: String, known: String },
+    #[error("--servers is empty; name at least one of: {known}")]
+    NoServers { known: String },
+    #[error("--filter {filter:?} is not a path prefix; it must start with '/', e.g. /api/db")]
+    FilterNotAPath { filter: String },
+    #[error("--filter {filters} matches no benchmarked endpoint; benchmarked paths are:\n{paths}")]
+    FilterMatchesNothing { filters: String, paths: String },
+    #[error("--rates must be positive requests per second; got {rate}")]
+    NonPositiveRate { rate: u32 },
+    #[error("--host {host:?} is not a loopback address; load tests only ever target this machine (127.0.0.1, ::1)")]
+    NotLoopback { host: String },
+    #[error("--slo-success must be a percentage above 0 and at most 100; got {value}")]
+    BadSuccessSlo { value: String },
+    #[error("--start-rate must be positive requests per second")]
+    NoStartRate,
+    #[error("--max-rate must be positive requests per second")]
+    NoMaxRate,
+    #[error("--start-rate {start} is above --max-rate {max}; no probe may exceed --max-rate")]
+    StartAboveMax { start: u32, max: u32 },
+    #[error("--repeat applies to fixed --rates; a --find-max search probes each rate once")]
+    RepeatWithSearch,
+    #[error("--duration {duration:?} is too short for one request at {rate} req/s; make --duration at least {least:?}")]
+    DurationTooShort { duration: Duration, rate: u32, least: Duration },
+    #[error("--out {path} is not a folder; name a folder (it is created if missing)")]
+    OutNotAFolder { path: String },
+    #[error("--out {path} is not writable ({reason}); name a folder this user can write")]
+    OutNotWritable { path: String, reason: String },
+}
+
+impl Plan {
+    /// The benchmark the flags describe: a matrix of fixed rates, or a saturation search.
+    pub fn resolve(args: &RunArgs) -> Result<Plan, PlanError> {
+        let mode = if args.find_max { Mode::Search(search_plan(args)?) } else { matrix_mode(args)? };
+        let default_duration = if args.find_max { defaults::PROBE_DURATION } else { defaults::DURATION };
+        let default_timeout = if args.find_max { defaults::PROBE_TIMEOUT } else { defaults::TIMEOUT };
+        let plan = Plan {
+            servers: resolve_servers(&args.servers)?,
+            filters: args.filter.clone(),
+            endpoints: resolve_endpoints(&args.filter)?,
+            workers: sorted_unique(&args.workers),
+            duration: args.duration.unwrap_or_else(|| builtin(default_duration)),
+            timeout: args.timeout.unwrap_or_else(|| builtin(default_timeout)),
+            warmup: args.warmup,
+            host: loopback(&args.host)?,
+            port: args.port.filter(|&p| p != 0),
+            out: args.out.clone(),
+            vegeta: args.vegeta.clone(),
+            sleep_ms: args.sleep_ms,
+            pin_cores: !args.no_pin,
+            html: !args.no_html,
+            max_connections: args.max_connections,
+            mode,
+        };
+        plan.check_duration()?;
+        Ok(plan)
+    }
+
+    /// `runner calibrate`: a saturation search of the no-op endpoint with no latency bound, on one server.
+    pub fn for_calibration(args: &CalibrateArgs) -> Result<Plan, PlanError> {
+        let search = SearchPlan {
+            slo: Slo { p99: defaults::CALIBRATE_SLO_P99, success_pct: defaults::SLO_SUCCESS_PCT },
+            budget: args.budget,
+            range: search_range(args.start_rate, defaults::MAX_RATE)?,
+        };
+        let plan = Plan {
+            servers: resolve_servers(std::slice::from_ref(&args.server))?,
+            filters: vec![shared::catalogue::CALIBRATION_PATH_PREFIX.to_owned()],
+            endpoints: resolve_endpoints(&[shared::catalogue::CALIBRATION_PATH_PREFIX.to_owned()])?,
+            workers: vec![args.workers],
+            duration: args.duration,
+            timeout: builtin(defaults::PROBE_TIMEOUT),
+            warmup: args.warmup,
+            host: shared::config::DEFAULT_HOST.to_owned(),
+            port: None,
+            out: args.out.clone(),
+            vegeta: args.vegeta.clone(),
+            sleep_ms: shared::config::DEFAULT_SLEEP_MS,
+            pin_cores: !args.no_pin,
+            html: false,
+            max_connections: defaults::MAX_CONNECTIONS,
+            mode: Mode::Calibrate(search),
+        };
+        plan.check_duration()?;
+        Ok(plan)
+    }
+
+    /// A test must be long enough for at least one request at its lowest rate (vegeta would send none and
+    /// the test would be recorded as an empty success).
+    fn check_duration(&self) -> Result<(), PlanError> {
+        let lowest = match &self.mode {
+            Mode::Matrix { rates, .. } => rates.first().copied(),
+            Mode::Search(search) | Mode::Calibrate(search) => Some(search.range.start),
+        };
+        let Some(rate) = lowest else { return Ok(()) };
+        let least = Duration::from_secs_f64(1.0 / f64::from(rate));
+        if self.duration < least {
+            return Err(PlanError::DurationTooShort { duration: self.duration, rate, least });
+        }
+        Ok(())
+    }
+
+    /// Refuses an output folder that cannot take a run folder (a regular file, an unwritable place), without
+    /// creating anything: called before a run starts, not for a dry run.
+    pub fn check_output(&self) -> Result<(), PlanError> {
+        check_writable_folder(&self.out)
+    }
+}
+
+fn matrix_mode(args: &RunArgs) -> Result<Mode, PlanError> {
+    let rates = sorted_unique(&args.rates);
+    if let Some(&rate) = rates.iter().find(|&&r| r == 0) {
+        return Err(PlanError::NonPositiveRate { rate });
+    }
+    Ok(Mode::Matrix { rates, repeat: args.repeat })
+}
+
+fn search_plan(args: &RunArgs) -> Result<SearchPlan, PlanError> {
+    if !(args.slo_success > 0.0 && args.slo_success <= 100.0) {
+        return Err(PlanError::BadSuccessSlo { value: args.slo_success.to_string() });
+    }
+    if args.repeat > 1 {
+        return Err(PlanError::RepeatWithSearch);
+    }
+    Ok(SearchPlan {
+        slo: Slo { p99: args.slo_p99, success_pct: args.slo_success },
+        budget: args.budget,
+        range: search_range(args.start_rate, args.max_rate)?,
+    })
+}
+
+fn search_range(start: u32, max: u32) -> Result<Range, PlanError> {
+    if start == 0 {
+        return Err(PlanError::NoStartRate);
+    }
+    if max == 0 {
+        return Err(PlanError::NoMaxRate);
+    }
+    if start > max {
+        return Err(PlanError::StartAboveMax { start, max });
+    }
+    Ok(Range { start, max })
+}
+
+/// A built-in default duration; they are all valid literals (a unit test parses every one).
+fn builtin(literal: &str) -> Duration {
+    crate::cli::positive_duration(literal).unwrap_or(Duration::from_secs(10))
+}
+
+fn resolve_servers(requested: &[String]) -> Result<Vec<String>, PlanError> {
+    let known = shared::binaries::SERVERS;
+    if requested.is_empty() {
+        return Ok(known.iter().map(|s| (*s).to_owned()).collect());
+    }
+    let mut servers: Vec<String> = Vec::new();
+    for name in requested.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        if !known.contains(&name) {
+            return Err(PlanError::UnknownServer { name: name.to_owned(), known: known.join(", ") });
+        }
+        if !servers.iter().any(|s| s == name) {
+            servers.push(name.to_owned());
+        }
+    }
+    if servers.is_empty() {
+        return Err(PlanError::NoServers { known: known.join(", ") });
+    }
+    Ok(servers)
+}
+
+fn resolve_endpoints(filters: &[String]) -> Result<Vec<&'static Endpoint>, PlanError> {
+    if let Some(filter) = filters.iter().find(|f| !f.starts_with('/')) {
+        return Err(PlanError::FilterNotAPath { filter: filter.clone() });
+    }
+    let benchmarked = CATALOGUE.iter().filter(|e| e.benchmarked);
+    let selected: Vec<&'static Endpoint> =
+        benchmarked.filter(|e| filters.is_empty() || filters.iter().any(|f| e.path.starts_with(f.as_str()))).collect();
+    if selected.is_empty() {
+        let paths = CATALOGUE.iter().filter(|e| e.benchmarked).map(|e| format!("  {}", e.path)).collect::<Vec<_>>();
+        return Err(PlanError::FilterMatchesNothing { filters: filters.join(", "), paths: paths.join("\n") });
+    }
+    Ok(selected)
+}
+
+/// The host as the servers want it (`[::1]` is how people write IPv6 in URLs; the servers want `::1`),
+/// refused unless it is loopback.
+fn loopback(host: &str) -> Result<String, PlanError> {
+    let bare = host.trim_matches(['[', ']']);
+    let not_loopback = || PlanError::NotLoopback { host: host.to_owned() };
+    if bare == "localhost" {
+        return Ok(bare.to_owned());
+    }
+    let ip: IpAddr = bare.parse().map_err(|_| not_loopback())?;
+    if ip.is_loopback() { Ok(bare.to_owned()) } else { Err(not_loopback()) }
+}
+
+/// `out` must be a writable folder, or not exist below a writable folder (it is created when the run starts).
+fn check_writable_folder(out: &Path) -> Result<(), PlanError> {
+    let shown = out.display().to_string();
+    let existing = out.ancestors().find(|dir| dir.as_os_str().is_empty() || dir.exists());
+    let folder = match existing {
+        Some(dir) if dir.as_os_str().is_empty() => Path::new("."),
+        Some(dir) => dir,
+        None => Path::new("/"),
+    };
+    if !folder.is_dir() {
+        return Err(PlanError::OutNotAFolder {
+            path: if folder == out { shown } else { folder.display().to_string() },
+        });
+    }
+    let probe = folder.join(format!(".runner-write-test-{}", std::process::id()));
+    match std::fs::write(&probe, b"ok") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(probe);
+            Ok(())
+        }
+        Err(error) => Err(PlanError::OutNotWritable { path: shown, reason: format!("{}: {error}", folder.display()) }),
+    }
+}
+
+fn sorted_unique<T: Ord + Copy>(values: &[T]) -> Vec<T> {
+    let mut values = values.to_vec();
+    values.sort_unstable();
+    values.dedup();
+    values
+}

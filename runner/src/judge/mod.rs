@@ -1,0 +1,11 @@
+//! Judging measured tests: whether a result can be trusted ([`validity`]), how a search probe went against
+//! the SLO ([`verdict`]), and a finished search summed up ([`capacity`]). Pure functions of measurements.
+
+pub mod capacity;
+pub mod clean_ceiling;
+pub mod cost;
+pub mod validity;
+pub mod verdict;
+
+pub use validity::{Invalidity, LoadGenerator};
+pub use verdict::Slo;

@@ -1,0 +1,135 @@
+//! The run as a whole: what was asked for, on what machine and versions, with which CPU layout, and how it
+//! ended. [`RunResults`] is what `results.json` holds.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::capacity::{Calibration, CapacityResult};
+use super::test::TestRecord;
+
+/// Bumped whenever a field changes meaning or is removed; readers refuse other versions with a clear message.
+pub const SCHEMA_VERSION: u32 = 1;
+/// File name of the run summary inside a run folder.
+pub const RESULTS_FILE: &str = "results.json";
+
+/// Everything one `runner` invocation measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResults {
+    pub schema_version: u32,
+    pub run: RunMetadata,
+    /// One record per finished test (every repeat and every search probe), in the order they ran.
+    pub tests: Vec<TestRecord>,
+    /// With `--find-max`: the sustainable rate of every server x endpoint x workers.
+    #[serde(default)]
+    pub capacity: Vec<CapacityResult>,
+}
+
+/// What was run, when, on what, and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMetadata {
+    /// The run folder's name, `bench_YYYYMMDD_HHMMSS`.
+    pub id: String,
+    /// The runner's command line as typed.
+    pub arguments: Vec<String>,
+    pub config: RunConfig,
+    pub machine: Machine,
+    pub versions: Versions,
+    pub core_layout: CoreLayout,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    /// RFC 3339 UTC; `None` while running or when killed hard.
+    pub finished_at: Option<String>,
+    pub status: RunStatus,
+    /// Run-wide caveats a reader must see (shared cores, tests that failed, rates above the calibrated ceiling).
+    pub notes: Vec<String>,
+    /// The load generator's calibrated ceiling on this machine, when `runner calibrate` measured one.
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Complete,
+    Interrupted,
+}
+
+/// The resolved options of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub servers: Vec<String>,
+    /// Path prefixes; empty means every benchmarked endpoint.
+    pub filters: Vec<String>,
+    pub rates: Vec<u32>,
+    pub duration_s: f64,
+    pub workers: Vec<u16>,
+    pub timeout_s: f64,
+    pub warmup_s: f64,
+    pub repeat: u32,
+    pub host: String,
+    pub pin_cores: bool,
+    pub sleep_ms: u64,
+    /// vegeta's cap on connections per server (0 in runs recorded before the cap existed).
+    #[serde(default)]
+    pub max_connections: u32,
+    /// Present for `--find-max` runs.
+    #[serde(default)]
+    pub search: Option<SearchConfig>,
+}
+
+/// The SLO and limits of a saturation search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    pub slo_p99_ms: f64,
+    pub slo_success_pct: f64,
+    pub budget_s: f64,
+    pub start_rate: u32,
+    /// No probe went above this rate.
+    #[serde(default)]
+    pub max_rate: u32,
+    /// The search stops once the bracket is this tight, in percent.
+    pub precision_pct: f64,
+}
+
+/// The machine the numbers come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub cpu_model: String,
+    /// Logical CPUs the runner may use.
+    pub cores: usize,
+    pub kernel: String,
+    /// Whether the kernel allows io_uring (`/proc/sys/kernel/io_uring_disabled` is 0 or absent).
+    pub io_uring_available: bool,
+    pub memory_total_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Versions {
+    pub runner: String,
+    pub rustc: Option<String>,
+    /// vegeta's module version (a `go install` build does not report its own).
+    pub vegeta: String,
+    pub git_commit: Option<String>,
+}
+
+/// Which CPUs the servers and the load generator were given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoreLayout {
+    /// Whether pinning was on (`--no-pin` turns it off).
+    pub pinned: bool,
+    /// Per workers count, where the server and vegeta ran.
+    pub placements: BTreeMap<u16, Placement>,
+}
+
+/// CPUs of one server start and of the vegeta attacking it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// Empty when unpinned.
+    pub server_cpus: Vec<usize>,
+    /// Empty when unpinned.
+    pub load_generator_cpus: Vec<usize>,
+    /// The server and vegeta could run on the same CPUs.
+    pub shared: bool,
+}

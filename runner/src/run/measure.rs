@@ -1,0 +1,283 @@
+//! One test: a fresh server (own port, own database, pinned CPUs), warmed up and given time to drain, seeded,
+//! attacked at the target rate while both processes are sampled, stopped gracefully so the write audit reads
+//! the final database, and its raw results decoded into exact metrics. Every failure becomes a failed record
+//! rather than ending the run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::backend::{Launch, Server};
+use super::clock::now;
+use super::readiness::{check_serves, wait_quiescent};
+use super::session::Session;
+use crate::config::TestCase;
+use crate::defaults::{ATTACK_OVERRUN, ATTACK_POLL};
+use crate::judge::validity::{self, Invalidity, LoadGenerator};
+use crate::metrics;
+use crate::model::{
+    EndpointRef, Metrics, Resources, SampleSeries, StatusCode, TestFiles, TestRecord, TestStatus, WriteAudit,
+    test_stem, write_json_atomic,
+};
+use crate::sampling;
+use crate::tools::vegeta::{AttackSpec, write_targets};
+
+/// A finished test: its record, and the invalidities as the rules found them (the search judges by type).
+#[derive(Debug)]
+pub struct Finished {
+    pub record: TestRecord,
+    pub invalidities: Vec<Invalidity>,
+    /// Ctrl-C cut this test short: its measured attack did not run to its end (or never started).
+    pub interrupted: bool,
+}
+
+/// What a finished attack left behind.
+struct AttackRun {
+    samples: Option<SampleSeries>,
+    failure: Option<String>,
+    /// Ctrl-C stopped it before its end.
+    cut_short: bool,
+}
+
+struct Measured {
+    metrics: Metrics,
+    resources: Option<Resources>,
+    write_audit: Option<WriteAudit>,
+    failure: Option<String>,
+    cut_short: bool,
+    notes: Vec<String>,
+    /// What the server said of itself (runtime, I/O driver, knobs) when it started.
+    server_health: Option<shared::api::Health>,
+}
+
+impl Session<'_> {
+    /// Runs one test; every failure becomes a failed record rather than ending the run.
+    pub(super) fn run_test(&self, case: &TestCase<'_>) -> Finished {
+        let stem = test_stem(case.server, case.workers, case.endpoint.name, case.rate, case.repeat);
+        let started_at = now();
+        let placement = self.placement(case.workers);
+        let outcome = self.measure(case, &stem);
+        let interrupted;
+        let mut record = empty_record(case, &stem, self.plan.duration, started_at, placement.shared);
+        let mut invalidities = Vec::new();
+        match outcome {
+            Ok(measured) => {
+                let load =
+                    self.load_generator(measured.resources.as_ref(), &placement.load_generator_cpus, placement.shared);
+                invalidities = validity::invalidities(case.rate, self.plan.duration, &measured.metrics, &load);
+                record.validity = validity::validity_from(&invalidities, placement.shared);
+                interrupted = measured.cut_short;
+                record.status = if measured.failure.is_some() { TestStatus::Failed } else { TestStatus::Ok };
+                record.failure = measured.failure;
+                record.metrics = Some(measured.metrics);
+                record.resources = measured.resources;
+                record.write_audit = measured.write_audit;
+                record.notes = measured.notes;
+                record.server_health = measured.server_health;
+            }
+            Err(error) => {
+                interrupted = self.is_interrupted();
+                record.status = TestStatus::Failed;
+                record.failure = Some(format!("{error:#}"));
+                record.validity =
+                    crate::model::Validity::from_reasons(vec!["the test failed".to_owned()], placement.shared);
+            }
+        }
+        record.finished_at = now();
+        if let Err(error) = write_json_atomic(&self.run_dir.join(&record.files.metrics), &record) {
+            record.status = TestStatus::Failed;
+            record.failure = Some(format!("{error:#}"));
+        }
+        Finished { record, invalidities, interrupted }
+    }
+
+    /// What the validity rules know about the load generator; its CPU is absent (not 0) when unsampled.
+    fn load_generator(&self, resources: Option<&Resources>, cpus: &[usize], shared_cores: bool) -> LoadGenerator {
+        let cpus = if cpus.is_empty() { crate::host::affinity::allowed_cpus().len() } else { cpus.len() };
+        let cpu_mean_pct =
+            resources.map(|r| &r.load_generator).filter(|usage| usage.samples > 0).map(|usage| usage.cpu_mean_pct);
+        LoadGenerator { cpu_mean_pct, cpus, shared_cores }
+    }
+
+    fn measure(&self, case: &TestCase<'_>, stem: &str) -> Result<Measured> {
+        let interrupted = || self.is_interrupted();
+        let mut notes: Vec<String> = self.backend.settle_ports(&interrupted).into_iter().collect();
+        let mut server = self.start_server(case, stem, &mut notes)?;
+        check_serves(server.as_ref(), case.server, case.endpoint)?;
+        let server_health = server.health_within(crate::tools::server::CONTROL_TIMEOUT).ok();
+        if !self.plan.warmup.is_zero() {
+            self.warm_up(server.as_ref(), case, stem)?;
+            if !wait_quiescent(server.as_ref(), &interrupted) {
+                notes.push("the warm-up left a backlog; measured on a freshly restarted (cold) server".to_owned());
+                if let Err(error) = server.stop() {
+                    notes.push(format!("stopping the backlogged server failed: {error:#}"));
+                }
+                server = self.start_server(case, stem, &mut notes)?;
+            }
+        }
+        server.seed().context("seeding before the test")?;
+        let targets = self.write_targets(server.as_ref(), case, stem)?;
+        let files = TestFiles::for_stem(stem);
+        let raw = self.run_dir.join(&files.raw);
+        let spec = self.attack_spec(case, &targets, &raw, stem, self.plan.duration);
+        let attack = self.attack(server.as_ref(), case, &spec, true)?;
+        let samples = attack.samples.unwrap_or_default();
+        let db = server.db_path().to_path_buf();
+        if let Err(error) = server.stop() {
+            notes.push(format!("stopping the server failed: {error:#}"));
+        }
+        let requests = self.backend.decode(&raw)?;
+        let metrics = metrics::compute(&requests, self.plan.duration);
+        let acknowledged = metrics.status_codes.get(&StatusCode::OK).copied().unwrap_or(0);
+        let write_audit = case.endpoint.writes().then(|| self.backend.audit(&db, acknowledged)).transpose()?;
+        write_json_atomic(&self.run_dir.join(&files.samples), &samples)?;
+        let resources = sampling::resources(&samples);
+        notes.extend(unsampled_notes(resources.as_ref()));
+        let cut_short = attack.cut_short;
+        Ok(Measured { resources, metrics, write_audit, failure: attack.failure, cut_short, notes, server_health })
+    }
+
+    /// A short attack at the test's rate whose results are thrown away: connections, thread pools and
+    /// SQLite's page cache are warm when the measured attack starts.
+    fn warm_up(&self, server: &dyn Server, case: &TestCase<'_>, stem: &str) -> Result<()> {
+        let warm_stem = format!("{stem}_warmup");
+        let targets = self.write_targets(server, case, &warm_stem)?;
+        let raw = self.run_dir.join("targets").join(format!("{warm_stem}.bin"));
+        let spec = self.attack_spec(case, &targets, &raw, &warm_stem, self.plan.warmup);
+        let outcome = self.attack(server, case, &spec, false).context("warming up")?;
+        let _ = std::fs::remove_file(&raw);
+        let _ = std::fs::remove_file(&targets);
+        match outcome.failure {
+            Some(failure) => Err(anyhow!("during the warm-up: {failure}")),
+            None => Ok(()),
+        }
+    }
+
+    fn write_targets(&self, server: &dyn Server, case: &TestCase<'_>, stem: &str) -> Result<PathBuf> {
+        let folder = self.run_dir.join("targets");
+        std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+        let targets = folder.join(format!("{stem}.jsonl"));
+        write_targets(&targets, &server.base_url(), case.endpoint, 1..=shared::db::SEED_ITEMS)?;
+        Ok(targets)
+    }
+
+    fn attack_spec(
+        &self,
+        case: &TestCase<'_>,
+        targets: &Path,
+        raw: &Path,
+        name: &str,
+        duration: Duration,
+    ) -> AttackSpec {
+        AttackSpec {
+            targets: targets.to_path_buf(),
+            rate: case.rate,
+            duration,
+            timeout: self.plan.timeout,
+            name: name.to_owned(),
+            output: raw.to_path_buf(),
+            cpus: self.placement(case.workers).load_generator_cpus,
+            max_connections: Some(self.plan.max_connections),
+        }
+    }
+
+    /// A server on the planned port, or on a free one (with a note in the test) when that port is taken.
+    fn start_server(&self, case: &TestCase<'_>, stem: &str, notes: &mut Vec<String>) -> Result<Box<dyn Server>> {
+        let port = match self.plan.port {
+            Some(port) if self.backend.port_is_free(&self.plan.host, port) => port,
+            Some(port) => {
+                eprintln!("warning: port {port} is taken; {stem} uses a free port instead");
+                notes.push(format!("port {port} was taken; the server ran on a free port instead"));
+                0
+            }
+            None => 0,
+        };
+        let db_folder = self.run_dir.join("db");
+        std::fs::create_dir_all(&db_folder).context("creating the database folder")?;
+        let launch = Launch {
+            server: case.server.to_owned(),
+            host: self.plan.host.clone(),
+            port,
+            workers: case.workers,
+            db: db_folder.join(format!("{stem}.db")),
+            cpus: self.placement(case.workers).server_cpus,
+            extra_args: vec!["--sleep-ms".to_owned(), self.plan.sleep_ms.to_string()],
+        };
+        self.backend.start_server(&launch)
+    }
+
+    /// Runs one attack to its end, sampling when asked; stops early on Ctrl-C or when the server dies (a
+    /// failure, not an error: what was measured until then is kept).
+    fn attack(&self, server: &dyn Server, case: &TestCase<'_>, spec: &AttackSpec, sample: bool) -> Result<AttackRun> {
+        let attack = self.backend.start_attack(spec)?;
+        let sampler = sample.then(|| self.backend.start_sampling(server.pid(), attack.pid()));
+        let deadline = Instant::now() + spec.duration + spec.timeout + ATTACK_OVERRUN;
+        let mut failure = None;
+        let mut asked_to_stop = false;
+        while !attack.finished()? {
+            if !asked_to_stop && self.is_interrupted() {
+                attack.interrupt();
+                asked_to_stop = true;
+            }
+            if failure.is_none()
+                && let Some(status) = server.exited()?
+            {
+                failure = Some(format!(
+                    "the {} server exited during the test ({status}); its stderr ends with:\n{}",
+                    case.server,
+                    server.stderr_tail()
+                ));
+                attack.interrupt();
+                asked_to_stop = true;
+            }
+            if Instant::now() > deadline {
+                attack.stop_overrun()?;
+                bail!("vegeta ran {ATTACK_OVERRUN:?} past its duration plus timeout and was stopped");
+            }
+            std::thread::sleep(ATTACK_POLL);
+        }
+        let samples = sampler.map(|sampler| sampler.stop());
+        attack.outcome()?;
+        let cut_short = self.is_interrupted();
+        if cut_short && failure.is_none() {
+            failure = Some("interrupted by the user during the attack".to_owned());
+        }
+        Ok(AttackRun { samples, failure, cut_short })
+    }
+}
+
+/// A record with nothing measured yet.
+fn empty_record(case: &TestCase<'_>, stem: &str, duration: Duration, started_at: String, shared: bool) -> TestRecord {
+    TestRecord {
+        id: stem.to_owned(),
+        server: case.server.to_owned(),
+        workers: case.workers,
+        endpoint: EndpointRef::from(case.endpoint),
+        rate: case.rate,
+        duration_s: duration.as_secs_f64(),
+        repeat: case.repeat,
+        status: TestStatus::Ok,
+        failure: None,
+        metrics: None,
+        resources: None,
+        write_audit: None,
+        validity: crate::model::Validity::from_reasons(Vec::new(), shared),
+        notes: Vec::new(),
+        server_health: None,
+        files: TestFiles::for_stem(stem),
+        started_at,
+        finished_at: String::new(),
+    }
+}
+
+/// Notes for figures that could not be measured: absent, never 0.
+fn unsampled_notes(resources: Option<&Resources>) -> Vec<String> {
+    match resources {
+        None => vec!["CPU and memory could not be sampled: no resource figures for this test".to_owned()],
+        Some(r) if r.load_generator.samples == 0 => {
+            vec!["vegeta's CPU could not be sampled: the starvation check was skipped".to_owned()]
+        }
+        Some(_) => Vec::new(),
+    }
+}

@@ -1,0 +1,64 @@
+//! Whether the machine and the server are ready for the measured attack: no crowd of TIME_WAIT ports left by
+//! earlier tests, the server serving the endpoint under test, and nothing a warm-up queued still running.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use shared::Endpoint;
+
+use super::backend::Server;
+use crate::defaults::{QUIESCE_LIMIT, QUIET_HEALTH, TIME_WAIT_CEILING, TIME_WAIT_LIMIT};
+use crate::host::ports;
+use crate::tools::process::poll_until;
+
+/// Waits (bounded) until earlier overloaded tests' TIME_WAIT sockets no longer crowd the ephemeral ports;
+/// returns a note when it had to wait.
+pub fn wait_for_free_ports(interrupted: &dyn Fn() -> bool) -> Option<String> {
+    let total = ports::ephemeral_ports()?;
+    let ceiling = (total as f64 * TIME_WAIT_CEILING) as u64;
+    let in_time_wait = || ports::ephemeral_ports_in_time_wait().unwrap_or(0);
+    let before = in_time_wait();
+    if before <= ceiling {
+        return None;
+    }
+    let started = Instant::now();
+    eprintln!(
+        "waiting for {before} ephemeral ports in TIME_WAIT from earlier tests to expire (up to {TIME_WAIT_LIMIT:?})"
+    );
+    poll_until(started + TIME_WAIT_LIMIT, Duration::from_secs(1), || {
+        (in_time_wait() <= ceiling || interrupted()).then_some(())
+    });
+    Some(format!(
+        "waited {:.0} s for ephemeral ports in TIME_WAIT to expire ({before} -> {} of {total})",
+        started.elapsed().as_secs_f64(),
+        in_time_wait()
+    ))
+}
+
+/// Waits until nothing a warm-up left behind is still running: `/healthz` answers promptly (no backlog holds
+/// the event loop) and reports no request in flight (none queued on a thread pool or a SQLite thread), twice
+/// in a row.
+pub fn wait_quiescent(server: &dyn Server, interrupted: &dyn Fn() -> bool) -> bool {
+    let mut quiet_in_a_row = 0;
+    let quiet = poll_until(Instant::now() + QUIESCE_LIMIT, Duration::from_millis(100), || {
+        if interrupted() {
+            return Some(false);
+        }
+        let asked = Instant::now();
+        let idle = server.health_within(QUIESCE_LIMIT).is_ok_and(|health| health.in_flight == 0);
+        quiet_in_a_row = if idle && asked.elapsed() < QUIET_HEALTH { quiet_in_a_row + 1 } else { 0 };
+        (quiet_in_a_row == 2).then_some(true)
+    });
+    quiet.unwrap_or(false)
+}
+
+/// The server serves the endpoint under test, as the catalogue describes it.
+pub fn check_serves(server: &dyn Server, name: &str, endpoint: &Endpoint) -> Result<()> {
+    let served = server.endpoints().map_err(|e| e.context("discovering endpoints"))?;
+    let found =
+        served.iter().any(|e| e.name == endpoint.name && e.path == endpoint.path && e.method == endpoint.method);
+    if found {
+        return Ok(());
+    }
+    Err(anyhow!("the {name} server does not serve {} {} ({})", endpoint.method.as_str(), endpoint.path, endpoint.name))
+}

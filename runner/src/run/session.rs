@@ -1,0 +1,206 @@
+//! A session runs the plan: the matrix of fixed rates, or one saturation search per server x workers x
+//! endpoint, and persists `results.json` after every test, so a crash, a Ctrl-C or a dead server never loses
+//! what was already measured. A test that Ctrl-C cut short is not kept as a result.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::backend::Backend;
+use super::clock::now;
+use super::measure::Finished;
+use super::progress::{Progress, stdout_is_terminal};
+use crate::config::{Plan, SearchPlan, TestCase};
+use crate::defaults::PER_TEST_OVERHEAD;
+use crate::host::affinity::placement;
+use crate::judge::Slo;
+use crate::judge::capacity::{Searched, capacity_line, capacity_result};
+use crate::judge::verdict;
+use crate::model::{CoreLayout, Placement, RunResults, RunStatus, TestRecord, TestStatus};
+use crate::report;
+use crate::search::{self, Budget, Prober, Verdict};
+
+pub struct Session<'a> {
+    pub(super) plan: &'a Plan,
+    pub(super) backend: &'a dyn Backend,
+    pub(super) run_dir: PathBuf,
+    pub(super) layout: CoreLayout,
+    pub(super) interrupted: Arc<AtomicBool>,
+    pub(super) results: RunResults,
+    /// The id of the test Ctrl-C cut short, if one was running.
+    discarded: Option<String>,
+}
+
+impl<'a> Session<'a> {
+    pub(super) fn new(
+        plan: &'a Plan,
+        backend: &'a dyn Backend,
+        run_dir: PathBuf,
+        layout: CoreLayout,
+        interrupted: Arc<AtomicBool>,
+        results: RunResults,
+    ) -> Session<'a> {
+        Session { plan, backend, run_dir, layout, interrupted, results, discarded: None }
+    }
+
+    pub(super) fn run_all(&mut self) -> Result<()> {
+        self.save()?;
+        match self.plan.search().cloned() {
+            Some(search) => self.run_searches(&search)?,
+            None => self.run_matrix()?,
+        }
+        self.finish()
+    }
+
+    pub(super) fn into_results(self) -> (PathBuf, RunResults) {
+        (self.run_dir, self.results)
+    }
+
+    fn run_matrix(&mut self) -> Result<()> {
+        let tests = self.plan.tests();
+        let progress = Progress::counting(tests.len());
+        let mut finished_rate = None;
+        for (index, case) in tests.iter().enumerate() {
+            if self.is_interrupted() {
+                break;
+            }
+            if let Some(rate) = finished_rate.filter(|&rate| rate != case.rate) {
+                progress.print(&report::rate_table(&self.results, rate, stdout_is_terminal()));
+            }
+            finished_rate = Some(case.rate);
+            progress.start_test(index, &describe(case));
+            let finished = self.run_test(case);
+            progress.finish_test(&finished.record);
+            self.keep(finished)?;
+        }
+        if let Some(rate) = finished_rate {
+            progress.print(&report::rate_table(&self.results, rate, stdout_is_terminal()));
+        }
+        progress.finish();
+        Ok(())
+    }
+
+    /// Keeps a finished test and persists; a test Ctrl-C cut short is discarded (its files stay on disk).
+    fn keep(&mut self, finished: Finished) -> Result<()> {
+        if finished.interrupted {
+            self.discarded = Some(finished.record.id);
+            return Ok(());
+        }
+        self.results.tests.push(finished.record);
+        self.save()
+    }
+
+    /// The saturation search for every server x endpoint x workers. The budget is shared: each combination
+    /// gets an even share of what is left, so time a quick search leaves over goes to the later ones.
+    fn run_searches(&mut self, search: &SearchPlan) -> Result<()> {
+        let combos: Vec<TestCase<'_>> = self.plan.combinations();
+        let progress = Progress::budgeted(search.budget);
+        let started = Instant::now();
+        for (index, combo) in combos.iter().enumerate() {
+            if self.is_interrupted() {
+                break;
+            }
+            let left = search.budget.saturating_sub(started.elapsed());
+            let share = left / u32::try_from(combos.len() - index).unwrap_or(1);
+            let budget = Budget { deadline: Instant::now() + share, probe_cost: self.probe_cost() };
+            let mut prober =
+                SessionProber { session: self, combo: *combo, slo: search.slo, progress: &progress, started };
+            let outcome = search::find_max(&mut prober, search.range, budget, Instant::now);
+            let shared_cores = self.placement(combo.workers).shared;
+            let searched = Searched { server: combo.server, workers: combo.workers, endpoint: combo.endpoint };
+            let capacity = capacity_result(searched, &outcome, &self.results.tests, shared_cores);
+            progress.print(&format!("{}: {}", describe_combo(combo), capacity_line(&capacity)));
+            self.results.capacity.push(capacity);
+            self.save()?;
+        }
+        progress.finish();
+        Ok(())
+    }
+
+    /// What one probe is expected to cost: warm-up, attack, and the start, seed, stop and decode around them.
+    fn probe_cost(&self) -> Duration {
+        self.plan.warmup + self.plan.duration + PER_TEST_OVERHEAD
+    }
+
+    pub(super) fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let interrupted = self.is_interrupted();
+        let run = &mut self.results.run;
+        run.status = if interrupted { RunStatus::Interrupted } else { RunStatus::Complete };
+        run.finished_at = Some(now());
+        run.notes.extend(run_notes(&self.results.tests));
+        if interrupted {
+            let cut = self.discarded.as_ref().map(|id| format!(" ({id}, cut short, is not kept)")).unwrap_or_default();
+            run.notes.push(format!("the run was interrupted; only the tests listed were measured{cut}"));
+        }
+        self.save()
+    }
+
+    pub(super) fn save(&self) -> Result<()> {
+        Ok(self.results.save(&self.run_dir)?)
+    }
+
+    pub(super) fn placement(&self, workers: u16) -> Placement {
+        self.layout.placements.get(&workers).cloned().unwrap_or_else(|| placement(&[], usize::from(workers), false))
+    }
+}
+
+/// Measures search probes as ordinary tests of the session: every probe is persisted like any test.
+struct SessionProber<'s, 'a, 'p> {
+    session: &'s mut Session<'a>,
+    combo: TestCase<'p>,
+    slo: Slo,
+    progress: &'s Progress,
+    started: Instant,
+}
+
+impl Prober for SessionProber<'_, '_, '_> {
+    fn probe(&mut self, rate: u32) -> Option<Verdict> {
+        if self.session.is_interrupted() {
+            return None;
+        }
+        let case = TestCase { rate, ..self.combo };
+        self.progress.start_test(self.session.results.tests.len(), &describe(&case));
+        let finished = self.session.run_test(&case);
+        let judged = verdict::judge(&finished.record, &finished.invalidities, &self.slo);
+        let verdict = if self.session.plan.is_calibration() { verdict::for_calibration(judged) } else { judged };
+        self.progress.finish_probe(&finished.record, &verdict, self.started.elapsed());
+        let interrupted = finished.interrupted;
+        if let Err(error) = self.session.keep(finished) {
+            eprintln!("warning: {error:#}");
+        }
+        if interrupted { None } else { Some(verdict) }
+    }
+}
+
+/// Run-wide notes for the report header.
+fn run_notes(tests: &[TestRecord]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let failed = tests.iter().filter(|t| t.status == TestStatus::Failed).count();
+    if failed > 0 {
+        notes.push(format!("{failed} of {} tests failed; see their failure messages", tests.len()));
+    }
+    let invalid = tests.iter().filter(|t| t.status == TestStatus::Ok && !t.validity.valid).count();
+    if invalid > 0 {
+        notes.push(format!("{invalid} results are marked invalid (see their reasons)"));
+    }
+    let lost: u64 = tests.iter().filter_map(|t| t.write_audit.as_ref()).map(|a| a.lost).sum();
+    if lost > 0 {
+        notes.push(format!("{lost} acknowledged writes are missing from the database"));
+    }
+    notes
+}
+
+fn describe(case: &TestCase<'_>) -> String {
+    format!("{} w{} {} @ {}/s", case.server, case.workers, case.endpoint.name, case.rate)
+}
+
+fn describe_combo(case: &TestCase<'_>) -> String {
+    format!("{} w{} {}", case.server, case.workers, case.endpoint.name)
+}

@@ -1,0 +1,345 @@
+//! The scheduler's orchestration with a fake server and a fake load generator: matrix order, repeats, the
+//! search budget, a server dying mid-test, Ctrl-C between tests and mid-attack, and persistence after every
+//! test. No process is started; the real backend is exercised by the e2e tests.
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Parser;
+use shared::api::{EndpointInfo, Health};
+use shared::binaries::SERVERS;
+
+use super::backend::{Attack, Backend, Launch, Sampler, Server};
+use super::{RunOutcome, run};
+use crate::cli::Cli;
+use crate::config::Plan;
+use crate::model::{ProbeVerdict, RunResults, RunStatus, SampleSeries, TestStatus, WriteAudit};
+use crate::tools::vegeta::{AttackSpec, RequestResult};
+
+/// One server start as the fakes saw it.
+#[derive(Debug)]
+struct Start {
+    server: String,
+    /// The rate of the attack that followed, once it started.
+    rate: Option<u32>,
+    /// Tests `results.json` held on disk when the server started.
+    tests_on_disk: usize,
+}
+
+/// What the fakes do, and what they saw.
+#[derive(Default)]
+struct Script {
+    /// The measured attack (1-based count) during which the server dies.
+    server_dies_in_attack: Option<usize>,
+    /// Ctrl-C as this measured attack starts (it then runs until interrupted).
+    ctrl_c_in_attack: Option<usize>,
+    /// Ctrl-C once this many servers were stopped (between two tests).
+    ctrl_c_after_stops: Option<usize>,
+    /// Rates above this get 500 ms latencies (they miss a 100 ms SLO).
+    capacity_rps: Option<u32>,
+    starts: RefCell<Vec<Start>>,
+    attacks: Cell<usize>,
+    stops: Cell<usize>,
+    interrupts: Cell<usize>,
+    server_dead: Cell<bool>,
+    interrupted: Arc<AtomicBool>,
+}
+
+struct FakeBackend(Rc<Script>);
+
+struct FakeServer {
+    script: Rc<Script>,
+    db: PathBuf,
+    port: u16,
+}
+
+struct FakeAttack {
+    script: Rc<Script>,
+    /// Runs until interrupted (a Ctrl-C or a dead server stops it).
+    until_interrupted: bool,
+    stopped: Cell<bool>,
+}
+
+struct NoSamples;
+
+impl Sampler for NoSamples {
+    fn stop(self: Box<Self>) -> SampleSeries {
+        SampleSeries::default()
+    }
+}
+
+/// The number of tests `results.json` holds on disk right now.
+fn tests_on_disk(run_dir: &Path) -> usize {
+    RunResults::load(run_dir).map_or(0, |results| results.tests.len())
+}
+
+impl Backend for FakeBackend {
+    fn start_server(&self, launch: &Launch) -> Result<Box<dyn Server>> {
+        let run_dir = launch.db.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+        let on_disk = tests_on_disk(&run_dir);
+        self.0.starts.borrow_mut().push(Start { server: launch.server.clone(), rate: None, tests_on_disk: on_disk });
+        self.0.server_dead.set(false);
+        Ok(Box::new(FakeServer { script: Rc::clone(&self.0), db: launch.db.clone(), port: 40_000 }))
+    }
+
+    fn start_attack(&self, spec: &AttackSpec) -> Result<Box<dyn Attack>> {
+        let attack = self.0.attacks.get() + 1;
+        self.0.attacks.set(attack);
+        if let Some(start) = self.0.starts.borrow_mut().last_mut() {
+            start.rate = Some(spec.rate);
+        }
+        if self.0.server_dies_in_attack == Some(attack) {
+            self.0.server_dead.set(true);
+        }
+        let ctrl_c = self.0.ctrl_c_in_attack == Some(attack);
+        if ctrl_c {
+            self.0.interrupted.store(true, Ordering::SeqCst);
+        }
+        let until_interrupted = ctrl_c || self.0.server_dead.get();
+        Ok(Box::new(FakeAttack { script: Rc::clone(&self.0), until_interrupted, stopped: Cell::new(false) }))
+    }
+
+    fn decode(&self, raw: &Path) -> Result<Vec<RequestResult>> {
+        let rate: u32 = raw
+            .file_stem()
+            .and_then(|stem| stem.to_string_lossy().rsplit('_').next().and_then(|r| r.parse().ok()))
+            .unwrap_or(1);
+        let slow = self.0.capacity_rps.is_some_and(|capacity| rate > capacity);
+        let latency_ns = if slow { 500_000_000 } else { 1_000_000 };
+        let gap_ns = 1_000_000_000 / i64::from(rate);
+        Ok((0..u64::from(rate))
+            .map(|seq| RequestResult {
+                seq,
+                code: 200,
+                timestamp_ns: 1_800_000_000_000_000_000 + seq as i64 * gap_ns,
+                latency_ns,
+                bytes_in: 2,
+                bytes_out: 0,
+                error: String::new(),
+            })
+            .collect())
+    }
+
+    fn start_sampling(&self, _server_pid: u32, _load_generator_pid: u32) -> Box<dyn Sampler> {
+        Box::new(NoSamples)
+    }
+
+    fn settle_ports(&self, _interrupted: &dyn Fn() -> bool) -> Option<String> {
+        None
+    }
+
+    fn audit(&self, _db: &Path, acknowledged: u64) -> Result<WriteAudit> {
+        Ok(super::audit::audit_of(acknowledged, i64::try_from(acknowledged).unwrap_or(0)))
+    }
+
+    fn port_is_free(&self, _host: &str, port: u16) -> bool {
+        port != 8000
+    }
+
+    fn load_generator_version(&self) -> String {
+        "fake".to_owned()
+    }
+}
+
+impl Server for FakeServer {
+    fn pid(&self) -> u32 {
+        u32::MAX - 1
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn db_path(&self) -> &Path {
+        &self.db
+    }
+
+    fn health_within(&self, _timeout: Duration) -> Result<Health> {
+        Ok(Health {
+            server: "fake".into(),
+            runtime: "fake".into(),
+            workers: 1,
+            io_driver: "none".into(),
+            sleep_ms: 50,
+            pool_size: 1,
+            blocking_threads: 1,
+            async_connections: 1,
+            db: self.db.display().to_string(),
+            pid: self.pid(),
+            in_flight: 0,
+        })
+    }
+
+    fn endpoints(&self) -> Result<Vec<EndpointInfo>> {
+        Ok(shared::api::catalogue_info())
+    }
+
+    fn seed(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn exited(&self) -> Result<Option<String>> {
+        Ok(self.script.server_dead.get().then(|| "signal: 9 (SIGKILL)".to_owned()))
+    }
+
+    fn stderr_tail(&self) -> String {
+        "killed by the test".to_owned()
+    }
+
+    fn stop(self: Box<Self>) -> Result<()> {
+        let stops = self.script.stops.get() + 1;
+        self.script.stops.set(stops);
+        if self.script.ctrl_c_after_stops == Some(stops) {
+            self.script.interrupted.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+impl Attack for FakeAttack {
+    fn pid(&self) -> u32 {
+        u32::MAX - 2
+    }
+
+    fn finished(&self) -> Result<bool> {
+        Ok(!self.until_interrupted || self.stopped.get())
+    }
+
+    fn interrupt(&self) {
+        self.script.interrupts.set(self.script.interrupts.get() + 1);
+        self.stopped.set(true);
+    }
+
+    fn stop_overrun(&self) -> Result<()> {
+        self.stopped.set(true);
+        Ok(())
+    }
+
+    fn outcome(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn plan(out: &Path, args: &[&str]) -> Plan {
+    let out = out.display().to_string();
+    let base = ["runner", "--out", &out, "--warmup", "0", "--duration", "1s", "--filter", "/api/simple/noop/"];
+    let cli = Cli::try_parse_from(base.iter().copied().chain(args.iter().copied())).expect("parses");
+    Plan::resolve(&cli.run).expect("valid plan")
+}
+
+fn run_with(script: Script, args: &[&str]) -> (Rc<Script>, RunOutcome, tempfile::TempDir) {
+    let out = tempfile::tempdir().expect("temp dir");
+    let plan = plan(out.path(), args);
+    let script = Rc::new(script);
+    let interrupted = Arc::clone(&script.interrupted);
+    let outcome = run(&plan, &FakeBackend(Rc::clone(&script)), Vec::new(), interrupted).expect("the run ends");
+    (script, outcome, out)
+}
+
+fn two_servers() -> String {
+    format!("{},{}", SERVERS[0], SERVERS[1])
+}
+
+#[test]
+fn the_matrix_runs_rate_by_rate_with_servers_innermost() {
+    let (script, outcome, _out) = run_with(Script::default(), &["--servers", &two_servers(), "--rates", "20,10"]);
+    let order: Vec<(String, Option<u32>)> = script.starts.borrow().iter().map(|s| (s.server.clone(), s.rate)).collect();
+    let (a, b) = (SERVERS[0].to_owned(), SERVERS[1].to_owned());
+    assert_eq!(order, [(a.clone(), Some(10)), (b.clone(), Some(10)), (a, Some(20)), (b, Some(20))]);
+    assert_eq!(outcome.results.run.status, RunStatus::Complete);
+    assert!(outcome.results.tests.iter().all(|t| t.status == TestStatus::Ok), "{:?}", outcome.results.tests);
+    assert_eq!(script.stops.get(), 4, "every test's server is stopped");
+}
+
+#[test]
+fn every_repeat_is_a_test_of_its_own_on_a_fresh_server() {
+    let (script, outcome, _out) =
+        run_with(Script::default(), &["--servers", SERVERS[0], "--rates", "10", "--repeat", "3"]);
+    let ids: Vec<&str> = outcome.results.tests.iter().map(|t| t.id.as_str()).collect();
+    let stem = format!("{}_w1_simple_noop_10", SERVERS[0]);
+    assert_eq!(ids, [stem.clone(), format!("{stem}_r2"), format!("{stem}_r3")]);
+    assert_eq!(outcome.results.tests.iter().map(|t| t.repeat).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(script.starts.borrow().len(), 3);
+}
+
+#[test]
+fn results_are_on_disk_after_every_test() {
+    let (script, outcome, _out) = run_with(Script::default(), &["--servers", SERVERS[0], "--rates", "10,20,30"]);
+    let on_disk: Vec<usize> = script.starts.borrow().iter().map(|s| s.tests_on_disk).collect();
+    assert_eq!(on_disk, [0, 1, 2], "each test starts with every earlier one persisted");
+    assert_eq!(tests_on_disk(&outcome.run_dir), 3);
+    for test in &outcome.results.tests {
+        assert!(outcome.run_dir.join(&test.files.metrics).is_file(), "{} has its own file", test.id);
+    }
+}
+
+#[test]
+fn a_server_dying_mid_test_fails_that_test_and_the_run_goes_on() {
+    let script = Script { server_dies_in_attack: Some(1), ..Script::default() };
+    let (script, outcome, _out) = run_with(script, &["--servers", SERVERS[0], "--rates", "10,20"]);
+    let tests = &outcome.results.tests;
+    assert_eq!(tests.len(), 2);
+    assert_eq!(tests[0].status, TestStatus::Failed);
+    let failure = tests[0].failure.as_deref().unwrap_or_default();
+    assert!(failure.contains("exited during the test") && failure.contains("killed by the test"), "{failure}");
+    assert_eq!(tests[1].status, TestStatus::Ok, "the next test runs on a fresh server");
+    assert_eq!(script.interrupts.get(), 1, "the attack on the dead server was stopped");
+    assert_eq!(outcome.results.run.status, RunStatus::Complete);
+}
+
+#[test]
+fn ctrl_c_between_tests_keeps_the_finished_ones_and_starts_no_more() {
+    let script = Script { ctrl_c_after_stops: Some(1), ..Script::default() };
+    let (script, outcome, _out) = run_with(script, &["--servers", SERVERS[0], "--rates", "10,20,30"]);
+    assert!(outcome.interrupted());
+    assert_eq!(outcome.results.tests.len(), 1, "the test that had finished its attack is kept");
+    assert_eq!(outcome.results.tests[0].status, TestStatus::Ok);
+    assert_eq!(script.starts.borrow().len(), 1, "no test starts after Ctrl-C");
+    assert_eq!(tests_on_disk(&outcome.run_dir), 1);
+}
+
+#[test]
+fn ctrl_c_mid_attack_stops_it_once_and_does_not_count_the_cut_test() {
+    let script = Script { ctrl_c_in_attack: Some(2), ..Script::default() };
+    let (script, outcome, _out) = run_with(script, &["--servers", SERVERS[0], "--rates", "10,20,30"]);
+    assert!(outcome.interrupted());
+    assert_eq!(script.interrupts.get(), 1, "one interrupt, so vegeta flushes rather than dies");
+    assert_eq!(script.stops.get(), 2, "the interrupted test's server is still stopped");
+    let ids: Vec<&str> = outcome.results.tests.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, [format!("{}_w1_simple_noop_10", SERVERS[0])], "the cut-short test is not kept");
+    let notes = outcome.results.run.notes.join("\n");
+    assert!(notes.contains("simple_noop_20, cut short, is not kept"), "{notes}");
+    let loaded = RunResults::load(&outcome.run_dir).expect("results.json is complete");
+    assert_eq!((loaded.run.status, loaded.tests.len()), (RunStatus::Interrupted, 1));
+}
+
+#[test]
+fn the_search_budget_is_shared_and_no_probe_exceeds_the_maximum() {
+    // Each probe is expected to cost 1 s + the per-test overhead (3 s). A 5 s budget over two searches gives
+    // the first 2.5 s, too little for one probe; the second then gets all that is left.
+    let script = Script { capacity_rps: Some(150), ..Script::default() };
+    let args = ["--servers", &two_servers(), "--find-max", "--budget", "5s", "--start-rate", "20", "--max-rate", "300"];
+    let (script, outcome, _out) = run_with(script, &args);
+    let capacity = &outcome.results.capacity;
+    assert_eq!(capacity.len(), 2);
+    assert!(capacity[0].probes.is_empty() && capacity[0].stop.contains("budget"), "{:?}", capacity[0]);
+    let found = capacity[1].sustainable_rps.expect("the second search found a rate");
+    assert!((143..=150).contains(&found), "{:?}", capacity[1]);
+    assert!(capacity[1].probes.iter().any(|p| p.verdict == ProbeVerdict::Misses));
+    let rates: Vec<u32> = script.starts.borrow().iter().filter_map(|s| s.rate).collect();
+    assert!(rates.iter().all(|&rate| rate <= 300), "{rates:?}");
+    assert_eq!(outcome.results.tests.len(), capacity[1].probes.len(), "every probe is a persisted test");
+}
+
+#[test]
+fn a_taken_fixed_port_is_recorded_in_the_test() {
+    let (_script, outcome, _out) =
+        run_with(Script::default(), &["--servers", SERVERS[0], "--rates", "10", "--port", "8000"]);
+    let notes = &outcome.results.tests[0].notes;
+    assert!(notes.iter().any(|n| n.contains("port 8000 was taken")), "{notes:?}");
+}

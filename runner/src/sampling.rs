@@ -1,0 +1,324 @@
+//! CPU and memory sampling of the server and the load generator during an attack: one background thread
+//! refreshes just those two PIDs through sysinfo every interval, and the series is summarised per process.
+//!
+//! CPU is per core (200% = two busy cores) and covers every thread of the PID, not its children, which is
+//! why servers are started by direct exec. It is computed here from the process's accumulated CPU time over
+//! the wall time between two readings, not taken from sysinfo's `cpu_usage()`: that one stays 0 for the
+//! first interval of a process that had not used a whole CPU tick at the baseline, which is exactly a load
+//! generator started a moment earlier. A process that exits (or is a zombie) simply stops producing samples.
+
+pub mod account;
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
+
+use crate::model::{Resources, Sample, SampleSeries, UsageSummary};
+
+/// A safety cap on samples per process (over 5 days at the default interval), so a forgotten monitor ends.
+const MAX_SAMPLES: usize = 1 << 20;
+
+/// A running sampler. [`Monitor::stop`] returns what it measured; dropping it stops the thread too.
+#[derive(Debug)]
+pub struct Monitor {
+    server_pid: u32,
+    interval: Duration,
+    stop: Option<mpsc::Sender<()>>,
+    sampler: Option<JoinHandle<Collected>>,
+}
+
+#[derive(Debug, Default)]
+struct Collected {
+    server: Vec<Sample>,
+    load_generator: Vec<Sample>,
+}
+
+impl Monitor {
+    /// Starts sampling `server_pid` (and the load generator, when given) every `interval` (at least sysinfo's
+    /// minimum CPU update interval). A baseline refresh is taken at once, so the first sample, one interval
+    /// later, already has a CPU figure. Times are seconds since this call.
+    ///
+    /// Sampling is best effort: if the sampler cannot start, the series comes back empty.
+    pub fn start(server_pid: u32, load_generator_pid: Option<u32>, interval: Duration) -> Monitor {
+        let interval = interval.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        let (stop, stopped) = mpsc::channel();
+        let sampler = std::thread::Builder::new()
+            .name("monitor".to_owned())
+            .spawn(move || sample_until_stopped(server_pid, load_generator_pid, interval, &stopped))
+            .ok();
+        Monitor { server_pid, interval, stop: Some(stop), sampler }
+    }
+
+    /// Stops sampling and returns every sample taken.
+    pub fn stop(mut self) -> SampleSeries {
+        let collected = self.finish();
+        SampleSeries {
+            interval_ms: u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX),
+            server_pid: self.server_pid,
+            server: collected.server,
+            load_generator: collected.load_generator,
+        }
+    }
+
+    fn finish(&mut self) -> Collected {
+        // Dropping the sender wakes the sampler at once.
+        self.stop.take();
+        self.sampler.take().and_then(|sampler| sampler.join().ok()).unwrap_or_default()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn sample_until_stopped(
+    server_pid: u32,
+    load_generator_pid: Option<u32>,
+    interval: Duration,
+    stopped: &mpsc::Receiver<()>,
+) -> Collected {
+    let started = Instant::now();
+    let mut collected = Collected::default();
+    let Ok(mut system) = System::new() else {
+        return collected;
+    };
+    let mut server = Tracked::new(server_pid);
+    let mut load_generator = load_generator_pid.map(Tracked::new);
+    let pids: Vec<Pid> =
+        std::iter::once(server.pid).chain(load_generator.as_ref().map(|tracked| tracked.pid)).collect();
+    refresh(&mut system, &pids);
+    let baseline = Instant::now();
+    server.read(&system, baseline, 0.0);
+    if let Some(tracked) = load_generator.as_mut() {
+        tracked.read(&system, baseline, 0.0);
+    }
+
+    let mut tick: u32 = 0;
+    while collected.server.len().max(collected.load_generator.len()) < MAX_SAMPLES {
+        tick = next_tick(tick, started.elapsed(), interval);
+        let due = started + interval * tick;
+        match stopped.recv_timeout(due.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Timeout) => {}
+            // A message or a dropped sender: stop.
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+        }
+        refresh(&mut system, &pids);
+        let now = Instant::now();
+        let t_s = (now - started).as_secs_f64();
+        let server_sample = server.read(&system, now, t_s);
+        let load_sample = load_generator.as_mut().and_then(|tracked| tracked.read(&system, now, t_s));
+        if server_sample.is_none() && load_sample.is_none() {
+            // Both processes are gone: nothing more to measure.
+            break;
+        }
+        collected.server.extend(server_sample);
+        collected.load_generator.extend(load_sample);
+    }
+    collected
+}
+
+/// The next tick strictly after `previous` that is still ahead of `elapsed`: a slow refresh skips ticks
+/// rather than taking a burst of samples a few microseconds apart (whose CPU figures would be noise).
+fn next_tick(previous: u32, elapsed: Duration, interval: Duration) -> u32 {
+    let behind = u32::try_from(elapsed.as_nanos() / interval.as_nanos().max(1)).unwrap_or(u32::MAX);
+    previous.saturating_add(1).max(behind.saturating_add(1))
+}
+
+fn refresh(system: &mut System, pids: &[Pid]) {
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(pids),
+        true,
+        ProcessRefreshKind::nothing().with_cpu().with_memory(),
+    );
+}
+
+/// One sampled process and its CPU time at the previous reading.
+#[derive(Debug)]
+struct Tracked {
+    pid: Pid,
+    /// Accumulated CPU milliseconds and when they were read.
+    previous: Option<(u64, Instant)>,
+}
+
+impl Tracked {
+    fn new(pid: u32) -> Tracked {
+        Tracked { pid: Pid::from_u32(pid), previous: None }
+    }
+
+    /// Reads the process after a refresh; `None` once it is gone. The first reading (the baseline) only
+    /// matters for the CPU time it records.
+    fn read(&mut self, system: &System, now: Instant, t_s: f64) -> Option<Sample> {
+        let process = system.process(self.pid)?;
+        if matches!(process.status(), ProcessStatus::Zombie | ProcessStatus::Dead) {
+            return None;
+        }
+        let cpu_ms = process.accumulated_cpu_time();
+        let cpu_pct = self.previous.map_or(0.0, |(before, at)| cpu_percent(before, cpu_ms, now - at));
+        self.previous = Some((cpu_ms, now));
+        Some(Sample { t_s, cpu_pct, rss_bytes: process.memory() })
+    }
+}
+
+/// CPU time used over a wall-clock span, in percent of one core.
+fn cpu_percent(before_ms: u64, after_ms: u64, wall: Duration) -> f64 {
+    let wall_ms = wall.as_secs_f64() * 1000.0;
+    if wall_ms <= 0.0 {
+        return 0.0;
+    }
+    after_ms.saturating_sub(before_ms) as f64 / wall_ms * 100.0
+}
+
+/// Mean and max of one process's samples; all zeros for none.
+pub fn summarize(samples: &[Sample]) -> UsageSummary {
+    let count = samples.len();
+    if count == 0 {
+        return UsageSummary { samples: 0, cpu_mean_pct: 0.0, cpu_max_pct: 0.0, rss_mean_bytes: 0, rss_max_bytes: 0 };
+    }
+    let cpu_total: f64 = samples.iter().map(|s| s.cpu_pct).sum();
+    let rss_total: u128 = samples.iter().map(|s| u128::from(s.rss_bytes)).sum();
+    UsageSummary {
+        samples: count,
+        cpu_mean_pct: cpu_total / count as f64,
+        cpu_max_pct: samples.iter().map(|s| s.cpu_pct).fold(0.0, f64::max),
+        rss_mean_bytes: u64::try_from(rss_total / count as u128).unwrap_or(u64::MAX),
+        rss_max_bytes: samples.iter().map(|s| s.rss_bytes).max().unwrap_or(0),
+    }
+}
+
+/// The summary of a whole series, as stored with a test; `None` when the server was never sampled (a sampler
+/// that failed must read as "not measured", never as 0% CPU).
+pub fn resources(series: &SampleSeries) -> Option<Resources> {
+    if series.server.is_empty() {
+        return None;
+    }
+    Some(Resources {
+        server: summarize(&series.server),
+        load_generator: summarize(&series.load_generator),
+        sample_interval_ms: series.interval_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn samples_a_busy_process() {
+        let busy = Arc::new(AtomicBool::new(true));
+        let spinner = {
+            let busy = busy.clone();
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let mut x: u64 = 0;
+                while busy.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+            })
+        };
+        let monitor = Monitor::start(std::process::id(), None, Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(1200));
+        let series = monitor.stop();
+        busy.store(false, Ordering::Relaxed);
+        let _ = spinner.join();
+
+        println!("{series:?}");
+        assert_eq!(series.interval_ms, 250);
+        assert!(series.server.len() >= 2, "{} samples", series.server.len());
+        assert!(series.load_generator.is_empty());
+        assert!(series.server.iter().all(|s| s.rss_bytes > 1 << 20), "rss below 1 MiB");
+        assert!(series.server.windows(2).all(|w| w[0].t_s < w[1].t_s));
+        assert!(series.server[0].t_s >= 0.2, "first sample comes after the baseline");
+        assert!(series.server[0].cpu_pct > 0.0, "the first sample already has a CPU figure");
+        let summary = summarize(&series.server);
+        // One spinning thread is ~100% of a core; a loaded 2-core CI machine can leave it a fraction of that.
+        // The first sample only has to be non-zero: sysinfo's own figure would be exactly 0 there.
+        assert!(summary.cpu_max_pct > 10.0, "{summary:?}");
+        assert!(summary.cpu_max_pct >= summary.cpu_mean_pct && summary.rss_max_bytes >= summary.rss_mean_bytes);
+    }
+
+    /// Kills and reaps a test child even when an assertion fails first.
+    struct KillOnDrop(std::process::Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_freshly_started_busy_child_has_cpu_in_its_first_sample() {
+        // Like vegeta right after its start: no CPU tick used yet at the baseline.
+        let child =
+            Command::new("sh").args(["-c", "while :; do :; done"]).stdin(Stdio::null()).spawn().expect("sh runs");
+        let child = KillOnDrop(child);
+        let monitor = Monitor::start(std::process::id(), Some(child.0.id()), Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(800));
+        let series = monitor.stop();
+        drop(child);
+        println!("{series:?}");
+        let first = series.load_generator.first().expect("samples of the child");
+        assert!(first.cpu_pct > 0.0, "{first:?}");
+        assert!(first.rss_bytes > 0);
+    }
+
+    #[test]
+    fn a_process_that_exits_stops_producing_samples() {
+        let mut child = Command::new("sleep").arg("0.3").stdin(Stdio::null()).spawn().expect("sleep runs");
+        let monitor = Monitor::start(child.id(), Some(std::process::id()), Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(1200));
+        // Reaped only now: until then the exited child is a zombie, which must not count as alive.
+        let series = monitor.stop();
+        let _ = child.wait();
+        println!("{series:?}");
+        assert!(series.server.len() <= 2, "{:?}", series.server);
+        assert!(series.server.iter().all(|s| s.t_s < 0.9));
+        assert!(series.load_generator.len() >= 2, "the other process is still sampled");
+    }
+
+    #[test]
+    fn a_missing_process_gives_an_empty_series_quickly() {
+        // PIDs above the kernel maximum (4194304) never exist.
+        let monitor = Monitor::start(u32::MAX - 1, None, crate::defaults::SAMPLE_INTERVAL);
+        let series = monitor.stop();
+        assert!(series.server.is_empty());
+        assert!(resources(&series).is_none(), "an unsampled server has no CPU figure, not 0%");
+    }
+
+    #[test]
+    fn summaries() {
+        let empty = summarize(&[]);
+        assert_eq!((empty.samples, empty.cpu_mean_pct, empty.rss_max_bytes), (0, 0.0, 0));
+        let samples =
+            [Sample { t_s: 0.5, cpu_pct: 50.0, rss_bytes: 100 }, Sample { t_s: 1.0, cpu_pct: 150.0, rss_bytes: 300 }];
+        let summary = summarize(&samples);
+        assert_eq!(summary.samples, 2);
+        assert_eq!(summary.cpu_mean_pct, 100.0);
+        assert_eq!(summary.cpu_max_pct, 150.0);
+        assert_eq!(summary.rss_mean_bytes, 200);
+        assert_eq!(summary.rss_max_bytes, 300);
+    }
+
+    #[test]
+    fn cpu_percent_is_per_core() {
+        assert_eq!(cpu_percent(100, 1100, Duration::from_millis(500)), 200.0);
+        assert_eq!(cpu_percent(100, 100, Duration::from_millis(500)), 0.0);
+        assert_eq!(cpu_percent(100, 90, Duration::from_millis(500)), 0.0);
+        assert_eq!(cpu_percent(0, 10, Duration::ZERO), 0.0);
+    }
+
+    #[test]
+    fn slow_refreshes_skip_ticks() {
+        let interval = Duration::from_millis(500);
+        assert_eq!(next_tick(0, Duration::from_millis(10), interval), 1);
+        assert_eq!(next_tick(1, Duration::from_millis(510), interval), 2);
+        assert_eq!(next_tick(1, Duration::from_millis(1700), interval), 4);
+    }
+}
