@@ -263,6 +263,8 @@ fn with_capacity(mut results: RunResults) -> RunResults {
             p99_ms: Some(4.47),
             achieved_rps: Some(999.5),
             cpu_mean_pct: Some(22.5),
+            generator_bound: false,
+            server_us_per_request: Some(21.3),
             probes: vec![
                 probe(500, ProbeVerdict::Meets),
                 probe(1000, ProbeVerdict::Meets),
@@ -280,6 +282,8 @@ fn with_capacity(mut results: RunResults) -> RunResults {
             p99_ms: Some(3.92),
             achieved_rps: Some(499.4),
             cpu_mean_pct: Some(15.5),
+            generator_bound: true,
+            server_us_per_request: None,
             probes: vec![probe(500, ProbeVerdict::Meets), probe(1000, ProbeVerdict::Invalid)],
         },
     ];

@@ -3,8 +3,9 @@
 
 use shared::Endpoint;
 
+use super::verdict::GENERATOR_LIMITED;
 use crate::model::{CapacityResult, EndpointRef, ProbeRecord, TestRecord, test_stem};
-use crate::search::SearchOutcome;
+use crate::search::{SearchOutcome, Stop};
 
 /// What one search was about: a server with a workers count on one endpoint (searches never repeat).
 #[derive(Debug, Clone, Copy)]
@@ -14,7 +15,8 @@ pub struct Searched<'a> {
     pub endpoint: &'static Endpoint,
 }
 
-/// `shared_cores`: the server and vegeta shared CPUs, so even a converged search is marked invalid.
+/// `shared_cores`: the server and vegeta shared CPUs. It is said in `stop`, but does not invalidate a converged
+/// search by itself: every probe was judged by how long each process waited for a CPU.
 pub fn capacity_result(
     combo: Searched<'_>,
     outcome: &SearchOutcome,
@@ -30,12 +32,17 @@ pub fn capacity_result(
         endpoint: EndpointRef::from(combo.endpoint),
         sustainable_rps: outcome.sustainable,
         lowest_miss_rps: outcome.lowest_miss,
-        valid: outcome.stop.is_conclusive() && !shared_cores,
-        stop: if shared_cores {
-            format!("{}; the server and vegeta shared CPUs", outcome.stop.describe())
-        } else {
-            outcome.stop.describe()
+        valid: outcome.stop.is_conclusive(),
+        generator_bound: generator_bound(&outcome.stop),
+        stop: match (generator_bound(&outcome.stop), shared_cores) {
+            (true, _) => format!("{}: a generator-bound lower bound", outcome.stop.describe()),
+            (false, true) => format!("{} (the server and vegeta shared CPUs)", outcome.stop.describe()),
+            (false, false) => outcome.stop.describe(),
         },
+        server_us_per_request: at
+            .and_then(|t| t.accounting.as_ref())
+            .and_then(|a| a.server.cpu.value())
+            .and_then(|cpu| cpu.us_per_request),
         p99_ms: metrics.map(|m| m.latency_ms.p99),
         achieved_rps: metrics.map(|m| m.achieved_rps),
         cpu_mean_pct: at.and_then(|t| t.resources.as_ref()).map(|r| r.server.cpu_mean_pct),
@@ -50,6 +57,12 @@ pub fn capacity_result(
             })
             .collect(),
     }
+}
+
+/// Whether the search stopped at a probe the load generator limited: its rate is the generator's bound, not
+/// the server's.
+fn generator_bound(stop: &Stop) -> bool {
+    matches!(stop, Stop::Invalid(why) if why.starts_with(GENERATOR_LIMITED))
 }
 
 /// One line for the terminal after a search.

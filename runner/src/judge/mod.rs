@@ -7,5 +7,5 @@ pub mod cost;
 pub mod validity;
 pub mod verdict;
 
-pub use validity::{Invalidity, LoadGenerator};
+pub use validity::{Evidence, Invalidity, Process};
 pub use verdict::Slo;

@@ -34,6 +34,7 @@ use crate::defaults::{
     BACKLOG_GROWTH_FACTOR, BACKLOG_GROWTH_SLACK, KEPT_UP_MIN_REQUESTS, KEPT_UP_SHARE, LAG_P99_BOUND,
 };
 use crate::model::{KeptUpRecord, ScheduleLagRecord};
+use crate::tools::vegeta::RequestResult;
 
 /// Share of requests trimmed at each end of the timeline before rates are taken.
 const TRIM: f64 = 0.01;
@@ -46,6 +47,18 @@ pub trait Timed {
     fn sent_ns(&self) -> i64;
     /// From send to the end of the response (or to the error).
     fn latency_ns(&self) -> u64;
+}
+
+impl Timed for RequestResult {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn sent_ns(&self) -> i64 {
+        self.timestamp_ns
+    }
+    fn latency_ns(&self) -> u64 {
+        self.latency_ns
+    }
 }
 
 /// How late the load generator sent its requests against its plan.

@@ -35,6 +35,8 @@ pub fn calibration_from(results: &RunResults) -> Result<Calibration> {
         valid: capacity.valid,
         run_id: results.run.id.clone(),
         probes: capacity.probes.clone(),
+        generator: None,
+        vegeta_cpus: None,
     })
 }
 
@@ -60,6 +62,8 @@ mod tests {
             valid: true,
             run_id: "bench_x".into(),
             probes: Vec::new(),
+            generator: None,
+            vegeta_cpus: Some(1),
         };
         let notes = ceiling_notes(&plan, &calibration);
         assert_eq!(notes.len(), 1);

@@ -76,7 +76,8 @@ fn shared_cpu_note(layout: &CoreLayout) -> Option<String> {
     let shared: Vec<String> = layout.placements.iter().filter(|(_, p)| p.shared).map(|(w, _)| w.to_string()).collect();
     (!shared.is_empty()).then(|| {
         format!(
-            "servers with {} worker(s) shared CPUs with vegeta ({} CPUs available{}): their results are marked invalid",
+            "servers with {} worker(s) shared CPUs with vegeta ({} CPUs available{}): recorded, and judged by how long \
+             each process waited for a CPU",
             shared.join(", "),
             affinity::allowed_cpus().len(),
             if layout.pinned { "" } else { ", --no-pin" }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Parser;
@@ -19,6 +19,8 @@ use super::{RunOutcome, run};
 use crate::cli::Cli;
 use crate::config::Plan;
 use crate::model::{ProbeVerdict, RunResults, RunStatus, SampleSeries, TestStatus, WriteAudit};
+use crate::sampling::Accounts;
+use crate::sampling::account::{CpuWindow, RunQueueDelay, WindowAccount};
 use crate::tools::vegeta::{AttackSpec, RequestResult};
 
 /// One server start as the fakes saw it.
@@ -65,11 +67,27 @@ struct FakeAttack {
     stopped: Cell<bool>,
 }
 
+/// No samples, and the accounting of a quiet machine: a tenth of a core each, hardly any waiting.
 struct NoSamples;
 
 impl Sampler for NoSamples {
-    fn stop(self: Box<Self>) -> SampleSeries {
-        SampleSeries::default()
+    fn stop(self: Box<Self>) -> (SampleSeries, Option<Accounts>) {
+        let quiet = || WindowAccount {
+            cpu: Ok(CpuWindow {
+                cpu: Duration::from_millis(100),
+                uncertainty: Duration::from_millis(20),
+                wall: Duration::from_secs(1),
+            }),
+            run_queue: Ok(RunQueueDelay {
+                delay: Duration::from_millis(1),
+                missing_at_most: Duration::ZERO,
+                wall: Duration::from_secs(1),
+                threads_seen: 2,
+                threads_born: 0,
+                threads_exited: 0,
+            }),
+        };
+        (SampleSeries::default(), Some(Accounts { server: quiet(), load_generator: quiet() }))
     }
 }
 
@@ -125,7 +143,7 @@ impl Backend for FakeBackend {
             .collect())
     }
 
-    fn start_sampling(&self, _server_pid: u32, _load_generator_pid: u32) -> Box<dyn Sampler> {
+    fn start_sampling(&self, _server_pid: u32, _load_generator_pid: u32, _opened: Instant) -> Box<dyn Sampler> {
         Box::new(NoSamples)
     }
 
