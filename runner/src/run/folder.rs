@@ -99,6 +99,7 @@ fn run_config(plan: &Plan) -> RunConfig {
         pin_cores: plan.pin_cores,
         sleep_ms: plan.sleep_ms,
         max_connections: plan.max_connections,
+        keep_bodies: plan.keep_bodies,
         search: plan.search().map(|search| SearchConfig {
             slo_p99_ms: search.slo.p99.as_secs_f64() * 1000.0,
             slo_success_pct: search.slo.success_pct,

@@ -81,6 +81,7 @@ impl Session<'_> {
                 record.accounting = measured.accounting;
                 record.schedule_lag = measured.schedule_lag;
                 record.kept_up = measured.kept_up;
+                record.markers = super::calibration::markers(case.rate, self.results.run.calibration.as_ref());
                 interrupted = measured.cut_short;
                 record.status = if measured.failure.is_some() { TestStatus::Failed } else { TestStatus::Ok };
                 record.failure = measured.failure;
@@ -207,6 +208,7 @@ impl Session<'_> {
             output: raw.to_path_buf(),
             cpus: self.placement(case.workers).load_generator_cpus,
             max_connections: Some(self.plan.max_connections),
+            keep_bodies: self.plan.keep_bodies,
         }
     }
 

@@ -18,7 +18,7 @@ use super::backend::{Attack, Backend, Launch, Sampler, Server};
 use super::{RunOutcome, run};
 use crate::cli::Cli;
 use crate::config::Plan;
-use crate::model::{ProbeVerdict, RunResults, RunStatus, SampleSeries, TestStatus, WriteAudit};
+use crate::model::{Calibration, ProbeVerdict, RunResults, RunStatus, SampleSeries, TestStatus, WriteAudit};
 use crate::sampling::Accounts;
 use crate::sampling::account::{CpuWindow, RunQueueDelay, WindowAccount};
 use crate::tools::vegeta::{AttackSpec, RequestResult};
@@ -360,4 +360,35 @@ fn a_taken_fixed_port_is_recorded_in_the_test() {
         run_with(Script::default(), &["--servers", SERVERS[0], "--rates", "10", "--port", "8000"]);
     let notes = &outcome.results.tests[0].notes;
     assert!(notes.iter().any(|n| n.contains("port 8000 was taken")), "{notes:?}");
+}
+
+#[test]
+fn a_calibration_finds_both_ceilings_measuring_each_rate_once() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().display().to_string();
+    let args = ["runner", "calibrate", "--out", &dir, "--warmup", "0", "--duration", "1s", "--budget", "10m"];
+    let cli = Cli::try_parse_from(args).expect("parses");
+    let Some(crate::cli::Command::Calibrate(calibrate)) = cli.command else { panic!("calibrate subcommand") };
+    let plan = Plan::for_calibration(&calibrate).expect("valid plan");
+    // Above 1500 req/s the fake answers in 500 ms: past both the clean bound and a throughput search's ramp.
+    let script = Rc::new(Script { capacity_rps: Some(1500), ..Script::default() });
+    let interrupted = Arc::clone(&script.interrupted);
+    let outcome = run(&plan, &FakeBackend(Rc::clone(&script)), Vec::new(), interrupted).expect("the run ends");
+    let capacity = &outcome.results.capacity;
+    assert_eq!(capacity.len(), 2, "the throughput ceiling, then the clean ceiling");
+    let ids: Vec<&str> = outcome.results.tests.iter().map(|t| t.id.as_str()).collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "no rate is measured twice: {ids:?}");
+    assert_eq!(script.starts.borrow().len(), ids.len());
+    let calibration = super::calibration::calibration_from(&outcome.results).expect("a calibration");
+    let generator = calibration.generator.expect("the generator's floor");
+    let clean = generator.clean_ceiling_rps.expect("a clean rate");
+    assert!((1429..=1500).contains(&clean), "{clean}: {generator:?}");
+    assert_eq!(generator.latency_floor_p99_ms, Some(1.0), "the fake answers in 1 ms");
+    assert!(generator.probes.windows(2).all(|w| w[0].rate < w[1].rate));
+    let marked =
+        super::calibration::markers(clean + 1, Some(&Calibration { generator: Some(generator), ..calibration }));
+    assert_eq!(marked, [crate::model::GENERATOR_LATENCY_MARKER]);
 }
