@@ -24,7 +24,17 @@ pub fn capacity_result(
     shared_cores: bool,
 ) -> CapacityResult {
     let stem = |rate| test_stem(combo.server, combo.workers, combo.endpoint.name, rate, 1);
-    let at = outcome.sustainable.and_then(|rate| tests.iter().rev().find(|t| t.id == stem(rate)));
+    // The latest test at a rate: a probe the load generator limited was measured again, and that repeat
+    // decided.
+    let latest = |rate: u32| {
+        tests.iter().rev().find(|t| {
+            t.server == combo.server
+                && t.workers == combo.workers
+                && t.endpoint.name == combo.endpoint.name
+                && t.rate == rate
+        })
+    };
+    let at = outcome.sustainable.and_then(latest);
     let metrics = at.and_then(|t| t.metrics.as_ref());
     CapacityResult {
         server: combo.server.to_owned(),
@@ -35,7 +45,7 @@ pub fn capacity_result(
         valid: outcome.stop.is_conclusive(),
         generator_bound: generator_bound(&outcome.stop),
         stop: match (generator_bound(&outcome.stop), shared_cores) {
-            (true, _) => format!("{}: a generator-bound lower bound", outcome.stop.describe()),
+            (true, _) => generator_stop(&outcome.stop),
             (false, true) => format!("{} (the server and vegeta shared CPUs)", outcome.stop.describe()),
             (false, false) => outcome.stop.describe(),
         },
@@ -53,7 +63,7 @@ pub fn capacity_result(
                 rate: p.rate,
                 verdict: p.verdict.kind(),
                 detail: p.verdict.detail().to_owned(),
-                test_id: stem(p.rate),
+                test_id: latest(p.rate).map_or_else(|| stem(p.rate), |t| t.id.clone()),
             })
             .collect(),
     }
@@ -63,6 +73,15 @@ pub fn capacity_result(
 /// the server's.
 fn generator_bound(stop: &Stop) -> bool {
     matches!(stop, Stop::Invalid(why) if why.starts_with(GENERATOR_LIMITED))
+}
+
+/// Why a generator-bound search stopped, in words.
+fn generator_stop(stop: &Stop) -> String {
+    let why = match stop {
+        Stop::Invalid(why) => why.strip_prefix(GENERATOR_LIMITED).unwrap_or(why).trim_start_matches(": "),
+        _ => "",
+    };
+    format!("stopped where the load generator limited the measurement ({why}): a generator-bound lower bound")
 }
 
 /// One line for the terminal after a search.

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::defaults::{LOAD_GENERATOR_STARVED, RUN_QUEUE_SHARE_LIMIT};
+use crate::defaults::{LAG_MIN_LATE, LOAD_GENERATOR_STARVED, RUN_QUEUE_SHARE_LIMIT};
 use crate::model::{Accounting, Measured, Metrics, RunQueueRecord, SEND_RATE_TOLERANCE, ScheduleLagRecord, Validity};
 
 /// What the validity rules read about one test.
@@ -35,7 +35,7 @@ pub enum Invalidity {
     /// Its CPU was (nearly) all used: latency is partly its own.
     Starved { cpu_mean_pct: f64, cpus: usize },
     /// vegeta sent its requests later than its own plan: p99 of the schedule lag above the bound.
-    LagBehind { p99_ms: f64, max_ms: f64, bound_ms: f64 },
+    LagBehind { late: u64, requests: u64, p99_ms: f64, max_ms: f64, bound_ms: f64 },
     /// A process waited on a run queue for more than the limit's share of the window.
     Contended { process: Process, share_pct: f64 },
     /// A figure a rule needs could not be measured: the rule cannot vouch for the result.
@@ -63,7 +63,9 @@ pub const FELL_BEHIND_REASON: &str = "the load generator fell behind its schedul
 
 /// The lag rule on a test's schedule-lag record: p99 above the bound recorded with it.
 pub fn lag_invalidity(lag: &ScheduleLagRecord) -> Option<Invalidity> {
-    (lag.p99_ms > lag.bound_ms).then_some(Invalidity::LagBehind {
+    (lag.p99_ms > lag.bound_ms && lag.late >= LAG_MIN_LATE).then_some(Invalidity::LagBehind {
+        late: lag.late,
+        requests: lag.requests,
         p99_ms: lag.p99_ms,
         max_ms: lag.max_ms,
         bound_ms: lag.bound_ms,
@@ -98,9 +100,11 @@ impl fmt::Display for Invalidity {
             Invalidity::Starved { cpu_mean_pct, cpus } => {
                 write!(f, "vegeta used {cpu_mean_pct:.0}% CPU of {cpus} CPU(s): the load generator was starved")
             }
-            Invalidity::LagBehind { p99_ms, max_ms, bound_ms } => {
-                write!(f, "{FELL_BEHIND_REASON}: schedule lag p99 {p99_ms:.1} ms > {bound_ms} ms (max {max_ms:.1} ms)")
-            }
+            Invalidity::LagBehind { late, requests, p99_ms, max_ms, bound_ms } => write!(
+                f,
+                "{FELL_BEHIND_REASON}: {late} of {requests} requests sent over {bound_ms} ms late, schedule lag \
+                 p99 {p99_ms:.1} ms > {bound_ms} ms (max {max_ms:.1} ms)"
+            ),
             Invalidity::Contended { process, share_pct } => write!(
                 f,
                 "{process} waited for a CPU {share_pct:.0}% of the time (over {:.0}%): it was short of CPU",
@@ -214,7 +218,8 @@ mod tests {
     }
 
     fn lag(p99_ms: f64) -> ScheduleLagRecord {
-        ScheduleLagRecord { p50_ms: 0.5, p99_ms, max_ms: p99_ms * 2.0, bound_ms: 5.0 }
+        let late = if p99_ms > 5.0 { 30 } else { 0 };
+        ScheduleLagRecord { p50_ms: 0.5, p99_ms, max_ms: p99_ms * 2.0, bound_ms: 5.0, requests: 1000, late }
     }
 
     fn judged(metrics: &Metrics, lag_p99_ms: f64, accounting: Option<&Accounting>, cpus: usize) -> Vec<String> {
@@ -270,6 +275,11 @@ mod tests {
         let reason = behind.to_string();
         assert!(reason.starts_with(FELL_BEHIND_REASON) && reason.contains("p99 5.1 ms > 5 ms"), "{reason}");
         assert!(behind.is_generator());
+        assert!(reason.contains("30 of 1000 requests sent over 5 ms late"), "{reason}");
+        // A short probe whose p99 is its maximum: one or two late sends are preemptions, not falling behind.
+        let short = ScheduleLagRecord { requests: 25, late: 2, ..lag(5.5) };
+        assert_eq!(lag_invalidity(&short), None);
+        assert!(lag_invalidity(&ScheduleLagRecord { late: 3, ..short }).is_some());
     }
 
     #[test]

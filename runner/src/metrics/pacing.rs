@@ -68,6 +68,8 @@ pub struct ScheduleLag {
     pub p99: Duration,
     pub max: Duration,
     pub requests: usize,
+    /// Requests sent later than [`LAG_P99_BOUND`].
+    pub late: usize,
 }
 
 /// The schedule lag of an attack at `rate` requests per second; `None` without requests or rate.
@@ -82,7 +84,9 @@ pub fn schedule_lag<R: Timed>(requests: &[R], rate: u32) -> Option<ScheduleLag> 
         requests.iter().map(|request| u64::try_from(offset(request) - origin).unwrap_or(u64::MAX)).collect();
     lags.sort_unstable();
     let at = |p: f64| Duration::from_nanos(percentile(&lags, p));
-    Some(ScheduleLag { p50: at(50.0), p99: at(99.0), max: at(100.0), requests: lags.len() })
+    let bound_ns = u64::try_from(LAG_P99_BOUND.as_nanos()).unwrap_or(u64::MAX);
+    let late = lags.len() - lags.partition_point(|&lag| lag <= bound_ns);
+    Some(ScheduleLag { p50: at(50.0), p99: at(99.0), max: at(100.0), requests: lags.len(), late })
 }
 
 /// Whether the server kept up with what it was sent, with the figures behind it.
@@ -175,6 +179,8 @@ impl ScheduleLag {
             p50_ms: ms(self.p50),
             p99_ms: ms(self.p99),
             max_ms: ms(self.max),
+            requests: self.requests as u64,
+            late: self.late as u64,
             bound_ms: ms(LAG_P99_BOUND),
         }
     }
@@ -288,7 +294,12 @@ mod tests {
         // One request 6 ms late at p99-or-above: 50 requests' p99 is the maximum.
         requests[10].sent_ns += 6 * MS;
         let lag = schedule_lag(&requests, 100).expect("lag");
-        assert_eq!(lag.p99, Duration::from_millis(6));
+        assert_eq!((lag.p99, lag.late), (Duration::from_millis(6), 1));
+        assert_eq!(judged(&lag), None, "one late send in 50 is a preemption, not falling behind");
+        requests[20].sent_ns += 7 * MS;
+        requests[30].sent_ns += 8 * MS;
+        let lag = schedule_lag(&requests, 100).expect("lag");
+        assert_eq!(lag.late, 3);
         assert!(judged(&lag).is_some());
         assert_eq!(schedule_lag::<Request>(&[], 100), None);
         assert_eq!(schedule_lag(&requests, 0), None);

@@ -110,8 +110,11 @@ pub struct ScheduleLagRecord {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-    /// The p99 bound above which the result is invalid.
+    /// The lag bound of the rule.
     pub bound_ms: f64,
+    /// Requests sent, and how many of them later than the bound.
+    pub requests: u64,
+    pub late: u64,
 }
 
 /// Whether the server completed requests as fast as they were sent, with no growing backlog.

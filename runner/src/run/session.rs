@@ -198,21 +198,35 @@ impl SessionProber<'_, '_, '_> {
 }
 
 impl Prober for SessionProber<'_, '_, '_> {
+    /// Measures `rate`. A probe the load generator limited is measured once more (as repeat 2, both kept):
+    /// a generator that cannot hold the rate fails again, one that a busy machine disturbed once does not.
+    /// A calibration does not repeat: there a limited probe is the very ceiling it looks for.
     fn probe(&mut self, rate: u32) -> Option<Verdict> {
-        if self.session.is_interrupted() {
-            return None;
-        }
         if let Some((record, found)) = self.measured.get(&rate) {
             return Some(self.verdict(record, found));
         }
-        let case = TestCase { rate, ..self.combo };
+        let verdict = self.measure(TestCase { rate, repeat: 1, ..self.combo })?;
+        let limited = matches!(&verdict, Verdict::Invalid(why) if why.starts_with(verdict::GENERATOR_LIMITED));
+        if limited && !self.session.plan.is_calibration() {
+            return self.measure(TestCase { rate, repeat: 2, ..self.combo });
+        }
+        Some(verdict)
+    }
+}
+
+impl SessionProber<'_, '_, '_> {
+    /// Runs one probe test, keeps it and judges it; `None` when the user interrupted the run.
+    fn measure(&mut self, case: TestCase<'_>) -> Option<Verdict> {
+        if self.session.is_interrupted() {
+            return None;
+        }
         self.progress.start_test(self.session.results.tests.len(), &describe(&case));
         let finished = self.session.run_test(&case);
         let verdict = self.verdict(&finished.record, &finished.invalidities);
         self.progress.finish_probe(&finished.record, &verdict, self.started.elapsed());
         let interrupted = finished.interrupted;
         if !interrupted {
-            self.measured.insert(rate, (finished.record.clone(), finished.invalidities.clone()));
+            self.measured.insert(case.rate, (finished.record.clone(), finished.invalidities.clone()));
         }
         if let Err(error) = self.session.keep(finished) {
             eprintln!("warning: {error:#}");

@@ -44,6 +44,8 @@ struct Script {
     ctrl_c_after_stops: Option<usize>,
     /// Rates above this get 500 ms latencies (they miss a 100 ms SLO).
     capacity_rps: Option<u32>,
+    /// In these measured attacks (1-based counts) the load generator falls behind its schedule.
+    generator_behind_in_attacks: Vec<usize>,
     starts: RefCell<Vec<Start>>,
     attacks: Cell<usize>,
     stops: Cell<usize>,
@@ -123,18 +125,19 @@ impl Backend for FakeBackend {
     }
 
     fn decode(&self, raw: &Path) -> Result<Vec<RequestResult>> {
-        let rate: u32 = raw
-            .file_stem()
-            .and_then(|stem| stem.to_string_lossy().rsplit('_').next().and_then(|r| r.parse().ok()))
-            .unwrap_or(1);
+        // `{server}_w{workers}_{endpoint}_{rate}`, with `_r{n}` after it for a repeat.
+        let stem = raw.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+        let rate: u32 = stem.rsplit('_').find_map(|part| part.parse().ok()).unwrap_or(1);
         let slow = self.0.capacity_rps.is_some_and(|capacity| rate > capacity);
         let latency_ns = if slow { 500_000_000 } else { 1_000_000 };
         let gap_ns = 1_000_000_000 / i64::from(rate);
+        // Falling behind: every request 1 ms later than the one before, on top of its plan.
+        let behind_ns = if self.0.generator_behind_in_attacks.contains(&self.0.attacks.get()) { 1_000_000 } else { 0 };
         Ok((0..u64::from(rate))
             .map(|seq| RequestResult {
                 seq,
                 code: 200,
-                timestamp_ns: 1_800_000_000_000_000_000 + seq as i64 * gap_ns,
+                timestamp_ns: 1_800_000_000_000_000_000 + seq as i64 * (gap_ns + behind_ns),
                 latency_ns,
                 bytes_in: 2,
                 bytes_out: 0,
@@ -391,4 +394,30 @@ fn a_calibration_finds_both_ceilings_measuring_each_rate_once() {
     let marked =
         super::calibration::markers(clean + 1, Some(&Calibration { generator: Some(generator), ..calibration }));
     assert_eq!(marked, [crate::model::GENERATOR_LATENCY_MARKER]);
+}
+
+#[test]
+fn a_probe_the_generator_limited_is_measured_once_more() {
+    let args = ["--servers", SERVERS[0], "--find-max", "--budget", "10m", "--start-rate", "20", "--max-rate", "300"];
+    let once = Script { capacity_rps: Some(150), generator_behind_in_attacks: vec![2], ..Script::default() };
+    let (script, outcome, _out) = run_with(once, &args);
+    let capacity = &outcome.results.capacity[0];
+    let found = capacity.sustainable_rps.expect("the search found a rate");
+    assert!((143..=150).contains(&found) && capacity.valid && !capacity.generator_bound, "{capacity:?}");
+    let ids: Vec<&str> = outcome.results.tests.iter().map(|t| t.id.as_str()).collect();
+    let repeated = format!("{}_w1_simple_noop_40_r2", SERVERS[0]);
+    assert!(ids.contains(&repeated.as_str()), "{ids:?}");
+    assert_eq!(ids.len(), capacity.probes.len() + 1, "both measurements are kept");
+    assert!(capacity.probes.iter().any(|p| p.test_id == repeated), "the repeat decided: {:?}", capacity.probes);
+    assert_eq!(script.attacks.get(), ids.len());
+
+    // Limited twice in a row: the search stops there, with a generator-bound lower bound and the reason.
+    let twice = Script { capacity_rps: Some(150), generator_behind_in_attacks: vec![2, 3], ..Script::default() };
+    let (_script, outcome, _out) = run_with(twice, &args);
+    let capacity = &outcome.results.capacity[0];
+    assert_eq!(capacity.sustainable_rps, Some(20), "{capacity:?}");
+    assert!(capacity.generator_bound && !capacity.valid, "{capacity:?}");
+    assert!(
+        capacity.stop.contains("generator-bound lower bound") && capacity.stop.contains("fell behind its schedule")
+    );
 }
