@@ -38,7 +38,7 @@ pub fn duration_or_zero(value: &str) -> Result<Duration, String> {
     }
 }
 
-/// Benchmark the runtime-bench servers (tokio/axum vs thread-per-core monoio) with vegeta and report.
+/// Benchmark the runtime-bench servers (every async-runtime arm the workspace builds) with vegeta and report.
 ///
 /// With no subcommand, runs a benchmark (`runner run`). Every server x workers x endpoint x rate
 /// combination is one test: a fresh server on its own port and database, seeded, then attacked by vegeta
@@ -185,7 +185,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = defaults::MAX_RATE, value_name = "RPS")]
     pub max_rate: u32,
 
-    /// Server worker counts to test (event-loop threads), one test per count; the servers accept 1 to 1024.
+    /// Server worker counts to test (event-loop threads), one test per count, within the servers' own range.
     #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = defaults::WORKERS, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS), value_name = "N")]
     pub workers: Vec<u16>,
 

@@ -17,6 +17,7 @@
 //! - [`report`]: terminal tables, ASCII charts and the HTML report, pure functions of [`model`] only.
 //! - [`model`]: the results schema, the contract between measuring and reporting; imports nothing else.
 //! - [`defaults`]: every default and threshold; a leaf any layer may read.
+//! - [`poll`]: `poll_until`, the one way the runner waits for a condition; a leaf.
 
 pub mod cli;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod host;
 pub mod judge;
 pub mod metrics;
 pub mod model;
+pub mod poll;
 pub mod report;
 pub mod run;
 pub mod sampling;

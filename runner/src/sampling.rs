@@ -8,10 +8,13 @@
 //! generator started a moment earlier. A process that exits (or is a zombie) simply stops producing samples.
 //!
 //! The samples make the time series. The figures a test is judged on come from [`account`]: the exact CPU
-//! time and run-queue delay of both processes over the whole window, which the same thread keeps observing
-//! at every tick (so a thread that exits loses at most one interval of its run-queue delay).
+//! time and run-queue delay of both processes over the whole window (read through [`procfs`]), which the same
+//! thread keeps observing at every tick (so a thread that exits loses at most one interval of its run-queue
+//! delay); [`record`] turns them into the results schema.
 
 pub mod account;
+pub mod procfs;
+pub mod record;
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -160,9 +160,16 @@ fn the_event_loop_blocking_anti_pattern_shows_with_one_worker() {
     }
 }
 
-/// Finds the pid of the server the runner started with a database inside `run_dir`.
+/// Finds the pid of the server the runner started with a database inside `run_dir`, looking at least once
+/// (a deadline already past still scans `/proc` one time).
 fn server_pid_under(out: &Path, deadline: Instant) -> Option<i32> {
-    while Instant::now() < deadline {
+    process_under(out, "-server\0", deadline)
+}
+
+/// The pid of a live process whose command line names `out` and contains `marker`, polling until `deadline`
+/// and scanning at least once.
+fn process_under(out: &Path, marker: &str, deadline: Instant) -> Option<i32> {
+    loop {
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
@@ -171,13 +178,26 @@ fn server_pid_under(out: &Path, deadline: Instant) -> Option<i32> {
                 continue;
             };
             let cmdline = String::from_utf8_lossy(&cmdline);
-            if cmdline.contains("-server\0") && cmdline.contains(&*out.to_string_lossy()) {
+            if cmdline.contains(marker) && cmdline.contains(&*out.to_string_lossy()) {
                 return Some(pid);
             }
         }
+        if Instant::now() >= deadline {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    None
+}
+
+/// Polls until no process names `out` with `marker`; the last one seen if some still does at `deadline`.
+fn survivor_under(out: &Path, marker: &str, deadline: Instant) -> Option<i32> {
+    loop {
+        let found = process_under(out, marker, Instant::now());
+        if found.is_none() || Instant::now() >= deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -251,6 +271,29 @@ fn ctrl_c_keeps_finished_tests_and_exits_130() {
 }
 
 #[test]
+fn vegeta_and_the_server_die_with_a_killed_runner() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut child = runner_command(
+        out.path(),
+        &["--servers", "axum", "--filter", "/api/simple/noop/", "--rates", "50", "--duration", "20s", "--warmup", "0"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("runner starts");
+    // vegeta's command line names its results file inside the run folder.
+    let vegeta = process_under(out.path(), "attack\0", Instant::now() + Duration::from_secs(30));
+    assert!(vegeta.is_some(), "the attack started");
+    assert!(server_pid_under(out.path(), Instant::now()).is_some(), "the server runs during the attack");
+    // SIGKILL: the runner gets no chance to clean up; the kernel's death signal must end its children.
+    child.kill().expect("kill the runner");
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    assert_eq!(survivor_under(out.path(), "attack\0", deadline), None, "vegeta outlived the runner");
+    assert_eq!(survivor_under(out.path(), "-server\0", deadline), None, "the server outlived the runner");
+}
+
+#[test]
 fn bad_arguments_and_missing_vegeta_exit_2_with_what_to_do() {
     let out = tempfile::tempdir().expect("temp dir");
     let cases: &[(&[&str], &str)] = &[
@@ -267,6 +310,40 @@ fn bad_arguments_and_missing_vegeta_exit_2_with_what_to_do() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{args:?}: stderr lacks {expected:?}:\n{stderr}");
     }
+}
+
+/// What cannot run is refused before anything starts: exit 2, the flag (or path) to change named, and no
+/// run folder created.
+#[test]
+fn plans_that_cannot_run_exit_2_before_anything_starts() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let file = out.path().join("a-file");
+    std::fs::write(&file, "not a folder").expect("written");
+    let file_arg = file.display().to_string();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--workers", "1025"], "--workers"),
+        (&["--find-max", "--max-rate", "0"], "--max-rate"),
+        (&["--find-max", "--start-rate", "500", "--max-rate", "100"], "--max-rate 100"),
+        (&["--duration", "1ns"], "--duration"),
+        (&["--vegeta", "/bin/true"], "/bin/true is not vegeta"),
+        (&["--servers", ""], "--servers"),
+    ];
+    for (args, expected) in cases {
+        let output = run_runner(out.path(), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: stderr lacks {expected:?}:\n{stderr}");
+    }
+    let into_file = Command::new(env!("CARGO_BIN_EXE_runner")).args(["--out", &file_arg]).output().expect("runs");
+    assert_eq!(into_file.status.code(), Some(2), "{}", describe(&into_file));
+    assert!(String::from_utf8_lossy(&into_file.stderr).contains(&file_arg), "{}", describe(&into_file));
+    assert!(!String::from_utf8_lossy(&into_file.stderr).contains("servers:"), "refused before the plan is printed");
+    let missing = out.path().join("no-such-run");
+    let report =
+        Command::new(env!("CARGO_BIN_EXE_runner")).arg("report").arg("--dir").arg(&missing).output().expect("runs");
+    assert_eq!(report.status.code(), Some(2), "{}", describe(&report));
+    let dirs = std::fs::read_dir(out.path()).expect("out").flatten().filter(|e| e.path().is_dir()).count();
+    assert_eq!(dirs, 0, "nothing started: no run folder");
 }
 
 #[test]

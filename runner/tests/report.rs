@@ -8,9 +8,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use runner::model::{CapacityResult, ProbeRecord, ProbeVerdict, RunResults, SearchConfig, TestRecord, TestStatus};
-use runner::report::{
-    HtmlReport, RateTable, Renderer, TerminalReport, rate_table, render_html, terminal_report, write_html,
-};
+use runner::report::{rate_table, render_html, terminal_report, write_html};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,19 +53,55 @@ fn chart_script<'a>(html: &'a str, id: &str) -> &'a str {
     &rest[..end]
 }
 
+/// The fixture's cases (a failed test, an invalid result, a repeat, lost writes, the blocking anti-pattern),
+/// each asserted to reach the output: the HTML report, the rate table and the terminal report.
 #[test]
-fn the_fixture_covers_every_case_the_reports_handle() {
+fn every_case_the_fixture_covers_reaches_every_format() {
     let results = fixture();
+    let html = render_html(&results);
+    let table = rate_table(&results, 1000, false);
+    let terminal = terminal_report(&results, 100, false);
     let tests = &results.tests;
-    assert!(tests.iter().any(|t| t.status == TestStatus::Failed));
-    assert!(tests.iter().any(|t| t.status == TestStatus::Ok && !t.validity.valid && !t.validity.reasons.is_empty()));
-    assert!(tests.iter().any(|t| t.repeat == 2));
-    let audits: Vec<_> = tests.iter().filter_map(|t| t.write_audit.as_ref()).collect();
-    assert!(audits.iter().any(|a| a.lost == 0));
-    assert!(audits.iter().any(|a| a.lost > 0));
+
+    let failed = tests.iter().find(|t| t.status == TestStatus::Failed).expect("the fixture has a failed test");
+    let failure = failed.failure.as_deref().expect("a failure message");
+    assert!(html.contains(failure), "the failure message is in the HTML");
+    let failed_row = table
+        .lines()
+        .find(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() > 3
+                && words[0] == failed.endpoint.name
+                && words[1] == failed.server
+                && words[2].trim_end_matches('*') == failed.workers.to_string()
+        })
+        .unwrap_or_else(|| panic!("no row for the failed test:\n{table}"));
+    let marker = failed_row.split_whitespace().last().expect("a footnote marker");
+    assert!(table.lines().any(|l| l.starts_with(&format!("{marker} failed:"))), "its footnote says failed:\n{table}");
+
+    let invalid = tests
+        .iter()
+        .find(|t| t.status == TestStatus::Ok && !t.validity.valid && !t.validity.reasons.is_empty())
+        .expect("the fixture has an invalid result with its reasons");
+    let reason = &invalid.validity.reasons[0];
+    assert!(html.contains(reason.as_str()), "the invalid result's reason is in the HTML: {reason}");
+    assert!(table.contains("invalid:"), "{table}");
+
+    assert!(tests.iter().any(|t| t.repeat == 2), "the fixture has a repeat");
+    assert_eq!(html.matches("<tr class=").count(), tests.len(), "every repeat has its own details row");
+    assert!(chart_script(&html, "chart-achieved-simple").contains("median of 2 repeats"));
+    assert!(table.contains("median of 2 repeats"), "{table}");
+
+    let lost = tests.iter().filter_map(|t| t.write_audit.as_ref()).find(|a| a.lost > 0).expect("lost writes");
+    assert!(html.contains(&format!("{} lost", lost.lost)), "lost writes are in the HTML");
+    assert!(table.contains(&format!("{} acknowledged writes lost", lost.lost)), "{table}");
+    assert!(terminal.contains("lost"), "lost writes are among the terminal caveats");
+
     let blocking = find(&results, "axum", 1, "simple_async_blocking", 1000);
     let achieved = blocking.metrics.as_ref().expect("metrics").achieved_rps;
     assert!((15.0..25.0).contains(&achieved), "{achieved}");
+    let chart = chart_script(&html, "chart-achieved-simple");
+    assert!(chart.contains(&serde_json::to_string(&achieved).expect("a number")), "the anti-pattern point is drawn");
 }
 
 #[test]
@@ -224,14 +258,79 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
+/// Reports are pure functions of the results: the same results render the same text, and a changed figure
+/// shows up in every format (nothing is cached, hard-coded or read from elsewhere).
 #[test]
-fn renderers_are_the_public_functions() {
+fn reports_are_rendered_from_the_results_alone() {
     let results = fixture();
-    assert_eq!(HtmlReport.render(&results), render_html(&results));
-    let table = RateTable { rate: 500, color: false };
-    assert_eq!(table.render(&results), rate_table(&results, 500, false));
-    let terminal = TerminalReport { width: 90, color: false };
-    assert_eq!(terminal.render(&results), terminal_report(&results, 90, false));
+    assert_eq!(render_html(&results), render_html(&results));
+    assert_eq!(terminal_report(&results, 90, false), terminal_report(&results, 90, false));
+    let mut changed = results.clone();
+    let point = changed
+        .tests
+        .iter_mut()
+        .find(|t| t.server == "monoio" && t.workers == 1 && t.endpoint.name == "simple_async" && t.rate == 500)
+        .expect("the fixture has this test");
+    let metrics = point.metrics.as_mut().expect("metrics");
+    metrics.achieved_rps = 432.125;
+    metrics.latency_ms.p99 = 76.543;
+    let html = render_html(&changed);
+    assert!(chart_script(&html, "chart-achieved-simple").contains("432.125"), "the new achieved rate is drawn");
+    assert!(chart_script(&html, "chart-latency-simple").contains("76.543"), "the new p99 is drawn");
+    assert!(rate_table(&changed, 500, false).contains("432.1"), "the rate table shows it");
+    assert_ne!(terminal_report(&changed, 100, false), terminal_report(&results, 100, false));
+}
+
+/// The fixture with two more arms: copies of its two servers' tests under new names, as a run of four
+/// servers would record them.
+fn with_four_arms(mut results: RunResults) -> RunResults {
+    let originals: Vec<String> = results.run.config.servers.clone();
+    let extra = ["arm-three", "arm-four"];
+    let mut added = Vec::new();
+    for (original, name) in originals.iter().zip(extra) {
+        for test in results.tests.iter().filter(|t| &t.server == original) {
+            let mut copy = test.clone();
+            copy.id = copy.id.replacen(original.as_str(), name, 1);
+            copy.server = name.to_owned();
+            added.push(copy);
+        }
+    }
+    results.tests.extend(added);
+    results.run.config.servers.extend(extra.iter().map(|s| (*s).to_owned()));
+    results
+}
+
+#[test]
+fn a_run_of_four_arms_renders_with_no_code_change() {
+    let results = with_four_arms(fixture());
+    let servers = results.run.config.servers.clone();
+    assert_eq!(servers.len(), 4);
+    let html = render_html(&results);
+    let legend_start = html.find("Colour = server:").expect("the page's legend");
+    let legend = &html[legend_start..legend_start + html[legend_start..].find("</li>").expect("legend end")];
+    let mut colours = Vec::new();
+    for server in &servers {
+        let swatch = legend.find(&format!("</span>{server}")).unwrap_or_else(|| panic!("{server} in the legend"));
+        let colour_at = legend[..swatch].rfind("background:").expect("a swatch colour") + "background:".len();
+        colours.push(legend[colour_at..colour_at + 7].to_owned());
+        let name = format!("\\u003cb\\u003e{server}\\u003c/b\\u003e");
+        assert!(chart_script(&html, "chart-achieved-simple").contains(&name), "{server} is drawn");
+    }
+    let mut distinct = colours.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "one colour per server: {colours:?}");
+    for width in [100, 80] {
+        let report = terminal_report(&results, width, false);
+        assert!(report.lines().all(|l| l.chars().count() <= width));
+        for server in &servers {
+            assert!(report.contains(server.as_str()), "{server} in the terminal report");
+        }
+    }
+    let table = rate_table(&results, 500, false);
+    for server in &servers {
+        assert!(table.lines().any(|l| l.split_whitespace().nth(1) == Some(server.as_str())), "{server}:\n{table}");
+    }
 }
 
 /// The fixture as if `--find-max` had run: a converged search and one that only found a lower bound.

@@ -46,6 +46,11 @@ fn plan_core_layout(allowed: &[usize], workers: &[u16], pin: bool) -> CoreLayout
     CoreLayout { pinned: pin, placements }
 }
 
+/// Where a server of `workers` runs under `layout`; unpinned and shared for a workers count it does not plan.
+pub fn placement_for(layout: &CoreLayout, workers: u16) -> Placement {
+    layout.placements.get(&workers).cloned().unwrap_or_else(|| placement(&[], usize::from(workers), false))
+}
+
 pub fn placement(allowed: &[usize], workers: usize, pin: bool) -> Placement {
     if pin && allowed.len() > workers {
         Placement {

@@ -1,9 +1,38 @@
 //! Ports: whether a fixed port is free, and whether earlier tests' TIME_WAIT sockets crowd the ephemeral
 //! ports `connect()` picks from (the load generator slows down when they do).
 
+use std::time::{Duration, Instant};
+
+use crate::defaults::{TIME_WAIT_CEILING, TIME_WAIT_LIMIT};
+use crate::poll::poll_until;
+
 /// Whether `host:port` can be bound right now (used to fall back to a free port when a fixed one is taken).
 pub fn port_is_free(host: &str, port: u16) -> bool {
     port == 0 || std::net::TcpListener::bind((host, port)).is_ok()
+}
+
+/// Waits (bounded) until earlier overloaded tests' TIME_WAIT sockets no longer crowd the ephemeral ports;
+/// returns a note when it had to wait.
+pub fn wait_for_free_ports(interrupted: &dyn Fn() -> bool) -> Option<String> {
+    let total = ephemeral_ports()?;
+    let ceiling = (total as f64 * TIME_WAIT_CEILING) as u64;
+    let in_time_wait = || ephemeral_ports_in_time_wait().unwrap_or(0);
+    let before = in_time_wait();
+    if before <= ceiling {
+        return None;
+    }
+    let started = Instant::now();
+    eprintln!(
+        "waiting for {before} ephemeral ports in TIME_WAIT from earlier tests to expire (up to {TIME_WAIT_LIMIT:?})"
+    );
+    poll_until(started + TIME_WAIT_LIMIT, Duration::from_secs(1), || {
+        (in_time_wait() <= ceiling || interrupted()).then_some(())
+    });
+    Some(format!(
+        "waited {:.0} s for ephemeral ports in TIME_WAIT to expire ({before} -> {} of {total})",
+        started.elapsed().as_secs_f64(),
+        in_time_wait()
+    ))
 }
 
 /// How many distinct ephemeral ports are held by sockets in TIME_WAIT (`/proc/net/tcp` and `tcp6`). Only

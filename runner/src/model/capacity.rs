@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::limits::GeneratorFloorRecord;
-use super::run::Machine;
+use super::machine::Machine;
 use super::test::EndpointRef;
 
 /// The outcome of the saturation search for one server x endpoint x workers.

@@ -8,6 +8,7 @@
 
 mod capacity;
 mod limits;
+mod machine;
 mod run;
 mod store;
 mod test;
@@ -17,13 +18,14 @@ pub use limits::{
     Accounting, CpuRecord, GENERATOR_LATENCY_MARKER, GeneratorFloorRecord, GeneratorProbeRecord, KeptUpRecord,
     Measured, PROJECTION_LABEL, ProcessAccounting, ProjectedCapacityRecord, RunQueueRecord, ScheduleLagRecord,
 };
+pub use machine::Machine;
 pub use run::{
-    CoreLayout, Machine, Placement, RESULTS_FILE, RunConfig, RunMetadata, RunResults, RunStatus, SCHEMA_VERSION,
-    SearchConfig, Versions,
+    CoreLayout, Placement, RESULTS_FILE, RunConfig, RunMetadata, RunResults, RunStatus, SCHEMA_VERSION, SearchConfig,
+    Versions,
 };
 pub use store::{StoreError, newest_run_dir, write_json_atomic};
 pub use test::{
     EndpointRef, LATENCY_CURVE_PERCENTILES, LatencyStats, Metrics, PercentilePoint, Resources, SEND_RATE_TOLERANCE,
-    Sample, SampleSeries, StatusCode, TestFiles, TestRecord, TestStatus, UsageSummary, Validity, WriteAudit,
-    operation_word, style_word, test_stem,
+    SUSTAINED_ACHIEVED_SHARE, SUSTAINED_SUCCESS_PCT, Sample, SampleSeries, StatusCode, TestFiles, TestRecord,
+    TestStatus, UsageSummary, Validity, WriteAudit, operation_word, style_word, sustains, test_stem,
 };

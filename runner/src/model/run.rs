@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::capacity::{Calibration, CapacityResult};
+use super::machine::Machine;
 use super::test::TestRecord;
 
 /// Bumped whenever a field changes meaning or is removed; readers refuse other versions with a clear message.
@@ -94,18 +95,6 @@ pub struct SearchConfig {
     pub max_rate: u32,
     /// The search stops once the bracket is this tight, in percent.
     pub precision_pct: f64,
-}
-
-/// The machine the numbers come from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Machine {
-    pub cpu_model: String,
-    /// Logical CPUs the runner may use.
-    pub cores: usize,
-    pub kernel: String,
-    /// Whether the kernel allows io_uring (`/proc/sys/kernel/io_uring_disabled` is 0 or absent).
-    pub io_uring_available: bool,
-    pub memory_total_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::capacity::{CALIBRATION_FILE, Calibration};
-use super::run::{Machine, RESULTS_FILE, RunResults, SCHEMA_VERSION};
+use super::machine::Machine;
+use super::run::{RESULTS_FILE, RunResults, SCHEMA_VERSION};
 
 /// What can go wrong reading or writing a run folder; every message names the file.
 #[derive(Debug, thiserror::Error)]

@@ -169,6 +169,17 @@ impl Metrics {
     }
 }
 
+/// A result sustains its target rate when it delivered at least this share of it...
+pub const SUSTAINED_ACHIEVED_SHARE: f64 = 0.95;
+/// ...with at least this success percentage.
+pub const SUSTAINED_SUCCESS_PCT: f64 = 99.0;
+
+/// Whether a (valid) result with this achieved rate and success percentage sustained `rate`: the one
+/// definition the terminal's capacity summary uses.
+pub fn sustains(achieved_rps: f64, success_pct: f64, rate: u32) -> bool {
+    achieved_rps >= SUSTAINED_ACHIEVED_SHARE * f64::from(rate) && success_pct >= SUSTAINED_SUCCESS_PCT
+}
+
 /// Latency summary, milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencyStats {

@@ -2,7 +2,10 @@
 //! rate and p99 latency against the target rate, a capacity summary and the run's caveats. Every line fits
 //! the width it is given.
 
-use crate::model::{EndpointRef, RunResults, RunStatus, operation_word, style_word};
+use crate::model::{
+    EndpointRef, RunResults, RunStatus, SUSTAINED_ACHIEVED_SHARE, SUSTAINED_SUCCESS_PCT, operation_word, style_word,
+    sustains,
+};
 
 use super::ascii::{Chart, INVALID_MARK, MIN_CHART_WIDTH, OVERLAP_MARK, Point, Scale, Series, TARGET_MARK};
 use super::summary::{Metric, SeriesKey, View};
@@ -22,11 +25,6 @@ const SIDE_BY_SIDE_WIDTH: usize = 2 * MIN_CHART_WIDTH + 16;
 const MARKERS: &[char] = &['o', 'x', '+', '*', '#', '%', '@', '=', '~', '^', '$', '?'];
 /// Terminal colours of the servers, in server order; the HTML report uses the same hues.
 const SERVER_COLORS: &[&str] = &[ansi::YELLOW, ansi::CYAN, ansi::GREEN, ansi::MAGENTA, ansi::BLUE];
-
-/// A cell sustains its rate when it achieves this share of the target...
-const SUSTAINED_ACHIEVED_SHARE: f64 = 0.95;
-/// ...with at least this success percentage.
-const SUSTAINED_SUCCESS_PCT: f64 = 99.0;
 
 /// Tables for every rate, ASCII charts and a capacity summary in at most `width` columns (widths below
 /// [`MIN_WIDTH`] are treated as [`MIN_WIDTH`]). No ANSI colour codes when `color` is false.
@@ -370,7 +368,7 @@ fn capacity_row(view: &View<'_>, key: SeriesKey<'_>) -> Row {
         .filter(|c| {
             let achieved = c.stat(Metric::Achieved).map_or(0.0, |s| s.median);
             let success = c.stat(Metric::SuccessPct).map_or(0.0, |s| s.median);
-            achieved >= SUSTAINED_ACHIEVED_SHARE * f64::from(c.rate) && success >= SUSTAINED_SUCCESS_PCT
+            sustains(achieved, success, c.rate)
         })
         .max_by_key(|c| c.rate);
     let best = valid_cells

@@ -11,7 +11,6 @@ use anyhow::{Context, Result};
 use shared::api::{EndpointInfo, Health};
 
 use super::audit;
-use super::readiness;
 use crate::config::Plan;
 use crate::model::{SampleSeries, WriteAudit};
 use crate::sampling::account::exited_unreaped;
@@ -140,7 +139,7 @@ impl Backend for Tools {
     }
 
     fn settle_ports(&self, interrupted: &dyn Fn() -> bool) -> Option<String> {
-        readiness::wait_for_free_ports(interrupted)
+        crate::host::ports::wait_for_free_ports(interrupted)
     }
 
     fn audit(&self, db: &Path, acknowledged: u64) -> Result<WriteAudit> {

@@ -8,19 +8,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::backend::{Launch, Server};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::backend::{Backend, Launch, Server};
 use super::clock::now;
 use super::readiness::{check_serves, wait_quiescent};
-use super::session::Session;
-use crate::config::TestCase;
+use crate::config::{Plan, TestCase};
 use crate::defaults::{ATTACK_OVERRUN, ATTACK_POLL};
+use crate::host::affinity::placement_for;
 use crate::judge::validity::{self, Evidence, Invalidity};
 use crate::metrics::{self, pacing};
 use crate::model::{
-    Accounting, EndpointRef, KeptUpRecord, Metrics, Resources, SampleSeries, ScheduleLagRecord, StatusCode, TestFiles,
-    TestRecord, TestStatus, WriteAudit, test_stem, write_json_atomic,
+    Accounting, Calibration, CoreLayout, EndpointRef, KeptUpRecord, Metrics, Placement, Resources, SampleSeries,
+    ScheduleLagRecord, StatusCode, TestFiles, TestRecord, TestStatus, WriteAudit, test_stem, write_json_atomic,
 };
 use crate::sampling::{self, Accounts};
+use crate::tools::process::poll_until;
 use crate::tools::vegeta::{AttackSpec, write_targets};
 
 /// A finished test: its record, and the invalidities as the rules found them (the search judges by type).
@@ -56,7 +59,27 @@ struct Measured {
     server_health: Option<shared::api::Health>,
 }
 
-impl Session<'_> {
+/// What one test needs from its session: the plan, the outside world, where files go, the CPU layout, and
+/// the Ctrl-C flag.
+pub(super) struct TestRunner<'a> {
+    pub plan: &'a Plan,
+    pub backend: &'a dyn Backend,
+    pub run_dir: &'a Path,
+    pub layout: &'a CoreLayout,
+    pub interrupted: &'a AtomicBool,
+    /// This machine's calibration, when the run has one: tests above its clean ceiling get a marker.
+    pub calibration: Option<&'a Calibration>,
+}
+
+impl TestRunner<'_> {
+    fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    fn placement(&self, workers: u16) -> Placement {
+        placement_for(self.layout, workers)
+    }
+
     /// Runs one test; every failure becomes a failed record rather than ending the run.
     pub(super) fn run_test(&self, case: &TestCase<'_>) -> Finished {
         let stem = test_stem(case.server, case.workers, case.endpoint.name, case.rate, case.repeat);
@@ -81,7 +104,7 @@ impl Session<'_> {
                 record.accounting = measured.accounting;
                 record.schedule_lag = measured.schedule_lag;
                 record.kept_up = measured.kept_up;
-                record.markers = super::calibration::markers(case.rate, self.results.run.calibration.as_ref());
+                record.markers = super::calibration::markers(case.rate, self.calibration);
                 interrupted = measured.cut_short;
                 record.status = if measured.failure.is_some() { TestStatus::Failed } else { TestStatus::Ok };
                 record.failure = measured.failure;
@@ -140,7 +163,7 @@ impl Session<'_> {
         let kept_up = pacing::kept_up(&requests).map(|kept| kept.record());
         let server_cpus = cpus_or_all(&self.placement(case.workers).server_cpus);
         let accounting = attack.accounts.as_ref().map(|accounts| {
-            sampling::account::accounting_record(
+            sampling::record::accounting_record(
                 &accounts.server,
                 &accounts.load_generator,
                 metrics.requests,
@@ -247,27 +270,34 @@ impl Session<'_> {
         let deadline = Instant::now() + spec.duration + spec.timeout + ATTACK_OVERRUN;
         let mut failure = None;
         let mut asked_to_stop = false;
-        while !attack.finished()? {
+        let ended = poll_until(deadline, ATTACK_POLL, || {
             if !asked_to_stop && self.is_interrupted() {
                 attack.interrupt();
                 asked_to_stop = true;
             }
-            if failure.is_none()
-                && let Some(status) = server.exited()?
-            {
-                failure = Some(format!(
-                    "the {} server exited during the test ({status}); its stderr ends with:\n{}",
-                    case.server,
-                    server.stderr_tail()
-                ));
-                attack.interrupt();
-                asked_to_stop = true;
+            if failure.is_none() {
+                match server.exited() {
+                    Ok(Some(status)) => {
+                        failure = Some(format!(
+                            "the {} server exited during the test ({status}); its stderr ends with:\n{}",
+                            case.server,
+                            server.stderr_tail()
+                        ));
+                        attack.interrupt();
+                        asked_to_stop = true;
+                    }
+                    Ok(None) => {}
+                    Err(error) => return Some(Err(error)),
+                }
             }
-            if Instant::now() > deadline {
+            attack.finished().map(|finished| finished.then_some(())).transpose()
+        });
+        match ended {
+            Some(result) => result?,
+            None => {
                 attack.stop_overrun()?;
                 bail!("vegeta ran {ATTACK_OVERRUN:?} past its duration plus timeout and was stopped");
             }
-            std::thread::sleep(ATTACK_POLL);
         }
         // Before `outcome` reaps vegeta: its final CPU time still reads.
         let (samples, accounts) = sampler.map(|sampler| sampler.stop()).unzip();

@@ -1,5 +1,5 @@
-//! Whether the machine and the server are ready for the measured attack: no crowd of TIME_WAIT ports left by
-//! earlier tests, the server serving the endpoint under test, and nothing a warm-up queued still running.
+//! Whether the server is ready for the measured attack: serving the endpoint under test, and nothing a
+//! warm-up queued still running.
 
 use std::time::{Duration, Instant};
 
@@ -7,33 +7,8 @@ use anyhow::{Result, anyhow};
 use shared::Endpoint;
 
 use super::backend::Server;
-use crate::defaults::{QUIESCE_LIMIT, QUIET_HEALTH, TIME_WAIT_CEILING, TIME_WAIT_LIMIT};
-use crate::host::ports;
+use crate::defaults::{QUIESCE_LIMIT, QUIET_HEALTH};
 use crate::tools::process::poll_until;
-
-/// Waits (bounded) until earlier overloaded tests' TIME_WAIT sockets no longer crowd the ephemeral ports;
-/// returns a note when it had to wait.
-pub fn wait_for_free_ports(interrupted: &dyn Fn() -> bool) -> Option<String> {
-    let total = ports::ephemeral_ports()?;
-    let ceiling = (total as f64 * TIME_WAIT_CEILING) as u64;
-    let in_time_wait = || ports::ephemeral_ports_in_time_wait().unwrap_or(0);
-    let before = in_time_wait();
-    if before <= ceiling {
-        return None;
-    }
-    let started = Instant::now();
-    eprintln!(
-        "waiting for {before} ephemeral ports in TIME_WAIT from earlier tests to expire (up to {TIME_WAIT_LIMIT:?})"
-    );
-    poll_until(started + TIME_WAIT_LIMIT, Duration::from_secs(1), || {
-        (in_time_wait() <= ceiling || interrupted()).then_some(())
-    });
-    Some(format!(
-        "waited {:.0} s for ephemeral ports in TIME_WAIT to expire ({before} -> {} of {total})",
-        started.elapsed().as_secs_f64(),
-        in_time_wait()
-    ))
-}
 
 /// Waits until nothing a warm-up left behind is still running: `/healthz` answers promptly (no backlog holds
 /// the event loop) and reports no request in flight (none queued on a thread pool or a SQLite thread), twice

@@ -12,11 +12,11 @@ use anyhow::Result;
 
 use super::backend::Backend;
 use super::clock::now;
-use super::measure::Finished;
+use super::measure::{Finished, TestRunner};
 use super::progress::{Progress, stdout_is_terminal};
 use crate::config::{Plan, SearchPlan, TestCase};
 use crate::defaults::{CLEAN_P99_BOUND, PER_TEST_OVERHEAD};
-use crate::host::affinity::placement;
+use crate::host::affinity::placement_for;
 use crate::judge::Slo;
 use crate::judge::capacity::{Searched, capacity_line, capacity_result};
 use crate::judge::validity::Invalidity;
@@ -26,12 +26,12 @@ use crate::report;
 use crate::search::{self, Budget, Prober, Verdict};
 
 pub struct Session<'a> {
-    pub(super) plan: &'a Plan,
-    pub(super) backend: &'a dyn Backend,
-    pub(super) run_dir: PathBuf,
-    pub(super) layout: CoreLayout,
-    pub(super) interrupted: Arc<AtomicBool>,
-    pub(super) results: RunResults,
+    plan: &'a Plan,
+    backend: &'a dyn Backend,
+    run_dir: PathBuf,
+    layout: CoreLayout,
+    interrupted: Arc<AtomicBool>,
+    results: RunResults,
     /// The id of the test Ctrl-C cut short, if one was running.
     discarded: Option<String>,
 }
@@ -152,7 +152,7 @@ impl<'a> Session<'a> {
         self.plan.warmup + self.plan.duration + PER_TEST_OVERHEAD
     }
 
-    pub(super) fn is_interrupted(&self) -> bool {
+    fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
     }
 
@@ -169,12 +169,25 @@ impl<'a> Session<'a> {
         self.save()
     }
 
-    pub(super) fn save(&self) -> Result<()> {
+    fn save(&self) -> Result<()> {
         Ok(self.results.save(&self.run_dir)?)
     }
 
-    pub(super) fn placement(&self, workers: u16) -> Placement {
-        self.layout.placements.get(&workers).cloned().unwrap_or_else(|| placement(&[], usize::from(workers), false))
+    fn placement(&self, workers: u16) -> Placement {
+        placement_for(&self.layout, workers)
+    }
+
+    /// Runs one test of this session.
+    fn run_test(&self, case: &TestCase<'_>) -> Finished {
+        let runner = TestRunner {
+            plan: self.plan,
+            backend: self.backend,
+            run_dir: &self.run_dir,
+            layout: &self.layout,
+            interrupted: &self.interrupted,
+            calibration: self.results.run.calibration.as_ref(),
+        };
+        runner.run_test(case)
     }
 }
 

@@ -14,20 +14,7 @@ pub const STDERR_TAIL_BYTES: usize = 4096;
 /// How often a waiting supervisor polls its child: short next to any deadline, long enough to cost nothing.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// Calls `check` every `interval` until it returns `Some` or `deadline` passes (checked at least once).
-/// Every "wait until ready / drained / exited" loop of the runner is this one.
-pub fn poll_until<T>(deadline: Instant, interval: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        std::thread::sleep(interval.min(left));
-    }
-}
+pub use crate::poll::poll_until;
 
 /// A running child process. Every method takes `&self`, so one thread can signal it while another waits.
 #[derive(Debug)]

@@ -90,7 +90,8 @@ fn machine_facts(view: &View<'_>) -> Facts {
             )
         })
         .collect();
-    let io_uring = if machine.io_uring_available { "available" } else { "not available (monoio falls back to epoll)" };
+    let io_uring =
+        if machine.io_uring_available { "available" } else { "not available (io_uring servers fall back to epoll)" };
     vec![
         ("CPU", machine.cpu_model.clone()),
         ("Cores", machine.cores.to_string()),

@@ -16,6 +16,7 @@ use crate::model::RunResults;
 
 use super::plots::{self, Figure, RATE_CHARTS};
 use super::summary::View;
+pub(crate) use super::text::escape;
 use header::run_header;
 use tables::{capacity_table, details_table};
 use warnings::warnings;
@@ -42,21 +43,6 @@ pub fn render_html(results: &RunResults) -> String {
 /// Writes the HTML report to `path`.
 pub fn write_html(results: &RunResults, path: &Path) -> Result<()> {
     std::fs::write(path, render_html(results)).with_context(|| format!("writing the HTML report {}", path.display()))
-}
-
-/// Escapes text for HTML element content and double-quoted attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 fn head(view: &View<'_>) -> String {

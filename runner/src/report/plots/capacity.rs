@@ -129,7 +129,7 @@ pub(super) fn capacity_hover(result: &CapacityResult) -> String {
     text.push_str(&format!(
         "<br>{} probes; stopped: {}",
         result.probes.len(),
-        super::super::html::escape(&result.stop)
+        super::super::text::escape(&result.stop)
     ));
     if !result.valid {
         text.push_str("<br>(lower bound: the search did not converge)");

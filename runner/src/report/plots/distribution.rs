@@ -80,7 +80,7 @@ pub(super) fn distribution_trace(view: &View<'_>, cell: &Cell<'_>, (x_ref, y_ref
             cell.server,
             workers_text(cell.workers),
             cell.endpoint.name,
-            super::super::html::escape(&suffix)
+            super::super::text::escape(&suffix)
         ))
         .x_axis(x_ref)
         .y_axis(y_ref);

@@ -92,7 +92,7 @@ impl Figure {
              <script>Plotly.newPlot({id_js}, {data}, {layout}, {config});</script>\n",
             id = self.id,
             h = self.height_px,
-            title = super::html::escape(&self.title),
+            title = super::text::escape(&self.title),
             id_js = script_json(&json!(self.id)),
             data = script_json(&Value::Array(self.data.clone())),
             layout = script_json(&self.layout),

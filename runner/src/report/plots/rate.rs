@@ -144,7 +144,7 @@ pub(super) fn finish(
     view: &View<'_>,
     endpoints: &[&EndpointRef],
 ) -> Figure {
-    data.extend(legend_entries(view, endpoints, &data));
+    data.extend(legend_entries(view, endpoints));
     let (layout, height_px) = grid_layout(title, subtitle, &panels, columns, &data);
     Figure { id, title: title.to_owned(), data, layout, height_px }
 }
@@ -176,7 +176,7 @@ pub(super) fn subtitle(view: &View<'_>, endpoints: &[&EndpointRef]) -> String {
 
 /// One legend entry per server × workers line (toggling it toggles the line in every panel), plus the
 /// meaning of the grey target line and of hollow markers when the chart has them.
-pub(super) fn legend_entries(view: &View<'_>, endpoints: &[&EndpointRef], data: &[Value]) -> Vec<Value> {
+pub(super) fn legend_entries(view: &View<'_>, endpoints: &[&EndpointRef]) -> Vec<Value> {
     let mut entries = Vec::new();
     let Some(&first_endpoint) = endpoints.first() else { return entries };
     for &server in &view.servers {
@@ -196,8 +196,7 @@ pub(super) fn legend_entries(view: &View<'_>, endpoints: &[&EndpointRef], data: 
             entries.push(to_value(&entry));
         }
     }
-    let has_invalid = data.iter().any(is_hollow);
-    if has_invalid {
+    if has_invalid_points(view, endpoints) {
         let entry = Scatter::new(vec![Option::<f64>::None], vec![Option::<f64>::None])
             .name("hollow: invalid result")
             .legend_group("invalid")
@@ -206,6 +205,12 @@ pub(super) fn legend_entries(view: &View<'_>, endpoints: &[&EndpointRef], data: 
         entries.push(to_value(&entry));
     }
     entries
+}
+
+/// Whether any point of these endpoints is drawn hollow (measured, but not valid): read from the results,
+/// not from the traces already built.
+pub(super) fn has_invalid_points(view: &View<'_>, endpoints: &[&EndpointRef]) -> bool {
+    view.cells.iter().any(|c| endpoints.iter().any(|e| e.name == c.endpoint.name) && c.has_numbers() && !c.is_valid())
 }
 
 pub(super) fn to_value<T: serde::Serialize>(trace: &T) -> Value {
@@ -341,7 +346,7 @@ pub(super) fn hover_text(cell: &Cell<'_>, metric: Metric, spread: Spread) -> Str
         ));
     }
     for issue in cell.issues() {
-        text.push_str(&format!("<br>({})", super::super::html::escape(&issue)));
+        text.push_str(&format!("<br>({})", super::super::text::escape(&issue)));
     }
     if cell.shared_cores() {
         text.push_str("<br>(shared CPUs with the load generator)");

@@ -23,7 +23,10 @@ pub(crate) fn worker_scaling_chart(view: &View<'_>) -> Figure {
             }
         }
     }
-    if data.iter().any(|t| t["name"].as_str().is_some_and(|n| n.ends_with(LOWER_BOUND))) {
+    let lower_bound = |key| best_achieved(view, key).is_some_and(|(_, _, lower_bound)| lower_bound);
+    let any_lower_bound =
+        families.iter().flat_map(|(_, endpoints)| endpoints).any(|e| view.series_for(e).into_iter().any(lower_bound));
+    if any_lower_bound {
         let entry = Scatter::new(vec![Option::<f64>::None], vec![Option::<f64>::None])
             .name("hollow: lower bound (a higher rate failed or was invalid)")
             .mode(Mode::Markers)
@@ -41,10 +44,6 @@ pub(crate) fn worker_scaling_chart(view: &View<'_>) -> Figure {
 
 /// Suffix of the names of lower-bound traces in the worker-scaling chart.
 pub(super) const LOWER_BOUND: &str = " (lower bound)";
-
-pub(super) fn is_hollow(trace: &Value) -> bool {
-    trace["marker"]["symbol"].as_str().is_some_and(|s| s.ends_with("-open"))
-}
 
 /// The best valid achieved rate of one server × endpoint × workers, the rate it came at, and whether
 /// it is only a lower bound because a higher target rate has no valid result.

@@ -354,6 +354,14 @@ fn dropping_a_running_attack_kills_it() {
 }
 
 #[test]
+fn the_recorded_version_is_what_the_installed_binary_says() {
+    let Some(vegeta) = real_vegeta() else { return };
+    // The project installs v12.13.0 with `go install`, which reports an empty version: `go version -m`
+    // reads the module version from the binary's build info.
+    assert!(vegeta.version().starts_with("v12.13.0"), "{}", vegeta.version());
+}
+
+#[test]
 fn empty_results_decode_to_nothing() {
     let Some(vegeta) = real_vegeta() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
