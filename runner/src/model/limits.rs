@@ -170,6 +170,21 @@ mod tests {
     }
 
     #[test]
+    fn a_record_from_before_these_fields_still_loads_and_new_ones_round_trip() {
+        use crate::model::TestRecord;
+        let old: TestRecord =
+            serde_json::from_str(include_str!("../../tests/fixtures/one_record.json")).expect("an older record loads");
+        assert!(old.accounting.is_none() && old.schedule_lag.is_none() && old.kept_up.is_none());
+        assert!(old.markers.is_empty());
+        let mut new = old.clone();
+        new.schedule_lag =
+            Some(ScheduleLagRecord { p50_ms: 0.4, p99_ms: 1.1, max_ms: 2.0, bound_ms: 5.0, requests: 200, late: 0 });
+        new.markers = vec![GENERATOR_LATENCY_MARKER.to_owned()];
+        let json = serde_json::to_string(&new).expect("encodes");
+        assert_eq!(serde_json::from_str::<TestRecord>(&json).expect("decodes"), new);
+    }
+
+    #[test]
     fn measured_figures_round_trip() {
         let cpu = CpuRecord {
             cpu_s: 2.6,
