@@ -8,6 +8,14 @@ use std::time::{Duration, Instant};
 
 use runner::model::{RunResults, RunStatus, TestRecord, TestStatus};
 
+/// Tests whose figures must not be disturbed take this for reading; the test that starves vegeta with busy
+/// loops on its CPU takes it for writing, so it never runs beside them (tests of one binary run in parallel).
+static VEGETA_CPUS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn quiet_vegeta_cpus() -> std::sync::RwLockReadGuard<'static, ()> {
+    VEGETA_CPUS.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn runner_command(out: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
     command.args(args).arg("--out").arg(out).stdin(Stdio::null());
@@ -54,6 +62,7 @@ fn vegeta_report(raw: &Path) -> serde_json::Value {
 
 #[test]
 fn short_matrix_writes_every_file_and_agrees_with_vegeta() {
+    let _quiet = quiet_vegeta_cpus();
     let out = tempfile::tempdir().expect("temp dir");
     let output = run_runner(
         out.path(),
@@ -121,6 +130,7 @@ fn short_matrix_writes_every_file_and_agrees_with_vegeta() {
 
 #[test]
 fn the_event_loop_blocking_anti_pattern_shows_with_one_worker() {
+    let _quiet = quiet_vegeta_cpus();
     let out = tempfile::tempdir().expect("temp dir");
     let output = run_runner(
         out.path(),
@@ -399,6 +409,7 @@ fn report_rerenders_a_run_folder_and_explains_a_missing_one() {
 
 #[test]
 fn find_max_lands_where_the_handlers_predict() {
+    let _quiet = quiet_vegeta_cpus();
     let out = tempfile::tempdir().expect("temp dir");
     let output = run_runner(
         out.path(),
@@ -498,6 +509,7 @@ fn a_starved_load_generator_is_invalid_because_it_fell_behind_its_schedule() {
     let vegeta_cpus = affinity::placement(&affinity::allowed_cpus(), 1, true).load_generator_cpus;
     assert!(!vegeta_cpus.is_empty(), "pinning gives vegeta CPUs");
     let out = tempfile::tempdir().expect("temp dir");
+    let _alone = VEGETA_CPUS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let output = {
         let _busy = BusyLoops::start(&vegeta_cpus, 8, Duration::from_secs(60));
         run_runner(
