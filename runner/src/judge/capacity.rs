@@ -81,7 +81,7 @@ fn generator_stop(stop: &Stop) -> String {
         Stop::Invalid(why) => why.strip_prefix(GENERATOR_LIMITED).unwrap_or(why).trim_start_matches(": "),
         _ => "",
     };
-    format!("stopped where the load generator limited the measurement ({why}): a generator-bound lower bound")
+    format!("the load generator limited the measurement ({why}): a generator-bound lower bound")
 }
 
 /// One line for the terminal after a search.

@@ -344,7 +344,10 @@ fn unsampled_notes(resources: Option<&Resources>) -> Vec<String> {
     match resources {
         None => vec!["CPU and memory could not be sampled: no resource figures for this test".to_owned()],
         Some(r) if r.load_generator.samples == 0 => {
-            vec!["vegeta's CPU could not be sampled: the starvation check was skipped".to_owned()]
+            vec![
+                "vegeta's CPU could not be sampled: no time series for it (the rules read the exact accounting)"
+                    .to_owned(),
+            ]
         }
         Some(_) => Vec::new(),
     }
