@@ -43,6 +43,8 @@ pub struct Plan {
     pub html: bool,
     /// vegeta's connection cap per server.
     pub max_connections: u32,
+    /// Keep response bodies in vegeta's results (off: `-max-body 0`).
+    pub keep_bodies: bool,
     pub mode: Mode,
 }
 

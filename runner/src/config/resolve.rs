@@ -69,6 +69,7 @@ impl Plan {
             pin_cores: !args.no_pin,
             html: !args.no_html,
             max_connections: args.max_connections,
+            keep_bodies: args.keep_bodies,
             mode,
         };
         plan.check_duration()?;
@@ -100,6 +101,7 @@ impl Plan {
             pin_cores: !args.no_pin,
             html: false,
             max_connections: defaults::MAX_CONNECTIONS,
+            keep_bodies: false,
             mode: Mode::Calibrate(search),
         };
         plan.check_duration()?;

@@ -8,6 +8,7 @@
 
 mod arm;
 mod capacity;
+mod limits;
 mod machine;
 mod run;
 mod store;
@@ -15,6 +16,10 @@ mod test;
 
 pub use arm::Arm;
 pub use capacity::{CALIBRATION_FILE, Calibration, CapacityResult, ProbeRecord, ProbeVerdict};
+pub use limits::{
+    Accounting, CpuRecord, GENERATOR_LATENCY_MARKER, GeneratorFloorRecord, GeneratorProbeRecord, KeptUpRecord,
+    Measured, PROJECTION_LABEL, ProcessAccounting, ProjectedCapacityRecord, RunQueueRecord, ScheduleLagRecord,
+};
 pub use machine::Machine;
 pub use run::{
     CoreLayout, Placement, RESULTS_FILE, RunConfig, RunMetadata, RunResults, RunStatus, SCHEMA_VERSION, SearchConfig,

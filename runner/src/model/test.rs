@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use shared::{Group, IoDriver, Method, Operation, Style};
 
 use super::arm::Arm;
+use super::limits::{Accounting, KeptUpRecord, ScheduleLagRecord};
 
 /// One measured test: one arm (server and I/O driver), workers count, endpoint, rate and repeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,20 @@ pub struct TestRecord {
     /// workers, pool sizes.
     #[serde(default)]
     pub server_health: Option<shared::api::Health>,
+    /// Exact CPU and run-queue accounting of the server and vegeta over the measured attack, with CPU µs
+    /// per request and the projected capacity. Absent in runs recorded before it existed.
+    #[serde(default)]
+    pub accounting: Option<Accounting>,
+    /// How late vegeta sent its requests against its own schedule.
+    #[serde(default)]
+    pub schedule_lag: Option<ScheduleLagRecord>,
+    /// Whether the server completed requests as fast as they were sent, with no growing backlog.
+    #[serde(default)]
+    pub kept_up: Option<KeptUpRecord>,
+    /// Caveats that do not invalidate the result but must be seen with it (e.g.
+    /// [`super::GENERATOR_LATENCY_MARKER`] above the calibrated clean ceiling).
+    #[serde(default)]
+    pub markers: Vec<String>,
     pub files: TestFiles,
     pub started_at: String,
     pub finished_at: String,
