@@ -92,6 +92,11 @@ pub enum Parsed {
 /// Parses a request head from the start of `buf`. A complete head longer than `max_len` is refused before it
 /// is interpreted, so its size decides the answer (431), not whatever in it is invalid.
 pub fn parse(buf: &[u8], max_len: usize) -> Result<Parsed, HeadError> {
+    // Measured before httparse sees it: httparse stops at the first invalid byte, so a 100 kB head with a bad
+    // byte near its start would otherwise be a 400.
+    if head_end(buf).unwrap_or(buf.len()) > max_len {
+        return Err(HeadError::TooLarge);
+    }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let len = match request.parse(buf) {
@@ -105,6 +110,13 @@ pub fn parse(buf: &[u8], max_len: usize) -> Result<Parsed, HeadError> {
     }
     let head = interpret(&request)?;
     Ok(Parsed::Complete { head, len })
+}
+
+/// Where the head at the start of `buf` ends (after its blank line, CRLF or bare LF), if it has ended.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let crlf = buf.windows(4).position(|quad| quad == b"\r\n\r\n").map(|at| at + 4);
+    let lf = buf.windows(2).position(|pair| pair == b"\n\n").map(|at| at + 2);
+    crlf.into_iter().chain(lf).min()
 }
 
 /// Whether `buf` may hold the end of a head (a blank line ends it, with CRLF or bare LF line endings),
@@ -293,6 +305,11 @@ mod tests {
         assert_eq!(HeadError::TooLarge.status(), 431);
         let at_limit = format!("GET /{} HTTP/1.1\r\n\r\n", "1".repeat(LIMIT - 18));
         assert_eq!(head(&at_limit).target.path().len(), LIMIT - 17);
+        let invalid_early = format!("GET /\x01 HTTP/1.1\r\nX: {}\r\n\r\n", "1".repeat(100_000));
+        assert_eq!(error(&invalid_early), HeadError::TooLarge, "a whole head with a bad byte early on");
+        let mut with_body = format!("GET / HTTP/1.1\r\nContent-Length: {LIMIT}\r\n\r\n").into_bytes();
+        with_body.extend(std::iter::repeat_n(b'x', LIMIT));
+        assert!(matches!(parse(&with_body, LIMIT), Ok(Parsed::Complete { .. })), "a body is not part of the head");
     }
 
     #[test]
