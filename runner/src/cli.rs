@@ -189,9 +189,11 @@ pub struct RunArgs {
     #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = defaults::WORKERS, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS), value_name = "N")]
     pub workers: Vec<u16>,
 
-    /// Address the servers listen on; must be a loopback address (load only ever targets this machine).
-    #[arg(long, default_value = shared::config::DEFAULT_HOST)]
-    pub host: String,
+    /// Address every server listens on; must be a loopback address (load only ever targets this machine)
+    /// [default: each test's server gets a 127.x.y.z address of its own, so no earlier test's TIME_WAIT
+    /// sockets meet it].
+    #[arg(long)]
+    pub host: Option<String>,
 
     /// Fixed port for the servers; absent or 0 picks a free port for every start (a taken port falls back to
     /// a free one with a warning).
@@ -228,6 +230,11 @@ pub struct RunArgs {
     /// Skip the HTML report at the end of the run (the terminal tables and charts are still printed).
     #[arg(long)]
     pub no_html: bool,
+
+    /// Keep every test's SQLite database (and its -wal file) in the run folder's db/; by default each is
+    /// deleted once its write audit has read it, which keeps a run's disk use to its results.
+    #[arg(long)]
+    pub keep_db: bool,
 
     /// Print the test matrix and how long it would take, then exit without running anything.
     #[arg(long)]

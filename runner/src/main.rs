@@ -132,6 +132,8 @@ fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
 fn render_report(args: &ReportArgs) -> Result<ExitCode> {
     let run_dir = report_dir(args)?;
     let results = RunResults::load(&run_dir)?;
+    let csv = run_dir.join(report::CSV_FILE);
+    report::write_csv(&results, &csv).with_context(|| format!("writing {}", csv.display()))?;
     let color = stdout_is_terminal();
     println!("{}", report::terminal_report(&results, report::terminal_width(), color));
     if !args.no_html {

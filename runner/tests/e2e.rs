@@ -117,6 +117,32 @@ fn short_matrix_writes_every_file_and_agrees_with_vegeta() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("simple_async") && stdout.contains(&run_dir.display().to_string()), "{stdout}");
     assert!(run_dir.join("report.html").is_file(), "the run renders its report");
+    assert!(!run_dir.join("db").exists(), "every database is deleted after its audit (no --keep-db)");
+    let csv = std::fs::read_to_string(run_dir.join("results.csv")).expect("results.csv beside results.json");
+    let header: Vec<&str> = csv.lines().next().unwrap_or_default().split(',').collect();
+    assert_eq!(csv.lines().count(), results.tests.len() + 1, "a header and one row per test:\n{csv}");
+    for column in ["id", "server", "rate", "metrics.latency_ms.p99", "metrics.achieved_rps", "server_addr"] {
+        assert!(header.contains(&column), "results.csv has {column}: {header:?}");
+    }
+    let addresses: std::collections::HashSet<&str> = results
+        .tests
+        .iter()
+        .filter_map(|t| t.server_addr.as_deref())
+        .map(|a| a.split(':').next().unwrap_or(a))
+        .collect();
+    assert_eq!(addresses.len(), results.tests.len(), "each test's server had an address of its own: {addresses:?}");
+    for test in &results.tests {
+        let plot = vegeta_plot(&run_dir.join(&test.files.raw));
+        assert!(plot.contains("<html") || plot.contains("<!doctype"), "{}: vegeta plot reads the .bin", test.id);
+    }
+}
+
+/// `vegeta plot` of a raw results file: an HTML page.
+fn vegeta_plot(raw: &Path) -> String {
+    let vegeta = runner::tools::vegeta::Vegeta::locate(None).expect("vegeta is installed (scripts/install-vegeta.sh)");
+    let output = Command::new(vegeta.path()).arg("plot").arg(raw).output().expect("vegeta plot runs");
+    assert!(output.status.success(), "vegeta plot {}: {}", raw.display(), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).to_lowercase()
 }
 
 #[test]
@@ -372,11 +398,14 @@ fn report_rerenders_a_run_folder_and_explains_a_missing_one() {
             "--duration",
             "1s",
             "--no-html",
+            "--keep-db",
         ],
     );
     assert!(output.status.success(), "{}", describe(&output));
     let run_dir = only_run_dir(out.path());
     assert!(!run_dir.join("report.html").exists(), "--no-html writes no HTML");
+    let kept = std::fs::read_dir(run_dir.join("db")).map(|dir| dir.count()).unwrap_or(0);
+    assert!(kept >= 1, "--keep-db keeps the test's database");
     let report = Command::new(env!("CARGO_BIN_EXE_runner"))
         .arg("report")
         .arg("--out")

@@ -31,13 +31,17 @@ pub struct Plan {
     pub timeout: Duration,
     /// Zero when there is no warm-up.
     pub warmup: Duration,
-    pub host: String,
+    /// `--host`: every server listens there. `None`: each test's server gets a loopback address of its own
+    /// (see [`crate::host::loopback`]).
+    pub host: Option<String>,
     pub port: Option<u16>,
     pub out: PathBuf,
     pub vegeta: Option<PathBuf>,
     pub sleep_ms: u64,
     pub pin_cores: bool,
     pub html: bool,
+    /// `--keep-db`: keep every test's database (deleted after its write audit otherwise).
+    pub keep_db: bool,
     /// vegeta's connection cap per server.
     pub max_connections: u32,
     pub mode: Mode,
@@ -137,7 +141,15 @@ impl Plan {
         combos
     }
 
-    /// A conservative estimate of the whole run's wall time.
+    /// The longest a matrix can take when every test is overloaded: each attack (warm-up and measured) then
+    /// waits up to its request timeout for the requests still in flight when it ends.
+    pub fn worst_case_duration(&self) -> Duration {
+        let attacks = if self.warmup.is_zero() { 1 } else { 2 };
+        let waits = self.timeout * attacks * u32::try_from(self.tests().len()).unwrap_or(u32::MAX);
+        self.estimated_duration() + waits
+    }
+
+    /// A conservative estimate of the whole run's wall time when the servers keep up.
     pub fn estimated_duration(&self) -> Duration {
         if let Some(search) = self.search() {
             return search.budget;
@@ -197,6 +209,13 @@ impl Plan {
                 self.rates().len(),
                 if self.repeat() > 1 { format!(" x {} repeats", self.repeat()) } else { String::new() },
                 human(self.estimated_duration())
+            );
+            let _ = writeln!(
+                text,
+                "  overloaded tests take longer: each attack waits up to its {} request timeout for what is still in \
+                 flight (at most {} in all)",
+                human(self.timeout),
+                human(self.worst_case_duration())
             );
         }
         text
@@ -284,7 +303,8 @@ mod tests {
         assert!(refused_by_clap(&["--duration", "2days"]).contains("longer than a day"));
         assert!(matches!(plan(&["--host", "10.0.0.1"]), Err(PlanError::NotLoopback { .. })));
         assert!(plan(&["--host", "::1"]).is_ok());
-        assert_eq!(plan(&["--host", "[::1]"]).map(|p| p.host), Ok("::1".to_owned()));
+        assert_eq!(plan(&["--host", "[::1]"]).map(|p| p.host), Ok(Some("::1".to_owned())));
+        assert_eq!(plan(&[]).map(|p| p.host), Ok(None), "an address of its own per test");
         assert!(matches!(plan(&["--find-max", "--repeat", "3"]), Err(PlanError::RepeatWithSearch)));
         assert_eq!(plan(&["--warmup", "0"]).map(|p| p.warmup), Ok(Duration::ZERO));
         let message = plan(&["--filter", "/nope"]).expect_err("no match").to_string();

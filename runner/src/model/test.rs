@@ -33,6 +33,10 @@ pub struct TestRecord {
     /// workers, pool sizes.
     #[serde(default)]
     pub server_health: Option<shared::api::Health>,
+    /// Where the test's server listened (`127.x.y.z:port`): each test gets a loopback address of its own,
+    /// so no earlier test's TIME_WAIT sockets meet it. The planned address when the server never started.
+    #[serde(default)]
+    pub server_addr: Option<String>,
     pub files: TestFiles,
     pub started_at: String,
     pub finished_at: String,

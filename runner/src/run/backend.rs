@@ -73,8 +73,9 @@ pub trait Backend {
     /// One record per request of a finished attack's raw results.
     fn decode(&self, raw: &Path) -> Result<Vec<RequestResult>>;
     fn start_sampling(&self, server_pid: u32, load_generator_pid: u32) -> Box<dyn Sampler>;
-    /// Waits (bounded) while earlier tests' TIME_WAIT sockets crowd the ephemeral ports; a note if it waited.
-    fn settle_ports(&self, interrupted: &dyn Fn() -> bool) -> Option<String>;
+    /// Waits (bounded) while earlier tests' TIME_WAIT sockets towards `host` crowd the ephemeral ports; a note
+    /// if it waited.
+    fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String>;
     /// The writes found in the database against the acknowledged ones.
     fn audit(&self, db: &Path, acknowledged: u64) -> Result<WriteAudit>;
     /// Whether a fixed port can be bound right now.
@@ -133,8 +134,8 @@ impl Backend for Tools {
         Box::new(Monitor::start(server_pid, Some(load_generator_pid), crate::defaults::SAMPLE_INTERVAL))
     }
 
-    fn settle_ports(&self, interrupted: &dyn Fn() -> bool) -> Option<String> {
-        crate::host::ports::wait_for_free_ports(interrupted)
+    fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String> {
+        crate::host::ports::wait_for_free_ports(host.parse().ok(), interrupted)
     }
 
     fn audit(&self, db: &Path, acknowledged: u64) -> Result<WriteAudit> {

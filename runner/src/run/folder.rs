@@ -94,7 +94,7 @@ fn run_config(plan: &Plan) -> RunConfig {
         timeout_s: plan.timeout.as_secs_f64(),
         warmup_s: plan.warmup.as_secs_f64(),
         repeat: plan.repeat(),
-        host: plan.host.clone(),
+        host: plan.host.clone().unwrap_or_else(|| crate::host::loopback::PER_TEST.to_owned()),
         pin_cores: plan.pin_cores,
         sleep_ms: plan.sleep_ms,
         max_connections: plan.max_connections,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::backend::Backend;
 use super::clock::now;
@@ -16,6 +16,7 @@ use super::progress::{Progress, stdout_is_terminal};
 use crate::config::{Plan, SearchPlan, TestCase};
 use crate::defaults::PER_TEST_OVERHEAD;
 use crate::host::affinity::placement_for;
+use crate::host::loopback;
 use crate::judge::Slo;
 use crate::judge::capacity::{Searched, capacity_line, capacity_result};
 use crate::judge::verdict;
@@ -32,6 +33,8 @@ pub struct Session<'a> {
     results: RunResults,
     /// The id of the test Ctrl-C cut short, if one was running.
     discarded: Option<String>,
+    /// Tests started so far: the next one's index, which picks its loopback address.
+    started_tests: std::cell::Cell<u32>,
 }
 
 impl<'a> Session<'a> {
@@ -43,7 +46,16 @@ impl<'a> Session<'a> {
         interrupted: Arc<AtomicBool>,
         results: RunResults,
     ) -> Session<'a> {
-        Session { plan, backend, run_dir, layout, interrupted, results, discarded: None }
+        Session {
+            plan,
+            backend,
+            run_dir,
+            layout,
+            interrupted,
+            results,
+            discarded: None,
+            started_tests: Default::default(),
+        }
     }
 
     pub(super) fn run_all(&mut self) -> Result<()> {
@@ -130,6 +142,8 @@ impl<'a> Session<'a> {
     }
 
     fn finish(&mut self) -> Result<()> {
+        // Every database was deleted after its audit (unless --keep-db); an empty folder is not left behind.
+        let _ = std::fs::remove_dir(self.run_dir.join(super::measure::DB_FOLDER));
         let interrupted = self.is_interrupted();
         let run = &mut self.results.run;
         run.status = if interrupted { RunStatus::Interrupted } else { RunStatus::Complete };
@@ -142,12 +156,25 @@ impl<'a> Session<'a> {
         self.save()
     }
 
+    /// `results.json`, and `results.csv` beside it, so the two never disagree.
     fn save(&self) -> Result<()> {
-        Ok(self.results.save(&self.run_dir)?)
+        self.results.save(&self.run_dir)?;
+        let csv = self.run_dir.join(report::CSV_FILE);
+        report::write_csv(&self.results, &csv).with_context(|| format!("writing {}", csv.display()))
     }
 
     fn placement(&self, workers: u16) -> Placement {
         placement_for(&self.layout, workers)
+    }
+
+    /// The address the next test's server listens on: `--host` when given, else one of its own.
+    fn next_host(&self) -> String {
+        let index = self.started_tests.get();
+        self.started_tests.set(index.wrapping_add(1));
+        match &self.plan.host {
+            Some(host) => host.clone(),
+            None => loopback::test_address(&self.results.run.id, index).to_string(),
+        }
     }
 
     /// Runs one test of this session.
@@ -159,7 +186,7 @@ impl<'a> Session<'a> {
             layout: &self.layout,
             interrupted: &self.interrupted,
         };
-        runner.run_test(case)
+        runner.run_test(case, &self.next_host())
     }
 }
 

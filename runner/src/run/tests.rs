@@ -129,7 +129,7 @@ impl Backend for FakeBackend {
         Box::new(NoSamples)
     }
 
-    fn settle_ports(&self, _interrupted: &dyn Fn() -> bool) -> Option<String> {
+    fn settle_ports(&self, _host: &str, _interrupted: &dyn Fn() -> bool) -> Option<String> {
         None
     }
 
@@ -322,10 +322,10 @@ fn ctrl_c_mid_attack_stops_it_once_and_does_not_count_the_cut_test() {
 
 #[test]
 fn the_search_budget_is_shared_and_no_probe_exceeds_the_maximum() {
-    // Each probe is expected to cost 1 s + the per-test overhead (3 s). A 5 s budget over two searches gives
-    // the first 2.5 s, too little for one probe; the second then gets all that is left.
+    // Each probe is expected to cost 1 s + the per-test overhead (2 s). A 3 s budget over two searches gives
+    // the first 1.5 s, too little for one probe; the second then gets all that is left.
     let script = Script { capacity_rps: Some(150), ..Script::default() };
-    let args = ["--servers", &two_servers(), "--find-max", "--budget", "5s", "--start-rate", "20", "--max-rate", "300"];
+    let args = ["--servers", &two_servers(), "--find-max", "--budget", "3s", "--start-rate", "20", "--max-rate", "300"];
     let (script, outcome, _out) = run_with(script, &args);
     let capacity = &outcome.results.capacity;
     assert_eq!(capacity.len(), 2);
