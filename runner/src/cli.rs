@@ -91,6 +91,27 @@ pub enum Command {
     /// results, against the no-op endpoint. Stored in <out>/calibration.json; later runs and reports show
     /// results as a fraction of it and warn about rates above it.
     Calibrate(CalibrateArgs),
+    /// Line up the matching tests of two run folders (same arm, workers, endpoint, rate and I/O driver) and
+    /// flag figures (p50, p99, achieved rate, server CPU per request) that changed beyond the threshold and,
+    /// with repeats, beyond their min–max spread. Exits 0 with "no regression", 1 when a test got worse, 2
+    /// when the runs cannot be compared (missing or half-written results.json, other machines or arms).
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The baseline run folder.
+    #[arg(value_name = "OLD_DIR")]
+    pub old: PathBuf,
+
+    /// The run folder to judge against it.
+    #[arg(value_name = "NEW_DIR")]
+    pub new: PathBuf,
+
+    /// Percent change of a median beyond which a figure counts as changed (latency changes under
+    /// 0.5 ms never count).
+    #[arg(long, default_value_t = defaults::COMPARE_THRESHOLD_PCT, value_name = "PCT")]
+    pub threshold: f64,
 }
 
 #[derive(Debug, Clone, Args)]

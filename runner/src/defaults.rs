@@ -57,6 +57,16 @@ pub const SEARCH_GROWTH: f64 = 2.0;
 /// The search stops once the lowest missing rate is within this fraction above the highest meeting one.
 pub const SEARCH_PRECISION: f64 = 0.05;
 
+// --- `runner compare` ------------------------------------------------------------------------------------
+
+/// A figure counts as changed when its median moved by more than this many percent (and, with repeats on
+/// both sides, their min–max ranges do not overlap). Run-to-run noise here is about ±10% on throughput and
+/// more on p99; 25% leaves a margin so the gate does not fail on noise.
+pub const COMPARE_THRESHOLD_PCT: f64 = 25.0;
+/// Latency changes smaller than this never count, whatever their percentage: sub-millisecond latencies move
+/// by more than any threshold with scheduling noise alone.
+pub const COMPARE_LATENCY_FLOOR_MS: f64 = 0.5;
+
 // --- Validity ---------------------------------------------------------------------------------------------
 
 /// Mean CPU of the load generator, as a fraction of the CPUs it may use, above which it counts as starved.

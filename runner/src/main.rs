@@ -1,7 +1,8 @@
 //! `runner`: parse the command line, run the chosen command, print the error chain, set the exit code.
 //!
 //! Exit codes: 0 success; 1 a failure while running; 2 bad arguments or a missing tool (vegeta, a server
-//! binary); 130 interrupted by Ctrl-C (every finished test is kept).
+//! binary); 130 interrupted by Ctrl-C (every finished test is kept). `runner compare`: 0 no regression, 1 a
+//! regression, 2 runs that cannot be compared.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
-use runner::cli::{CalibrateArgs, Cli, Command, ReportArgs, RunArgs};
+use runner::cli::{CalibrateArgs, Cli, Command, CompareArgs, ReportArgs, RunArgs};
 use runner::config::{Plan, PlanError};
 use runner::host::machine;
 use runner::model::{self, RunResults};
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         None => run_benchmark(&cli.run),
         Some(Command::Report(args)) => render_report(&args),
         Some(Command::Calibrate(args)) => calibrate(&args),
+        Some(Command::Compare(args)) => compare_runs(&args),
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("runner: {error:#}");
@@ -127,6 +129,16 @@ fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     }
     println!("calibration: {}", file_link(&path, stdout_is_terminal()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `runner compare`: the table, then 0 (no regression), 1 (a regression) or 2 (not comparable).
+fn compare_runs(args: &CompareArgs) -> Result<ExitCode> {
+    let load = |dir: &Path| RunResults::load(dir).map_err(|error| UsageError(format!("cannot compare: {error}")));
+    let (old, new) = (load(&args.old)?, load(&args.new)?);
+    let comparison = report::compare::compare(&old, &new, args.threshold)
+        .map_err(|error| UsageError(format!("cannot compare: {error}")))?;
+    print!("{}", report::compare::table::render(&comparison));
+    Ok(if comparison.regressions() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn render_report(args: &ReportArgs) -> Result<ExitCode> {

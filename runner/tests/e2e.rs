@@ -476,3 +476,48 @@ fn find_max_lands_where_the_handlers_predict() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("sustains"), "{stdout}");
 }
+
+/// `runner compare` on real run folders: a run against itself, against a copy whose p99s were tripled, and
+/// against folders that cannot be compared.
+#[test]
+fn compare_passes_a_run_against_itself_and_fails_a_doctored_copy() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let args =
+        ["--servers", "axum", "--filter", "/api/simple/async/", "--rates", "20", "--duration", "1s", "--warmup", "0"];
+    let output = run_runner(out.path(), &[&args[..], &["--no-html"]].concat());
+    assert!(output.status.success(), "{}", describe(&output));
+    let run_dir = only_run_dir(out.path());
+    let compare = |old: &Path, new: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_runner")).arg("compare").arg(old).arg(new).output().expect("runs")
+    };
+
+    let same = compare(&run_dir, &run_dir);
+    assert_eq!(same.status.code(), Some(0), "{}", describe(&same));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("no regression"), "{}", describe(&same));
+
+    let copies = tempfile::tempdir().expect("temp dir");
+    let doctored = copies.path().join("doctored");
+    std::fs::create_dir(&doctored).expect("created");
+    let mut results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).expect("readable")).expect("JSON");
+    for test in results["tests"].as_array_mut().expect("tests") {
+        let p99 = test["metrics"]["latency_ms"]["p99"].as_f64().expect("a p99");
+        test["metrics"]["latency_ms"]["p99"] = serde_json::json!(p99 * 3.0);
+    }
+    std::fs::write(doctored.join("results.json"), results.to_string()).expect("written");
+    let worse = compare(&run_dir, &doctored);
+    assert_eq!(worse.status.code(), Some(1), "{}", describe(&worse));
+    assert!(String::from_utf8_lossy(&worse.stdout).contains("REGRESSION"), "{}", describe(&worse));
+
+    let missing = compare(&run_dir, &copies.path().join("nowhere"));
+    assert_eq!(missing.status.code(), Some(2), "{}", describe(&missing));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot compare"), "{}", describe(&missing));
+
+    let half = copies.path().join("half");
+    std::fs::create_dir(&half).expect("created");
+    let text = std::fs::read_to_string(run_dir.join("results.json")).expect("readable");
+    std::fs::write(half.join("results.json"), &text[..text.len() / 2]).expect("written");
+    let half_written = compare(&run_dir, &half);
+    assert_eq!(half_written.status.code(), Some(2), "{}", describe(&half_written));
+    assert!(String::from_utf8_lossy(&half_written.stderr).contains("not valid JSON"), "{}", describe(&half_written));
+}

@@ -7,6 +7,7 @@
 //! - `table`: the per-rate text table printed after each rate.
 //! - `ascii`: ASCII line charts; `terminal` puts tables, charts and a capacity summary together.
 //! - `html`: the self-contained HTML report, with its charts built in `plots`.
+//! - `compare`: `runner compare OLD NEW`, matching tests of two runs and the changes beyond their spread.
 //! - `csv`: `results.csv`, one row per test, every number and word of its record as a column.
 //! - `text`: width-aware text helpers shared by the terminal renderers.
 //! - `assets/`: the HTML report's stylesheet and script, as files (`include_str!`).
@@ -15,6 +16,7 @@
 //! so a run with more arms renders with no code change.
 
 mod ascii;
+pub mod compare;
 pub mod csv;
 mod html;
 mod plots;
