@@ -63,9 +63,13 @@ pub const SEARCH_PRECISION: f64 = 0.05;
 /// both sides, their min–max ranges do not overlap). Run-to-run noise here is about ±10% on throughput and
 /// more on p99; 25% leaves a margin so the gate does not fail on noise.
 pub const COMPARE_THRESHOLD_PCT: f64 = 25.0;
-/// Latency changes smaller than this never count, whatever their percentage: sub-millisecond latencies move
-/// by more than any threshold with scheduling noise alone.
-pub const COMPARE_LATENCY_FLOOR_MS: f64 = 0.5;
+/// Latency differences smaller than this are noise, whatever their percentage: sub-millisecond latencies move
+/// by more than any threshold with scheduling noise alone. `runner compare` never counts them, and a chart
+/// whose lines differ by less says so.
+pub const LATENCY_NOISE_FLOOR_MS: f64 = 0.5;
+/// Two single measurements closer than this share of the larger one are the same within run-to-run noise
+/// (about ±10% on this machine): a chart whose lines all agree that closely says so, on an axis from zero.
+pub const NOISE_SHARE: f64 = 0.10;
 
 // --- Validity ---------------------------------------------------------------------------------------------
 

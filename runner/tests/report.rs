@@ -53,6 +53,29 @@ fn chart_script<'a>(html: &'a str, id: &str) -> &'a str {
     &rest[..end]
 }
 
+/// Lines that agree within noise are drawn on a linear axis from zero, with a note saying so; lines that
+/// differ keep the log axis that shows their difference.
+#[test]
+fn charts_whose_lines_agree_within_noise_say_so_instead_of_stretching_the_axis() {
+    let results = fixture();
+    let html = render_html(&results);
+    let same = chart_script(&html, "chart-latency-db-read");
+    assert!(same.contains("no difference beyond the noise"), "the fixture's two servers read alike");
+    assert!(!same.contains(r#""type":"log""#), "no log axis stretches sub-millisecond differences");
+
+    let mut apart = results.clone();
+    for test in apart.tests.iter_mut().filter(|t| t.server == "monoio" && t.endpoint.name == "get_item_async_read") {
+        if let Some(metrics) = test.metrics.as_mut() {
+            let latency = &mut metrics.latency_ms;
+            (latency.p50, latency.p95, latency.p99) = (latency.p50 * 5.0, latency.p95 * 5.0, latency.p99 * 5.0);
+        }
+    }
+    let html = render_html(&apart);
+    let differ = chart_script(&html, "chart-latency-db-read");
+    assert!(!differ.contains("no difference beyond the noise"), "a 5x slower server is a difference");
+    assert!(differ.contains(r#""type":"log""#), "the log axis stays where lines differ");
+}
+
 /// The fixture's cases (a failed test, an invalid result, a repeat, lost writes, the blocking anti-pattern),
 /// each asserted to reach the output: the HTML report, the rate table and the terminal report.
 #[test]

@@ -4,7 +4,7 @@
 //!
 //! A figure counts as changed when its median moved by more than the threshold (`--threshold`, default
 //! [`crate::defaults::COMPARE_THRESHOLD_PCT`]) and, when both sides were repeated, their min–max ranges do
-//! not overlap. Latency changes smaller than [`crate::defaults::COMPARE_LATENCY_FLOOR_MS`] never count: at
+//! not overlap. Latency changes smaller than [`crate::defaults::LATENCY_NOISE_FLOOR_MS`] never count: at
 //! sub-millisecond latencies scheduling noise alone moves p99 by more than any threshold. Figures compared:
 //! p50 and p99 latency and the achieved rate of every test, and the server's CPU µs per request when the
 //! records carry one. Only valid results are judged; a test that failed in the new run but not in the old
@@ -322,7 +322,7 @@ fn figure_change(figure: Figure, old: &[&TestRecord], new: &[&TestRecord], thres
     let repeated = old.n > 1 && new.n > 1;
     let beyond_spread = !repeated || !old.overlaps(&new);
     let beyond_floor =
-        !figure.is_latency() || (new.median - old.median).abs() >= crate::defaults::COMPARE_LATENCY_FLOOR_MS;
+        !figure.is_latency() || (new.median - old.median).abs() >= crate::defaults::LATENCY_NOISE_FLOOR_MS;
     let changed = change_pct.abs() > threshold_pct && beyond_spread && beyond_floor;
     let got_worse = (change_pct > 0.0) != figure.higher_is_better();
     let verdict = match (changed, got_worse) {

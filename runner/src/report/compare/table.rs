@@ -18,7 +18,7 @@ pub fn render(comparison: &Comparison) -> String {
         "a change counts beyond {}% of the median (latency: and beyond {} ms), with repeats also beyond the \
          min–max spread",
         num(comparison.threshold_pct),
-        num(crate::defaults::COMPARE_LATENCY_FLOOR_MS)
+        num(crate::defaults::LATENCY_NOISE_FLOOR_MS)
     );
     for note in &comparison.notes {
         let _ = writeln!(text, "note: {note}");
