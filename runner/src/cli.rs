@@ -239,6 +239,11 @@ pub struct RunArgs {
     #[arg(long, default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub max_connections: u32,
 
+    /// Keep response bodies in vegeta's results file (`vegeta attack -max-body -1`). Off by default
+    /// (`-max-body 0`): the runner never reads them, and storing them costs the load generator CPU.
+    #[arg(long)]
+    pub keep_bodies: bool,
+
     /// Milliseconds each sleep endpoint waits (passed to the servers as --sleep-ms).
     #[arg(long, default_value_t = shared::config::DEFAULT_SLEEP_MS, value_parser = clap::value_parser!(u64).range(0..=3_600_000), value_name = "MS")]
     pub sleep_ms: u64,

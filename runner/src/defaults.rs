@@ -76,6 +76,48 @@ pub const NOISE_SHARE: f64 = 0.10;
 /// Mean CPU of the load generator, as a fraction of the CPUs it may use, above which it counts as starved.
 pub const LOAD_GENERATOR_STARVED: f64 = 0.9;
 
+// --- What limits a measurement (issue 9) ------------------------------------------------------------------
+
+/// A schedule lag p99 above this means the load generator fell behind: the result is invalid.
+///
+/// 5 ms is five times the lag of a generator that keeps its schedule: vegeta's pacer sleeps through Go's
+/// timers, which wake with about a millisecond of granularity, so on schedule its lag is ~0.5 ms at p50 and
+/// ~1-1.5 ms at p99 (measured here at 50-1,000 req/s, other builds running). A preemption by another task on
+/// a shared core adds at most about one scheduler slice, a few milliseconds. A generator that has fallen
+/// behind is far beyond it: its lag grows with every request it cannot send, hundreds of milliseconds within
+/// a second. At 5 ms late, more than 1% of the requests went out in bursts the plan did not contain.
+pub const LAG_P99_BOUND: Duration = Duration::from_millis(5);
+/// ... and at least this many requests later than it: in a short probe (25 requests) the p99 is the maximum,
+/// and one preemption of a busy machine is not a generator that fell behind, which is late for every request
+/// after the moment it fell behind. From 300 requests on, the rule is the p99 alone.
+pub const LAG_MIN_LATE: u64 = 3;
+/// Completions must reach this share of the rate actually sent for the server to count as keeping up.
+pub const KEPT_UP_SHARE: f64 = 0.99;
+/// A growing backlog: the last third's median latency above this many times the first third's ...
+pub const BACKLOG_GROWTH_FACTOR: f64 = 1.5;
+/// ... plus this much (scheduler noise on sub-millisecond latencies is not a backlog). A server that keeps
+/// up has the same latency distribution throughout a probe; one that falls behind adds a queue growing with
+/// every request (23 req/s into 20 req/s of capacity: +150 ms per second).
+pub const BACKLOG_GROWTH_SLACK: Duration = Duration::from_millis(2);
+/// Fewer requests than this cannot show whether the server kept up (one per third, at least).
+pub const KEPT_UP_MIN_REQUESTS: usize = 3;
+/// A process that spent more than this share of the window waiting on a run queue (summed over its threads:
+/// 0.25 = on average a quarter of a thread runnable but not running) makes the result invalid.
+///
+/// 25%: on CPUs of its own a process waits microseconds per wake-up, well under 1% of a window even at tens
+/// of thousands of wake-ups per second. Measured here with other builds running on the same two cores,
+/// vegeta waited 5-8% at 50-1,000 req/s and 24% at 4,000, the server 1-20%; vegeta sharing its core with
+/// three busy loops waited 45%. Above a quarter, the process was short of CPU for much of the test and its
+/// figures contain other tasks' timeslices.
+pub const RUN_QUEUE_SHARE_LIMIT: f64 = 0.25;
+/// vegeta's p99 against the no-op may reach this for a rate to count as clean (calibration).
+///
+/// 2 ms: on this kind of machine vegeta's no-op p99 is about 1.4 ms at 4,000 req/s, where the server
+/// spends ~20 µs per request. A p99 above 2 ms against a handler that takes microseconds is queueing inside
+/// the generator (goroutine scheduling, its own connection pool), and it would sit inside every server's
+/// figures at that rate.
+pub const CLEAN_P99_BOUND: Duration = Duration::from_millis(2);
+
 // --- One test ---------------------------------------------------------------------------------------------
 
 /// Time a test costs beyond its attacks: server start, seed, stop, decoding, audit (for estimates). Measured

@@ -127,6 +127,18 @@ fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
         Some(ceiling) => println!("load-generator ceiling: {ceiling} req/s ({})", calibration.stop),
         None => println!("no probe held its rate with valid results ({})", calibration.stop),
     }
+    if let Some(generator) = &calibration.generator {
+        match generator.clean_ceiling_rps {
+            Some(clean) => println!(
+                "clean ceiling: {clean} req/s (no-op p99 within {} ms, schedule lag within its bound)",
+                generator.clean_p99_bound_ms
+            ),
+            None => println!("no clean rate: even the lowest probe's no-op p99 or lag was above its bound"),
+        }
+        if let (Some(p50), Some(p99)) = (generator.latency_floor_p50_ms, generator.latency_floor_p99_ms) {
+            println!("latency floor (vegeta against the no-op): p50 {p50:.2} ms, p99 {p99:.2} ms");
+        }
+    }
     println!("calibration: {}", file_link(&path, stdout_is_terminal()));
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,8 @@
 //!   first send), or the request count when that span is zero. It matches `vegeta report`'s `rate` exactly.
 //! - The wait is vegeta's: the latest response end (send + latency, over all requests) minus the last send.
 
+pub mod pacing;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -6,13 +6,24 @@
 //! the wall time between two readings, not taken from sysinfo's `cpu_usage()`: that one stays 0 for the
 //! first interval of a process that had not used a whole CPU tick at the baseline, which is exactly a load
 //! generator started a moment earlier. A process that exits (or is a zombie) simply stops producing samples.
+//!
+//! The samples make the time series. The figures a test is judged on come from [`account`]: the exact CPU
+//! time and run-queue delay of both processes over the whole window (read through [`procfs`]), which the same
+//! thread keeps observing at every tick (so a thread that exits loses at most one interval of its run-queue
+//! delay); [`record`] turns them into the results schema.
+
+pub mod account;
+pub mod procfs;
+pub mod record;
 
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
+use self::account::{ProcessAccount, WindowAccount, clock_ticks_per_second};
 use crate::model::{Resources, Sample, SampleSeries, UsageSummary};
 
 /// A safety cap on samples per process (over 5 days at the default interval), so a forgotten monitor ends.
@@ -25,6 +36,17 @@ pub struct Monitor {
     interval: Duration,
     stop: Option<mpsc::Sender<()>>,
     sampler: Option<JoinHandle<Collected>>,
+    /// The exact accounting of both processes, observed by the sampling thread at every tick.
+    accounts: Option<SharedAccounts>,
+}
+
+type SharedAccounts = Arc<Mutex<(ProcessAccount, ProcessAccount)>>;
+
+/// The server's and the load generator's exact accounting over one window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accounts {
+    pub server: WindowAccount,
+    pub load_generator: WindowAccount,
 }
 
 #[derive(Debug, Default)]
@@ -44,9 +66,43 @@ impl Monitor {
         let (stop, stopped) = mpsc::channel();
         let sampler = std::thread::Builder::new()
             .name("monitor".to_owned())
-            .spawn(move || sample_until_stopped(server_pid, load_generator_pid, interval, &stopped))
+            .spawn(move || sample_until_stopped(server_pid, load_generator_pid, interval, &stopped, None))
             .ok();
-        Monitor { server_pid, interval, stop: Some(stop), sampler }
+        Monitor { server_pid, interval, stop: Some(stop), sampler, accounts: None }
+    }
+
+    /// Like [`Monitor::start`], and follows both processes' exact accounting: the server from now, the load
+    /// generator (spawned after `opened`) from its birth. [`Monitor::stop_accounting`] closes the window;
+    /// call it once the load generator has exited but before it is reaped, so its final CPU still reads.
+    pub fn start_accounting(server_pid: u32, load_generator_pid: u32, opened: Instant, interval: Duration) -> Monitor {
+        let interval = interval.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        let accounts =
+            Arc::new(Mutex::new((ProcessAccount::open(server_pid), ProcessAccount::born(load_generator_pid, opened))));
+        let observed = Arc::clone(&accounts);
+        let (stop, stopped) = mpsc::channel();
+        let sampler = std::thread::Builder::new()
+            .name("monitor".to_owned())
+            .spawn(move || {
+                sample_until_stopped(server_pid, Some(load_generator_pid), interval, &stopped, Some(&observed))
+            })
+            .ok();
+        Monitor { server_pid, interval, stop: Some(stop), sampler, accounts: Some(accounts) }
+    }
+
+    /// Stops sampling, closes the accounting window now and returns both.
+    pub fn stop_accounting(mut self) -> (SampleSeries, Option<Accounts>) {
+        let accounts = self.accounts.take();
+        let series = self.stop();
+        let accounts = accounts.map(|shared| {
+            let (server, load_generator) = Arc::try_unwrap(shared)
+                .map(|mutex| mutex.into_inner().unwrap_or_else(PoisonError::into_inner))
+                .unwrap_or_else(|shared| shared.lock().unwrap_or_else(PoisonError::into_inner).clone());
+            Accounts {
+                server: server.close(clock_ticks_per_second()),
+                load_generator: load_generator.close(clock_ticks_per_second()),
+            }
+        });
+        (series, accounts)
     }
 
     /// Stops sampling and returns every sample taken.
@@ -78,6 +134,7 @@ fn sample_until_stopped(
     load_generator_pid: Option<u32>,
     interval: Duration,
     stopped: &mpsc::Receiver<()>,
+    accounts: Option<&SharedAccounts>,
 ) -> Collected {
     let started = Instant::now();
     let mut collected = Collected::default();
@@ -105,6 +162,11 @@ fn sample_until_stopped(
             Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
         }
         refresh(&mut system, &pids);
+        if let Some(accounts) = accounts {
+            let mut accounts = accounts.lock().unwrap_or_else(PoisonError::into_inner);
+            accounts.0.observe();
+            accounts.1.observe();
+        }
         let now = Instant::now();
         let t_s = (now - started).as_secs_f64();
         let server_sample = server.read(&system, now, t_s);

@@ -8,6 +8,14 @@ use std::time::{Duration, Instant};
 
 use runner::model::{RunResults, RunStatus, TestRecord, TestStatus};
 
+/// Tests whose figures must not be disturbed take this for reading; the test that starves vegeta with busy
+/// loops on its CPU takes it for writing, so it never runs beside them (tests of one binary run in parallel).
+static VEGETA_CPUS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn quiet_vegeta_cpus() -> std::sync::RwLockReadGuard<'static, ()> {
+    VEGETA_CPUS.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn runner_command(out: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
     command.args(args).arg("--out").arg(out).stdin(Stdio::null());
@@ -54,6 +62,7 @@ fn vegeta_report(raw: &Path) -> serde_json::Value {
 
 #[test]
 fn short_matrix_writes_every_file_and_agrees_with_vegeta() {
+    let _quiet = quiet_vegeta_cpus();
     let out = tempfile::tempdir().expect("temp dir");
     let output = run_runner(
         out.path(),
@@ -147,6 +156,7 @@ fn vegeta_plot(raw: &Path) -> String {
 
 #[test]
 fn the_event_loop_blocking_anti_pattern_shows_with_one_worker() {
+    let _quiet = quiet_vegeta_cpus();
     let out = tempfile::tempdir().expect("temp dir");
     let output = run_runner(
         out.path(),
@@ -429,6 +439,7 @@ fn report_rerenders_a_run_folder_and_explains_a_missing_one() {
 
 #[test]
 fn find_max_lands_where_the_handlers_predict() {
+    let _quiet = quiet_vegeta_cpus();
     let out = tempfile::tempdir().expect("temp dir");
     let output = run_runner(
         out.path(),
@@ -481,6 +492,7 @@ fn find_max_lands_where_the_handlers_predict() {
 /// against folders that cannot be compared.
 #[test]
 fn compare_passes_a_run_against_itself_and_fails_a_doctored_copy() {
+    let _quiet = quiet_vegeta_cpus();
     let out = tempfile::tempdir().expect("temp dir");
     let args =
         ["--servers", "axum", "--filter", "/api/simple/async/", "--rates", "20", "--duration", "1s", "--warmup", "0"];
@@ -520,4 +532,87 @@ fn compare_passes_a_run_against_itself_and_fails_a_doctored_copy() {
     let half_written = compare(&run_dir, &half);
     assert_eq!(half_written.status.code(), Some(2), "{}", describe(&half_written));
     assert!(String::from_utf8_lossy(&half_written.stderr).contains("not valid JSON"), "{}", describe(&half_written));
+}
+
+/// Threads of this test process spinning on `cpus` (each pinned there) until dropped or `limit` passes.
+struct BusyLoops {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BusyLoops {
+    fn start(cpus: &[usize], count: usize, limit: Duration) -> BusyLoops {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let threads = (0..count)
+            .map(|_| {
+                let (stop, cpus) = (stop.clone(), cpus.to_vec());
+                std::thread::spawn(move || {
+                    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it; 0 is this thread.
+                    unsafe {
+                        let mut set: libc::cpu_set_t = std::mem::zeroed();
+                        for &cpu in &cpus {
+                            libc::CPU_SET(cpu, &mut set);
+                        }
+                        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                    }
+                    let deadline = Instant::now() + limit;
+                    let mut x: u64 = 1;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        BusyLoops { stop, threads }
+    }
+}
+
+impl Drop for BusyLoops {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn a_starved_load_generator_is_invalid_because_it_fell_behind_its_schedule() {
+    use runner::host::affinity;
+    // The CPUs the runner gives vegeta next to a 1-worker server; eight busy loops there leave it a fraction
+    // of a core, far below what 8,000 req/s need, so it cannot keep its schedule.
+    let vegeta_cpus = affinity::placement(&affinity::allowed_cpus(), 1, true).load_generator_cpus;
+    assert!(!vegeta_cpus.is_empty(), "pinning gives vegeta CPUs");
+    let out = tempfile::tempdir().expect("temp dir");
+    let _alone = VEGETA_CPUS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let output = {
+        let _busy = BusyLoops::start(&vegeta_cpus, 8, Duration::from_secs(60));
+        run_runner(
+            out.path(),
+            &[
+                "--servers",
+                "axum",
+                "--filter",
+                "/api/simple/noop/",
+                "--rates",
+                "8000",
+                "--duration",
+                "2s",
+                "--warmup",
+                "0",
+                "--no-html",
+            ],
+        )
+    };
+    assert!(output.status.success(), "{}", describe(&output));
+    let results = RunResults::load(&only_run_dir(out.path())).expect("results.json loads");
+    let test = record(&results, "axum", "simple_noop");
+    assert_eq!(test.status, TestStatus::Ok, "{test:?}");
+    let lag = test.schedule_lag.as_ref().expect("a schedule lag");
+    println!("lag {lag:?}\nreasons {:?}\naccounting {:?}", test.validity.reasons, test.accounting);
+    assert!(lag.p99_ms > lag.bound_ms, "{lag:?}");
+    assert!(!test.validity.valid);
+    let reason = runner::judge::validity::FELL_BEHIND_REASON;
+    assert!(test.validity.reasons.iter().any(|r| r.starts_with(reason)), "{:?}", test.validity.reasons);
 }

@@ -385,6 +385,8 @@ fn with_capacity(mut results: RunResults) -> RunResults {
             p99_ms: Some(4.47),
             achieved_rps: Some(999.5),
             cpu_mean_pct: Some(22.5),
+            generator_bound: false,
+            server_us_per_request: Some(21.3),
             probes: vec![
                 probe(500, ProbeVerdict::Meets),
                 probe(1000, ProbeVerdict::Meets),
@@ -402,6 +404,8 @@ fn with_capacity(mut results: RunResults) -> RunResults {
             p99_ms: Some(3.92),
             achieved_rps: Some(499.4),
             cpu_mean_pct: Some(15.5),
+            generator_bound: true,
+            server_us_per_request: None,
             probes: vec![probe(500, ProbeVerdict::Meets), probe(1000, ProbeVerdict::Invalid)],
         },
     ];
@@ -472,6 +476,76 @@ fn notes_on_individual_tests_reach_every_format() {
     assert!(render_html(&results).contains(note));
     assert!(rate_table(&results, 1000, false).contains(note));
     assert!(terminal_report(&results, 80, false).contains("restarted the server cold"));
+}
+
+/// A fixture run whose axum w1 simple_async test at 1000 req/s has exact accounting and sits above a clean
+/// ceiling.
+fn fixture_with_accounting() -> RunResults {
+    use runner::model::{
+        Accounting, CpuRecord, GENERATOR_LATENCY_MARKER, Measured, PROJECTION_LABEL, ProcessAccounting,
+        ProjectedCapacityRecord, RunQueueRecord,
+    };
+    let mut results = fixture();
+    let cpu = |cpu_pct: f64, us: f64| CpuRecord {
+        cpu_s: cpu_pct / 10.0,
+        uncertainty_s: 0.02,
+        window_s: 10.0,
+        cpu_pct,
+        us_per_request: Some(us),
+        us_per_request_uncertainty: Some(0.2),
+    };
+    let waited = RunQueueRecord {
+        delay_s: 0.1,
+        missing_at_most_s: 0.0,
+        window_s: 10.0,
+        share_pct: 1.0,
+        threads_seen: 4,
+        threads_born: 0,
+        threads_exited: 0,
+    };
+    let accounting = Accounting {
+        server: ProcessAccounting {
+            cpu: Measured::Measured(cpu(10.3, 103.7)),
+            run_queue: Measured::Measured(waited.clone()),
+        },
+        load_generator: ProcessAccounting {
+            cpu: Measured::Absent("process 9 was gone".into()),
+            run_queue: Measured::Measured(waited),
+        },
+        server_cpus: 1,
+        projected_capacity: Measured::Measured(ProjectedCapacityRecord {
+            rps: 9643.0,
+            low_rps: 9625.0,
+            high_rps: Some(9662.0),
+            label: PROJECTION_LABEL.to_owned(),
+        }),
+    };
+    let test = results
+        .tests
+        .iter_mut()
+        .find(|t| t.server == "axum" && t.workers == 1 && t.endpoint.name == "simple_async" && t.rate == 1000)
+        .expect("the fixture has this test");
+    test.accounting = Some(accounting);
+    test.markers = vec![GENERATOR_LATENCY_MARKER.to_owned()];
+    results
+}
+
+#[test]
+fn cpu_per_request_the_projection_and_the_generator_marker_reach_every_format() {
+    let results = fixture_with_accounting();
+    let table = rate_table(&results, 1000, false);
+    assert!(table.contains("µs/req") && table.contains("103.7"), "{table}");
+    assert!(table.contains("latency includes the load generator's own"), "{table}");
+    assert!(!rate_table(&fixture(), 1000, false).contains("µs/req"), "no empty column for older runs");
+    let html = render_html(&results);
+    assert!(html.contains("Server CPU per request (µs)") && html.contains("103.7"), "details table");
+    assert!(html.contains("Projected capacity (req/s, from CPU per request, not measured)"));
+    assert!(html.contains("server CPU 103.7 µs/request"), "hover text next to CPU %");
+    assert!(
+        html.contains("latency includes the load generator&#39;s own")
+            || html.contains("latency includes the load generator's own")
+    );
+    assert!(terminal_report(&results, 100, false).contains("latency includes the load generator"));
 }
 
 /// Where the browser test leaves the report, its probe copy and the screenshot (kept for inspection).

@@ -44,6 +44,8 @@ pub struct Plan {
     pub keep_db: bool,
     /// vegeta's connection cap per server.
     pub max_connections: u32,
+    /// Keep response bodies in vegeta's results (off: `-max-body 0`).
+    pub keep_bodies: bool,
     pub mode: Mode,
 }
 

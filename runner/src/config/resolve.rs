@@ -69,6 +69,7 @@ impl Plan {
             html: !args.no_html,
             keep_db: args.keep_db,
             max_connections: args.max_connections,
+            keep_bodies: args.keep_bodies,
             mode,
         };
         plan.check_duration()?;
@@ -99,6 +100,7 @@ impl Plan {
             html: false,
             keep_db: false,
             max_connections: defaults::MAX_CONNECTIONS,
+            keep_bodies: false,
             mode: Mode::Calibrate(search),
         };
         plan.check_duration()?;

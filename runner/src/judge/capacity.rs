@@ -3,8 +3,9 @@
 
 use shared::Endpoint;
 
+use super::verdict::GENERATOR_LIMITED;
 use crate::model::{CapacityResult, EndpointRef, ProbeRecord, TestRecord, test_stem};
-use crate::search::SearchOutcome;
+use crate::search::{SearchOutcome, Stop};
 
 /// What one search was about: a server with a workers count on one endpoint (searches never repeat).
 #[derive(Debug, Clone, Copy)]
@@ -14,7 +15,8 @@ pub struct Searched<'a> {
     pub endpoint: &'static Endpoint,
 }
 
-/// `shared_cores`: the server and vegeta shared CPUs, so even a converged search is marked invalid.
+/// `shared_cores`: the server and vegeta shared CPUs. It is said in `stop`, but does not invalidate a converged
+/// search by itself: every probe was judged by how long each process waited for a CPU.
 pub fn capacity_result(
     combo: Searched<'_>,
     outcome: &SearchOutcome,
@@ -22,7 +24,17 @@ pub fn capacity_result(
     shared_cores: bool,
 ) -> CapacityResult {
     let stem = |rate| test_stem(combo.server, combo.workers, combo.endpoint.name, rate, 1);
-    let at = outcome.sustainable.and_then(|rate| tests.iter().rev().find(|t| t.id == stem(rate)));
+    // The latest test at a rate: a probe the load generator limited was measured again, and that repeat
+    // decided.
+    let latest = |rate: u32| {
+        tests.iter().rev().find(|t| {
+            t.server == combo.server
+                && t.workers == combo.workers
+                && t.endpoint.name == combo.endpoint.name
+                && t.rate == rate
+        })
+    };
+    let at = outcome.sustainable.and_then(latest);
     let metrics = at.and_then(|t| t.metrics.as_ref());
     CapacityResult {
         server: combo.server.to_owned(),
@@ -30,12 +42,17 @@ pub fn capacity_result(
         endpoint: EndpointRef::from(combo.endpoint),
         sustainable_rps: outcome.sustainable,
         lowest_miss_rps: outcome.lowest_miss,
-        valid: outcome.stop.is_conclusive() && !shared_cores,
-        stop: if shared_cores {
-            format!("{}; the server and vegeta shared CPUs", outcome.stop.describe())
-        } else {
-            outcome.stop.describe()
+        valid: outcome.stop.is_conclusive(),
+        generator_bound: generator_bound(&outcome.stop),
+        stop: match (generator_bound(&outcome.stop), shared_cores) {
+            (true, _) => generator_stop(&outcome.stop),
+            (false, true) => format!("{} (the server and vegeta shared CPUs)", outcome.stop.describe()),
+            (false, false) => outcome.stop.describe(),
         },
+        server_us_per_request: at
+            .and_then(|t| t.accounting.as_ref())
+            .and_then(|a| a.server.cpu.value())
+            .and_then(|cpu| cpu.us_per_request),
         p99_ms: metrics.map(|m| m.latency_ms.p99),
         achieved_rps: metrics.map(|m| m.achieved_rps),
         cpu_mean_pct: at.and_then(|t| t.resources.as_ref()).map(|r| r.server.cpu_mean_pct),
@@ -46,10 +63,25 @@ pub fn capacity_result(
                 rate: p.rate,
                 verdict: p.verdict.kind(),
                 detail: p.verdict.detail().to_owned(),
-                test_id: stem(p.rate),
+                test_id: latest(p.rate).map_or_else(|| stem(p.rate), |t| t.id.clone()),
             })
             .collect(),
     }
+}
+
+/// Whether the search stopped at a probe the load generator limited: its rate is the generator's bound, not
+/// the server's.
+fn generator_bound(stop: &Stop) -> bool {
+    matches!(stop, Stop::Invalid(why) if why.starts_with(GENERATOR_LIMITED))
+}
+
+/// Why a generator-bound search stopped, in words.
+fn generator_stop(stop: &Stop) -> String {
+    let why = match stop {
+        Stop::Invalid(why) => why.strip_prefix(GENERATOR_LIMITED).unwrap_or(why).trim_start_matches(": "),
+        _ => "",
+    };
+    format!("the load generator limited the measurement ({why}): a generator-bound lower bound")
 }
 
 /// One line for the terminal after a search.

@@ -2,8 +2,10 @@
 //! the SLO ([`verdict`]), and a finished search summed up ([`capacity`]). Pure functions of measurements.
 
 pub mod capacity;
+pub mod clean_ceiling;
+pub mod cost;
 pub mod validity;
 pub mod verdict;
 
-pub use validity::{Invalidity, LoadGenerator};
+pub use validity::{Evidence, Invalidity, Process};
 pub use verdict::Slo;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::limits::GeneratorFloorRecord;
 use super::machine::Machine;
 use super::test::EndpointRef;
 
@@ -21,10 +22,17 @@ pub struct CapacityResult {
     pub valid: bool,
     /// Why the search stopped, in words.
     pub stop: String,
+    /// The search stopped at a probe the load generator limited: the sustainable rate is the generator's
+    /// lower bound, not the server's capacity (`stop` gives the reason).
+    #[serde(default)]
+    pub generator_bound: bool,
     /// Latency, achieved rate and server CPU of the probe at the sustainable rate.
     pub p99_ms: Option<f64>,
     pub achieved_rps: Option<f64>,
     pub cpu_mean_pct: Option<f64>,
+    /// Server CPU µs per request at the sustainable rate (exact accounting), when measured.
+    #[serde(default)]
+    pub server_us_per_request: Option<f64>,
     /// Every probe, in order; each is also a full test record.
     pub probes: Vec<ProbeRecord>,
 }
@@ -61,6 +69,13 @@ pub struct Calibration {
     /// The run folder holding the probes.
     pub run_id: String,
     pub probes: Vec<ProbeRecord>,
+    /// The generator's own latency against the no-op: latency floor, clean ceiling, every probed rate.
+    /// Absent in calibrations recorded before it existed.
+    #[serde(default)]
+    pub generator: Option<GeneratorFloorRecord>,
+    /// CPUs vegeta was given (and told to use with `-cpus`).
+    #[serde(default)]
+    pub vegeta_cpus: Option<usize>,
 }
 
 /// How one probe went, in the words `results.json` uses.

@@ -7,12 +7,17 @@
 //! to the same JSON words as before (a test checks it on the fixture run).
 
 mod capacity;
+mod limits;
 mod machine;
 mod run;
 mod store;
 mod test;
 
 pub use capacity::{CALIBRATION_FILE, Calibration, CapacityResult, ProbeRecord, ProbeVerdict};
+pub use limits::{
+    Accounting, CpuRecord, GENERATOR_LATENCY_MARKER, GeneratorFloorRecord, GeneratorProbeRecord, KeptUpRecord,
+    Measured, PROJECTION_LABEL, ProcessAccounting, ProjectedCapacityRecord, RunQueueRecord, ScheduleLagRecord,
+};
 pub use machine::Machine;
 pub use run::{
     CoreLayout, Placement, RESULTS_FILE, RunConfig, RunMetadata, RunResults, RunStatus, SCHEMA_VERSION, SearchConfig,

@@ -75,6 +75,9 @@ pub struct RunConfig {
     /// vegeta's cap on connections per server (0 in runs recorded before the cap existed).
     #[serde(default)]
     pub max_connections: u32,
+    /// Response bodies were kept in vegeta's results (`--keep-bodies`); false in older runs, which kept them.
+    #[serde(default)]
+    pub keep_bodies: bool,
     /// Present for `--find-max` runs.
     #[serde(default)]
     pub search: Option<SearchConfig>,

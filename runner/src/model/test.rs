@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use shared::{Group, Method, Operation, Style};
 
+use super::limits::{Accounting, KeptUpRecord, ScheduleLagRecord};
+
 /// One measured test: one server, workers count, endpoint, rate and repeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestRecord {
@@ -37,6 +39,20 @@ pub struct TestRecord {
     /// so no earlier test's TIME_WAIT sockets meet it. The planned address when the server never started.
     #[serde(default)]
     pub server_addr: Option<String>,
+    /// Exact CPU and run-queue accounting of the server and vegeta over the measured attack, with CPU µs
+    /// per request and the projected capacity. Absent in runs recorded before it existed.
+    #[serde(default)]
+    pub accounting: Option<Accounting>,
+    /// How late vegeta sent its requests against its own schedule.
+    #[serde(default)]
+    pub schedule_lag: Option<ScheduleLagRecord>,
+    /// Whether the server completed requests as fast as they were sent, with no growing backlog.
+    #[serde(default)]
+    pub kept_up: Option<KeptUpRecord>,
+    /// Caveats that do not invalidate the result but must be seen with it (e.g.
+    /// [`super::GENERATOR_LATENCY_MARKER`] above the calibrated clean ceiling).
+    #[serde(default)]
+    pub markers: Vec<String>,
     pub files: TestFiles,
     pub started_at: String,
     pub finished_at: String,

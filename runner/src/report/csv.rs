@@ -3,8 +3,8 @@
 //! map keys such as status codes becoming columns of their own), so a field anyone adds to the schema
 //! appears here with no code change; arrays (the latency curve, notes, validity reasons) stay out. A value
 //! absent from a record (`null`, such as the write audit of a read test) is an empty cell in its row; a
-//! column exists when at least one test has a value for it. Columns keep the order in which the records
-//! first name them.
+//! column exists when at least one test has a value for it. Columns are in the order serde_json writes a
+//! record's keys (sorted by name at every level), so they are the same in every run.
 
 use std::path::Path;
 
@@ -44,7 +44,7 @@ fn flatten_into(value: &Value, prefix: &str, cells: &mut FlatRecord) {
     }
 }
 
-/// The columns of all rows, in the order the records first name them.
+/// The columns of all rows, in the order the rows first name them.
 pub fn columns(rows: &[FlatRecord]) -> Vec<String> {
     let mut columns: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -92,6 +92,9 @@ mod tests {
 
     const FIXTURE: &str = include_str!("../../tests/fixtures/bench_fixture/results.json");
     const README: &str = include_str!("../../../results/README.md");
+    /// A record of a real run (a write test, with the CPU accounting, schedule lag and kept-up figures), so
+    /// the documented columns are checked against every part of the schema, not only the fixture's.
+    const FULL_RECORD: &str = include_str!("../../tests/fixtures/record_with_accounting.json");
 
     fn fixture() -> RunResults {
         serde_json::from_str(FIXTURE).expect("the fixture parses")
@@ -181,6 +184,7 @@ mod tests {
             "pool_size":40,"blocking_threads":40,"async_connections":4,"header_timeout_ms":10000,
             "idle_timeout_ms":60000,"db":"x.db","pid":1,"in_flight":0}"#;
         results.tests[0].server_health = Some(serde_json::from_str(health).expect("a health"));
+        results.tests.push(serde_json::from_str(FULL_RECORD).expect("a record of the current schema"));
         let rows: Vec<FlatRecord> = results.tests.iter().map(flatten_record).collect();
         let documented = documented_columns();
         let missing: Vec<String> = columns(&rows).into_iter().filter(|c| !is_documented(c, &documented)).collect();

@@ -65,15 +65,26 @@ pub(crate) enum Metric {
     P999,
     Max,
     ServerCpu,
+    /// Server CPU µs per request over the measured attack (exact accounting).
+    ServerUsPerRequest,
+    /// `server CPUs × 10^6 / server µs per request`: a projection, never a measurement.
+    ProjectedRps,
     ServerRssMb,
     LoadGenCpu,
+    LoadGenUsPerRequest,
+    /// p99 of vegeta's schedule lag.
+    LagP99,
 }
 
 impl Metric {
-    /// The metric's value for one test; `None` when the test has no metrics (failed) or no samples.
+    /// The metric's value for one test; `None` when the test has no metrics (failed), no samples, or the
+    /// figure is absent (never read as 0). CPU % is the exact accounting's when the test has one.
     pub fn of(self, test: &TestRecord) -> Option<f64> {
         let m = test.metrics.as_ref();
         let server = test.resources.as_ref().map(|r| &r.server);
+        let accounting = test.accounting.as_ref();
+        let exact_server = accounting.and_then(|a| a.server.cpu.value());
+        let exact_vegeta = accounting.and_then(|a| a.load_generator.cpu.value());
         match self {
             Metric::Achieved => m.map(|m| m.achieved_rps),
             Metric::SendRate => m.map(|m| m.send_rate_rps),
@@ -85,9 +96,15 @@ impl Metric {
             Metric::P99 => m.map(|m| m.latency_ms.p99),
             Metric::P999 => m.map(|m| m.latency_ms.p999),
             Metric::Max => m.map(|m| m.latency_ms.max),
-            Metric::ServerCpu => server.map(|s| s.cpu_mean_pct),
+            Metric::ServerCpu => exact_server.map(|c| c.cpu_pct).or_else(|| server.map(|s| s.cpu_mean_pct)),
+            Metric::ServerUsPerRequest => exact_server.and_then(|c| c.us_per_request),
+            Metric::ProjectedRps => accounting.and_then(|a| a.projected_capacity.value()).map(|p| p.rps),
             Metric::ServerRssMb => server.map(|s| megabytes(s.rss_mean_bytes)),
-            Metric::LoadGenCpu => test.resources.as_ref().map(|r| r.load_generator.cpu_mean_pct),
+            Metric::LoadGenCpu => exact_vegeta
+                .map(|c| c.cpu_pct)
+                .or_else(|| test.resources.as_ref().map(|r| r.load_generator.cpu_mean_pct)),
+            Metric::LoadGenUsPerRequest => exact_vegeta.and_then(|c| c.us_per_request),
+            Metric::LagP99 => test.schedule_lag.as_ref().map(|lag| lag.p99_ms),
         }
     }
 
@@ -105,14 +122,19 @@ impl Metric {
             Metric::P999 => "p99.9",
             Metric::Max => "max",
             Metric::ServerCpu => "server CPU",
+            Metric::ServerUsPerRequest => "server CPU per request",
+            Metric::ProjectedRps => "projected capacity (from CPU per request, not measured)",
             Metric::ServerRssMb => "server RSS",
             Metric::LoadGenCpu => "load generator CPU",
+            Metric::LoadGenUsPerRequest => "load generator CPU per request",
+            Metric::LagP99 => "schedule lag p99",
         }
     }
 
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::Achieved | Metric::SendRate => "req/s",
+            Metric::Achieved | Metric::SendRate | Metric::ProjectedRps => "req/s",
+            Metric::ServerUsPerRequest | Metric::LoadGenUsPerRequest => "µs",
             Metric::SuccessPct | Metric::ServerCpu | Metric::LoadGenCpu => "%",
             Metric::ServerRssMb => "MB",
             _ => "ms",
@@ -192,6 +214,14 @@ impl<'a> Cell<'a> {
         !self.headline().0.is_empty()
     }
 
+    /// Caveats that do not invalidate (e.g. latency that includes the load generator's own), once each.
+    pub fn markers(&self) -> Vec<String> {
+        let mut markers: Vec<String> = self.records.iter().flat_map(|t| t.markers.iter().cloned()).collect();
+        markers.sort();
+        markers.dedup();
+        markers
+    }
+
     pub fn shared_cores(&self) -> bool {
         self.records.iter().any(|t| t.validity.shared_cores)
     }
@@ -235,6 +265,9 @@ impl<'a> Cell<'a> {
         }
         if self.phantom_writes() > 0 {
             issues.push(format!("{} phantom writes (applied but never acknowledged)", self.phantom_writes()));
+        }
+        for marker in self.markers() {
+            issues.push(marker);
         }
         for t in &self.records {
             for note in &t.notes {

@@ -37,7 +37,10 @@ pub(crate) fn rate_table_lines(view: &View<'_>, rate: u32, width: usize, color: 
         return lines;
     }
     let mut footnotes = Footnotes::default();
-    let table = TextTable { columns: columns(), rows: cells.iter().map(|c| row(c, &mut footnotes)).collect() };
+    // Runs recorded before exact accounting have no CPU per request: no empty column for them.
+    let with_cost = cells.iter().any(|c| c.stat(Metric::ServerUsPerRequest).is_some());
+    let rows = cells.iter().map(|c| row(c, &mut footnotes, with_cost)).collect();
+    let table = TextTable { columns: columns(with_cost), rows };
     let (body, dropped) = table.render(width, color);
     lines.extend(body);
     lines.extend(legend(&cells, &dropped, !footnotes.notes.is_empty(), width));
@@ -76,7 +79,8 @@ pub(crate) fn series_columns() -> Vec<Column> {
     ]
 }
 
-fn columns() -> Vec<Column> {
+/// `with_cost`: a server CPU µs/request column next to CPU %.
+fn columns(with_cost: bool) -> Vec<Column> {
     let mut columns = series_columns();
     columns.extend([
         Column::right("Target", "req/s"),
@@ -87,6 +91,11 @@ fn columns() -> Vec<Column> {
         Column::right("P99", "ms"),
         Column::right("Success", "%"),
         Column::right("CPU", "%").droppable(4),
+    ]);
+    if with_cost {
+        columns.push(Column::right("CPU", "µs/req").droppable(5));
+    }
+    columns.extend([
         Column::right("RSS", "MB").droppable(2),
         // Footnote markers need no header: the notes under the table say what they mean.
         Column::left(""),
@@ -94,13 +103,13 @@ fn columns() -> Vec<Column> {
     columns
 }
 
-fn row(cell: &Cell<'_>, footnotes: &mut Footnotes) -> Row {
+fn row(cell: &Cell<'_>, footnotes: &mut Footnotes, with_cost: bool) -> Row {
     let value = |metric: Metric, format: fn(f64) -> String| {
         cell.stat(metric).map_or_else(|| "-".to_owned(), |s| format(s.median))
     };
     let workers = if cell.shared_cores() { format!("{}*", cell.workers) } else { cell.workers.to_string() };
     let markers: Vec<String> = cell.issues().into_iter().map(|issue| footnotes.marker(issue)).collect();
-    let cells = vec![
+    let mut cells = vec![
         cell.endpoint.name.clone(),
         cell.server.to_owned(),
         workers,
@@ -112,9 +121,11 @@ fn row(cell: &Cell<'_>, footnotes: &mut Footnotes) -> Row {
         value(Metric::P99, num),
         value(Metric::SuccessPct, num1),
         value(Metric::ServerCpu, num1),
-        value(Metric::ServerRssMb, num1),
-        markers.join(""),
     ];
+    if with_cost {
+        cells.push(value(Metric::ServerUsPerRequest, num1));
+    }
+    cells.extend([value(Metric::ServerRssMb, num1), markers.join("")]);
     Row { cells, color: row_color(cell), details: spread_line(cell).into_iter().collect() }
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use shared::api::{EndpointInfo, Health};
@@ -13,7 +13,8 @@ use shared::api::{EndpointInfo, Health};
 use super::audit;
 use crate::config::Plan;
 use crate::model::{SampleSeries, WriteAudit};
-use crate::sampling::Monitor;
+use crate::sampling::account::exited_unreaped;
+use crate::sampling::{Accounts, Monitor};
 use crate::tools::server::{self, ServerProcess, ServerSpec};
 use crate::tools::vegeta::{AttackSpec, RequestResult, RunningAttack, Vegeta};
 
@@ -51,7 +52,8 @@ pub trait Server {
 /// A load-generator attack in progress.
 pub trait Attack {
     fn pid(&self) -> u32;
-    /// Whether it has ended.
+    /// Whether it has ended. It is not reaped yet, so its `/proc` entry still reads ([`Attack::outcome`]
+    /// reaps it).
     fn finished(&self) -> Result<bool>;
     /// Stop early, keeping what was measured (the first call asks; a second one kills).
     fn interrupt(&self);
@@ -61,9 +63,11 @@ pub trait Attack {
     fn outcome(&self) -> Result<()>;
 }
 
-/// CPU and memory sampling of one attack.
+/// CPU and memory sampling of one attack, and the exact accounting of its window.
 pub trait Sampler {
-    fn stop(self: Box<Self>) -> SampleSeries;
+    /// Call once the attack has ended but before it is reaped ([`Attack::finished`] does not reap), so the
+    /// load generator's final CPU time still reads; `None` accounts when none were taken.
+    fn stop(self: Box<Self>) -> (SampleSeries, Option<Accounts>);
 }
 
 /// Everything outside the runner that a session drives.
@@ -72,7 +76,8 @@ pub trait Backend {
     fn start_attack(&self, spec: &AttackSpec) -> Result<Box<dyn Attack>>;
     /// One record per request of a finished attack's raw results.
     fn decode(&self, raw: &Path) -> Result<Vec<RequestResult>>;
-    fn start_sampling(&self, server_pid: u32, load_generator_pid: u32) -> Box<dyn Sampler>;
+    /// Starts sampling; `opened` is an instant before the load generator was spawned, where its window opens.
+    fn start_sampling(&self, server_pid: u32, load_generator_pid: u32, opened: Instant) -> Box<dyn Sampler>;
     /// Waits (bounded) while earlier tests' TIME_WAIT sockets towards `host` crowd the ephemeral ports; a note
     /// if it waited.
     fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String>;
@@ -130,8 +135,8 @@ impl Backend for Tools {
         Ok(self.vegeta.decode(raw)?)
     }
 
-    fn start_sampling(&self, server_pid: u32, load_generator_pid: u32) -> Box<dyn Sampler> {
-        Box::new(Monitor::start(server_pid, Some(load_generator_pid), crate::defaults::SAMPLE_INTERVAL))
+    fn start_sampling(&self, server_pid: u32, load_generator_pid: u32, opened: Instant) -> Box<dyn Sampler> {
+        Box::new(Monitor::start_accounting(server_pid, load_generator_pid, opened, crate::defaults::SAMPLE_INTERVAL))
     }
 
     fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String> {
@@ -197,7 +202,12 @@ impl Attack for RunningAttack {
     }
 
     fn finished(&self) -> Result<bool> {
-        Ok(self.try_wait()?.is_some())
+        // Without reaping: its final CPU time is read from /proc once it has ended. A child already reaped
+        // (a signal to it reaps an exited child first) has no waitable state left: ask the supervisor then.
+        match exited_unreaped(self.pid()) {
+            Ok(exited) => Ok(exited),
+            Err(_) => Ok(self.try_wait()?.is_some()),
+        }
     }
 
     fn interrupt(&self) {
@@ -217,7 +227,7 @@ impl Attack for RunningAttack {
 }
 
 impl Sampler for Monitor {
-    fn stop(self: Box<Self>) -> SampleSeries {
-        Monitor::stop(*self)
+    fn stop(self: Box<Self>) -> (SampleSeries, Option<Accounts>) {
+        Monitor::stop_accounting(*self)
     }
 }

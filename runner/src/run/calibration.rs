@@ -1,10 +1,14 @@
-//! The load generator's calibrated ceiling: building it from a `runner calibrate` run, and the warnings a
-//! run gets when it asks for rates above it.
+//! The load generator's calibration: its throughput ceiling, its latency floor and clean ceiling, built from a
+//! `runner calibrate` run, and what a run gets from it (warnings for rates above the throughput ceiling, the
+//! marker on tests above the clean ceiling).
+
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use crate::config::Plan;
-use crate::model::{Calibration, RunResults};
+use crate::judge::clean_ceiling::{GeneratorProbe, floor_record, includes_generator_latency};
+use crate::model::{Calibration, GENERATOR_LATENCY_MARKER, RunResults, TestRecord, TestStatus};
 
 /// Warnings for requested rates above the calibrated load-generator ceiling.
 pub fn ceiling_notes(plan: &Plan, calibration: &Calibration) -> Vec<String> {
@@ -21,7 +25,33 @@ pub fn ceiling_notes(plan: &Plan, calibration: &Calibration) -> Vec<String> {
     )]
 }
 
-/// The calibration a `runner calibrate` run produced: its single search's sustainable rate.
+/// The markers of a test at `rate` under this calibration: above the clean ceiling, its latency includes the
+/// load generator's own. A calibration from before the clean ceiling existed marks nothing.
+pub fn markers(rate: u32, calibration: Option<&Calibration>) -> Vec<String> {
+    let clean = calibration.and_then(|c| c.generator.as_ref()).map(|g| g.clean_ceiling_rps);
+    if includes_generator_latency(rate, clean) { vec![GENERATOR_LATENCY_MARKER.to_owned()] } else { Vec::new() }
+}
+
+/// What a calibration probe says about the generator: its no-op latency, lag and CPU at that rate.
+fn generator_probe(test: &TestRecord) -> Option<GeneratorProbe> {
+    let metrics = test.metrics.as_ref()?;
+    let ms = |ms: f64| Duration::from_secs_f64(ms.max(0.0) / 1000.0);
+    Some(GeneratorProbe {
+        rate: test.rate,
+        p50: ms(metrics.latency_ms.p50),
+        p99: ms(metrics.latency_ms.p99),
+        lag_p99: test.schedule_lag.as_ref().map(|lag| ms(lag.p99_ms)),
+        vegeta_us_per_request: test
+            .accounting
+            .as_ref()
+            .and_then(|a| a.load_generator.cpu.value())
+            .and_then(|cpu| cpu.us_per_request),
+        valid: test.status == TestStatus::Ok && test.validity.valid,
+    })
+}
+
+/// The calibration a `runner calibrate` run produced: the throughput search's sustainable rate as the
+/// ceiling, and the generator's floor and clean ceiling from every probe of both searches.
 pub fn calibration_from(results: &RunResults) -> Result<Calibration> {
     let capacity = results.capacity.first().context("the calibration search did not run (interrupted?)")?;
     Ok(Calibration {
@@ -35,6 +65,14 @@ pub fn calibration_from(results: &RunResults) -> Result<Calibration> {
         valid: capacity.valid,
         run_id: results.run.id.clone(),
         probes: capacity.probes.clone(),
+        generator: Some(floor_record(&results.tests.iter().filter_map(generator_probe).collect::<Vec<_>>())),
+        vegeta_cpus: results
+            .run
+            .core_layout
+            .placements
+            .get(&capacity.workers)
+            .map(|placement| placement.load_generator_cpus.len())
+            .filter(|&cpus| cpus > 0),
     })
 }
 
@@ -60,6 +98,8 @@ mod tests {
             valid: true,
             run_id: "bench_x".into(),
             probes: Vec::new(),
+            generator: None,
+            vegeta_cpus: Some(1),
         };
         let notes = ceiling_notes(&plan, &calibration);
         assert_eq!(notes.len(), 1);

@@ -76,7 +76,8 @@ fn shared_cpu_note(layout: &CoreLayout) -> Option<String> {
     let shared: Vec<String> = layout.placements.iter().filter(|(_, p)| p.shared).map(|(w, _)| w.to_string()).collect();
     (!shared.is_empty()).then(|| {
         format!(
-            "servers with {} worker(s) shared CPUs with vegeta ({} CPUs available{}): their results are marked invalid",
+            "servers with {} worker(s) shared CPUs with vegeta ({} CPUs available{}): recorded, and judged by how long \
+             each process waited for a CPU",
             shared.join(", "),
             affinity::allowed_cpus().len(),
             if layout.pinned { "" } else { ", --no-pin" }
@@ -98,6 +99,7 @@ fn run_config(plan: &Plan) -> RunConfig {
         pin_cores: plan.pin_cores,
         sleep_ms: plan.sleep_ms,
         max_connections: plan.max_connections,
+        keep_bodies: plan.keep_bodies,
         search: plan.search().map(|search| SearchConfig {
             slo_p99_ms: search.slo.p99.as_secs_f64() * 1000.0,
             slo_success_pct: search.slo.success_pct,

@@ -16,13 +16,13 @@ use super::readiness::{check_serves, wait_quiescent};
 use crate::config::{Plan, TestCase};
 use crate::defaults::{ATTACK_OVERRUN, ATTACK_POLL};
 use crate::host::affinity::placement_for;
-use crate::judge::validity::{self, Invalidity, LoadGenerator};
-use crate::metrics;
+use crate::judge::validity::{self, Evidence, Invalidity};
+use crate::metrics::{self, pacing};
 use crate::model::{
-    CoreLayout, EndpointRef, Metrics, Placement, Resources, SampleSeries, StatusCode, TestFiles, TestRecord,
-    TestStatus, WriteAudit, test_stem, write_json_atomic,
+    Accounting, Calibration, CoreLayout, EndpointRef, KeptUpRecord, Metrics, Placement, Resources, SampleSeries,
+    ScheduleLagRecord, StatusCode, TestFiles, TestRecord, TestStatus, WriteAudit, test_stem, write_json_atomic,
 };
-use crate::sampling;
+use crate::sampling::{self, Accounts};
 use crate::tools::process::poll_until;
 use crate::tools::vegeta::{AttackSpec, write_targets};
 
@@ -38,6 +38,8 @@ pub struct Finished {
 /// What a finished attack left behind.
 struct AttackRun {
     samples: Option<SampleSeries>,
+    /// The exact accounting of the attack's window, when it was sampled.
+    accounts: Option<Accounts>,
     failure: Option<String>,
     /// Ctrl-C stopped it before its end.
     cut_short: bool,
@@ -45,6 +47,9 @@ struct AttackRun {
 
 struct Measured {
     metrics: Metrics,
+    accounting: Option<Accounting>,
+    schedule_lag: Option<ScheduleLagRecord>,
+    kept_up: Option<KeptUpRecord>,
     resources: Option<Resources>,
     write_audit: Option<WriteAudit>,
     failure: Option<String>,
@@ -64,6 +69,8 @@ pub(super) struct TestRunner<'a> {
     pub run_dir: &'a Path,
     pub layout: &'a CoreLayout,
     pub interrupted: &'a AtomicBool,
+    /// This machine's calibration, when the run has one: tests above its clean ceiling get a marker.
+    pub calibration: Option<&'a Calibration>,
 }
 
 impl TestRunner<'_> {
@@ -91,10 +98,20 @@ impl TestRunner<'_> {
         let mut invalidities = Vec::new();
         match outcome {
             Ok(measured) => {
-                let load =
-                    self.load_generator(measured.resources.as_ref(), &placement.load_generator_cpus, placement.shared);
-                invalidities = validity::invalidities(case.rate, self.plan.duration, &measured.metrics, &load);
+                let evidence = Evidence {
+                    rate: case.rate,
+                    duration: self.plan.duration,
+                    metrics: &measured.metrics,
+                    schedule_lag: measured.schedule_lag.as_ref(),
+                    accounting: measured.accounting.as_ref(),
+                    load_generator_cpus: cpus_or_all(&placement.load_generator_cpus),
+                };
+                invalidities = validity::invalidities(&evidence);
                 record.validity = validity::validity_from(&invalidities, placement.shared);
+                record.accounting = measured.accounting;
+                record.schedule_lag = measured.schedule_lag;
+                record.kept_up = measured.kept_up;
+                record.markers = super::calibration::markers(case.rate, self.calibration);
                 interrupted = measured.cut_short;
                 record.status = if measured.failure.is_some() { TestStatus::Failed } else { TestStatus::Ok };
                 record.failure = measured.failure;
@@ -119,14 +136,6 @@ impl TestRunner<'_> {
             record.failure = Some(format!("{error:#}"));
         }
         Finished { record, invalidities, interrupted }
-    }
-
-    /// What the validity rules know about the load generator; its CPU is absent (not 0) when unsampled.
-    fn load_generator(&self, resources: Option<&Resources>, cpus: &[usize], shared_cores: bool) -> LoadGenerator {
-        let cpus = if cpus.is_empty() { crate::host::affinity::allowed_cpus().len() } else { cpus.len() };
-        let cpu_mean_pct =
-            resources.map(|r| &r.load_generator).filter(|usage| usage.samples > 0).map(|usage| usage.cpu_mean_pct);
-        LoadGenerator { cpu_mean_pct, cpus, shared_cores }
     }
 
     fn measure(&self, case: &TestCase<'_>, stem: &str, host: &str) -> Result<Measured> {
@@ -159,6 +168,17 @@ impl TestRunner<'_> {
         }
         let requests = self.backend.decode(&raw)?;
         let metrics = metrics::compute(&requests, self.plan.duration);
+        let schedule_lag = pacing::schedule_lag(&requests, case.rate).map(|lag| lag.record());
+        let kept_up = pacing::kept_up(&requests).map(|kept| kept.record());
+        let server_cpus = cpus_or_all(&self.placement(case.workers).server_cpus);
+        let accounting = attack.accounts.as_ref().map(|accounts| {
+            sampling::record::accounting_record(
+                &accounts.server,
+                &accounts.load_generator,
+                metrics.requests,
+                server_cpus,
+            )
+        });
         let acknowledged = metrics.status_codes.get(&StatusCode::OK).copied().unwrap_or(0);
         let write_audit = case.endpoint.writes().then(|| self.backend.audit(&db, acknowledged)).transpose()?;
         write_json_atomic(&self.run_dir.join(&files.samples), &samples)?;
@@ -168,6 +188,9 @@ impl TestRunner<'_> {
         Ok(Measured {
             resources,
             metrics,
+            accounting,
+            schedule_lag,
+            kept_up,
             write_audit,
             failure: attack.failure,
             cut_short,
@@ -218,6 +241,7 @@ impl TestRunner<'_> {
             output: raw.to_path_buf(),
             cpus: self.placement(case.workers).load_generator_cpus,
             max_connections: Some(self.plan.max_connections),
+            keep_bodies: self.plan.keep_bodies,
         }
     }
 
@@ -263,8 +287,10 @@ impl TestRunner<'_> {
     /// Runs one attack to its end, sampling when asked; stops early on Ctrl-C or when the server dies (a
     /// failure, not an error: what was measured until then is kept).
     fn attack(&self, server: &dyn Server, case: &TestCase<'_>, spec: &AttackSpec, sample: bool) -> Result<AttackRun> {
+        // The load generator's window opens before it exists: everything it does counts.
+        let opened = Instant::now();
         let attack = self.backend.start_attack(spec)?;
-        let sampler = sample.then(|| self.backend.start_sampling(server.pid(), attack.pid()));
+        let sampler = sample.then(|| self.backend.start_sampling(server.pid(), attack.pid(), opened));
         let deadline = Instant::now() + spec.duration + spec.timeout + ATTACK_OVERRUN;
         let mut failure = None;
         let mut asked_to_stop = false;
@@ -297,13 +323,15 @@ impl TestRunner<'_> {
                 bail!("vegeta ran {ATTACK_OVERRUN:?} past its duration plus timeout and was stopped");
             }
         }
-        let samples = sampler.map(|sampler| sampler.stop());
+        // Before `outcome` reaps vegeta: its final CPU time still reads.
+        let (samples, accounts) = sampler.map(|sampler| sampler.stop()).unzip();
+        let accounts = accounts.flatten();
         attack.outcome()?;
         let cut_short = self.is_interrupted();
         if cut_short && failure.is_none() {
             failure = Some("interrupted by the user during the attack".to_owned());
         }
-        Ok(AttackRun { samples, failure, cut_short })
+        Ok(AttackRun { samples, accounts, failure, cut_short })
     }
 }
 
@@ -343,6 +371,10 @@ fn empty_record(case: &TestCase<'_>, stem: &str, duration: Duration, started_at:
         notes: Vec::new(),
         server_health: None,
         server_addr: None,
+        accounting: None,
+        schedule_lag: None,
+        kept_up: None,
+        markers: Vec::new(),
         files: TestFiles::for_stem(stem),
         started_at,
         finished_at: String::new(),
@@ -354,8 +386,16 @@ fn unsampled_notes(resources: Option<&Resources>) -> Vec<String> {
     match resources {
         None => vec!["CPU and memory could not be sampled: no resource figures for this test".to_owned()],
         Some(r) if r.load_generator.samples == 0 => {
-            vec!["vegeta's CPU could not be sampled: the starvation check was skipped".to_owned()]
+            vec![
+                "vegeta's CPU could not be sampled: no time series for it (the rules read the exact accounting)"
+                    .to_owned(),
+            ]
         }
         Some(_) => Vec::new(),
     }
+}
+
+/// The CPUs of a placement, or every CPU the runner may use when it is unpinned (empty).
+fn cpus_or_all(cpus: &[usize]) -> usize {
+    if cpus.is_empty() { crate::host::affinity::allowed_cpus().len() } else { cpus.len() }
 }

@@ -2,6 +2,7 @@
 //! endpoint, and persists `results.json` after every test, so a crash, a Ctrl-C or a dead server never loses
 //! what was already measured. A test that Ctrl-C cut short is not kept as a result.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,11 +15,12 @@ use super::clock::now;
 use super::measure::{Finished, TestRunner};
 use super::progress::{Progress, stdout_is_terminal};
 use crate::config::{Plan, SearchPlan, TestCase};
-use crate::defaults::PER_TEST_OVERHEAD;
+use crate::defaults::{CLEAN_P99_BOUND, PER_TEST_OVERHEAD};
 use crate::host::affinity::placement_for;
 use crate::host::loopback;
 use crate::judge::Slo;
 use crate::judge::capacity::{Searched, capacity_line, capacity_result};
+use crate::judge::validity::Invalidity;
 use crate::judge::verdict;
 use crate::model::{CoreLayout, Placement, RunResults, RunStatus, TestRecord, TestStatus};
 use crate::report;
@@ -105,26 +107,51 @@ impl<'a> Session<'a> {
         self.save()
     }
 
-    /// The saturation search for every server x endpoint x workers. The budget is shared: each combination
-    /// gets an even share of what is left, so time a quick search leaves over goes to the later ones.
+    /// The saturation search for every server x endpoint x workers. The budget is shared: each search gets
+    /// an even share of what is left, so time a quick search leaves over goes to the later ones.
+    ///
+    /// A calibration runs two searches on its combination: the throughput ceiling (no latency bound), then
+    /// the clean ceiling (the no-op's p99 within [`CLEAN_P99_BOUND`]). A rate the first one probed is not
+    /// measured again: the second judges the same test against its own bound.
     fn run_searches(&mut self, search: &SearchPlan) -> Result<()> {
+        let slos = if self.plan.is_calibration() {
+            vec![search.slo, Slo { p99: CLEAN_P99_BOUND, ..search.slo }]
+        } else {
+            vec![search.slo]
+        };
         let combos: Vec<TestCase<'_>> = self.plan.combinations();
+        let searches: Vec<(TestCase<'_>, Slo)> =
+            combos.iter().flat_map(|combo| slos.iter().map(move |slo| (*combo, *slo))).collect();
         let progress = Progress::budgeted(search.budget);
         let started = Instant::now();
-        for (index, combo) in combos.iter().enumerate() {
+        let mut measured = BTreeMap::new();
+        for (index, (combo, slo)) in searches.iter().enumerate() {
             if self.is_interrupted() {
                 break;
             }
+            let previous = index.checked_sub(1).map(|i| &searches[i].0);
+            if previous.is_some_and(|p| {
+                (p.server, p.workers, p.endpoint.name) != (combo.server, combo.workers, combo.endpoint.name)
+            }) {
+                measured.clear();
+            }
             let left = search.budget.saturating_sub(started.elapsed());
-            let share = left / u32::try_from(combos.len() - index).unwrap_or(1);
+            let share = left / u32::try_from(searches.len() - index).unwrap_or(1);
             let budget = Budget { deadline: Instant::now() + share, probe_cost: self.probe_cost() };
-            let mut prober =
-                SessionProber { session: self, combo: *combo, slo: search.slo, progress: &progress, started };
+            let mut prober = SessionProber {
+                session: self,
+                combo: *combo,
+                slo: *slo,
+                progress: &progress,
+                started,
+                measured: &mut measured,
+            };
             let outcome = search::find_max(&mut prober, search.range, budget, Instant::now);
             let shared_cores = self.placement(combo.workers).shared;
             let searched = Searched { server: combo.server, workers: combo.workers, endpoint: combo.endpoint };
             let capacity = capacity_result(searched, &outcome, &self.results.tests, shared_cores);
-            progress.print(&format!("{}: {}", describe_combo(combo), capacity_line(&capacity)));
+            let bound = if slos.len() > 1 { format!(" (p99 within {:?})", slo.p99) } else { String::new() };
+            progress.print(&format!("{}{bound}: {}", describe_combo(combo), capacity_line(&capacity)));
             self.results.capacity.push(capacity);
             self.save()?;
         }
@@ -185,6 +212,7 @@ impl<'a> Session<'a> {
             run_dir: &self.run_dir,
             layout: &self.layout,
             interrupted: &self.interrupted,
+            calibration: self.results.run.calibration.as_ref(),
         };
         runner.run_test(case, &self.next_host())
     }
@@ -197,20 +225,49 @@ struct SessionProber<'s, 'a, 'p> {
     slo: Slo,
     progress: &'s Progress,
     started: Instant,
+    /// Probes already measured for this combination (by rate): a second search judges them again instead
+    /// of measuring them twice.
+    measured: &'s mut BTreeMap<u32, (TestRecord, Vec<Invalidity>)>,
+}
+
+impl SessionProber<'_, '_, '_> {
+    fn verdict(&self, record: &TestRecord, found: &[Invalidity]) -> Verdict {
+        let judged = verdict::judge(record, found, &self.slo);
+        if self.session.plan.is_calibration() { verdict::for_calibration(judged) } else { judged }
+    }
 }
 
 impl Prober for SessionProber<'_, '_, '_> {
+    /// Measures `rate`. A probe the load generator limited is measured once more (as repeat 2, both kept):
+    /// a generator that cannot hold the rate fails again, one that a busy machine disturbed once does not.
+    /// A calibration does not repeat: there a limited probe is the very ceiling it looks for.
     fn probe(&mut self, rate: u32) -> Option<Verdict> {
+        if let Some((record, found)) = self.measured.get(&rate) {
+            return Some(self.verdict(record, found));
+        }
+        let verdict = self.measure(TestCase { rate, repeat: 1, ..self.combo })?;
+        let limited = matches!(&verdict, Verdict::Invalid(why) if why.starts_with(verdict::GENERATOR_LIMITED));
+        if limited && !self.session.plan.is_calibration() {
+            return self.measure(TestCase { rate, repeat: 2, ..self.combo });
+        }
+        Some(verdict)
+    }
+}
+
+impl SessionProber<'_, '_, '_> {
+    /// Runs one probe test, keeps it and judges it; `None` when the user interrupted the run.
+    fn measure(&mut self, case: TestCase<'_>) -> Option<Verdict> {
         if self.session.is_interrupted() {
             return None;
         }
-        let case = TestCase { rate, ..self.combo };
         self.progress.start_test(self.session.results.tests.len(), &describe(&case));
         let finished = self.session.run_test(&case);
-        let judged = verdict::judge(&finished.record, &finished.invalidities, &self.slo);
-        let verdict = if self.session.plan.is_calibration() { verdict::for_calibration(judged) } else { judged };
+        let verdict = self.verdict(&finished.record, &finished.invalidities);
         self.progress.finish_probe(&finished.record, &verdict, self.started.elapsed());
         let interrupted = finished.interrupted;
+        if !interrupted {
+            self.measured.insert(case.rate, (finished.record.clone(), finished.invalidities.clone()));
+        }
         if let Err(error) = self.session.keep(finished) {
             eprintln!("warning: {error:#}");
         }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Parser;
@@ -18,7 +18,9 @@ use super::backend::{Attack, Backend, Launch, Sampler, Server};
 use super::{RunOutcome, run};
 use crate::cli::Cli;
 use crate::config::Plan;
-use crate::model::{ProbeVerdict, RunResults, RunStatus, SampleSeries, TestStatus, WriteAudit};
+use crate::model::{Calibration, ProbeVerdict, RunResults, RunStatus, SampleSeries, TestStatus, WriteAudit};
+use crate::sampling::Accounts;
+use crate::sampling::account::{CpuWindow, RunQueueDelay, WindowAccount};
 use crate::tools::vegeta::{AttackSpec, RequestResult};
 
 /// One server start as the fakes saw it.
@@ -42,6 +44,8 @@ struct Script {
     ctrl_c_after_stops: Option<usize>,
     /// Rates above this get 500 ms latencies (they miss a 100 ms SLO).
     capacity_rps: Option<u32>,
+    /// In these measured attacks (1-based counts) the load generator falls behind its schedule.
+    generator_behind_in_attacks: Vec<usize>,
     starts: RefCell<Vec<Start>>,
     attacks: Cell<usize>,
     stops: Cell<usize>,
@@ -65,11 +69,27 @@ struct FakeAttack {
     stopped: Cell<bool>,
 }
 
+/// No samples, and the accounting of a quiet machine: a tenth of a core each, hardly any waiting.
 struct NoSamples;
 
 impl Sampler for NoSamples {
-    fn stop(self: Box<Self>) -> SampleSeries {
-        SampleSeries::default()
+    fn stop(self: Box<Self>) -> (SampleSeries, Option<Accounts>) {
+        let quiet = || WindowAccount {
+            cpu: Ok(CpuWindow {
+                cpu: Duration::from_millis(100),
+                uncertainty: Duration::from_millis(20),
+                wall: Duration::from_secs(1),
+            }),
+            run_queue: Ok(RunQueueDelay {
+                delay: Duration::from_millis(1),
+                missing_at_most: Duration::ZERO,
+                wall: Duration::from_secs(1),
+                threads_seen: 2,
+                threads_born: 0,
+                threads_exited: 0,
+            }),
+        };
+        (SampleSeries::default(), Some(Accounts { server: quiet(), load_generator: quiet() }))
     }
 }
 
@@ -105,18 +125,19 @@ impl Backend for FakeBackend {
     }
 
     fn decode(&self, raw: &Path) -> Result<Vec<RequestResult>> {
-        let rate: u32 = raw
-            .file_stem()
-            .and_then(|stem| stem.to_string_lossy().rsplit('_').next().and_then(|r| r.parse().ok()))
-            .unwrap_or(1);
+        // `{server}_w{workers}_{endpoint}_{rate}`, with `_r{n}` after it for a repeat.
+        let stem = raw.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+        let rate: u32 = stem.rsplit('_').find_map(|part| part.parse().ok()).unwrap_or(1);
         let slow = self.0.capacity_rps.is_some_and(|capacity| rate > capacity);
         let latency_ns = if slow { 500_000_000 } else { 1_000_000 };
         let gap_ns = 1_000_000_000 / i64::from(rate);
+        // Falling behind: every request 1 ms later than the one before, on top of its plan.
+        let behind_ns = if self.0.generator_behind_in_attacks.contains(&self.0.attacks.get()) { 1_000_000 } else { 0 };
         Ok((0..u64::from(rate))
             .map(|seq| RequestResult {
                 seq,
                 code: 200,
-                timestamp_ns: 1_800_000_000_000_000_000 + seq as i64 * gap_ns,
+                timestamp_ns: 1_800_000_000_000_000_000 + seq as i64 * (gap_ns + behind_ns),
                 latency_ns,
                 bytes_in: 2,
                 bytes_out: 0,
@@ -125,7 +146,7 @@ impl Backend for FakeBackend {
             .collect())
     }
 
-    fn start_sampling(&self, _server_pid: u32, _load_generator_pid: u32) -> Box<dyn Sampler> {
+    fn start_sampling(&self, _server_pid: u32, _load_generator_pid: u32, _opened: Instant) -> Box<dyn Sampler> {
         Box::new(NoSamples)
     }
 
@@ -344,4 +365,61 @@ fn a_taken_fixed_port_is_recorded_in_the_test() {
         run_with(Script::default(), &["--servers", SERVERS[0], "--rates", "10", "--port", "8000"]);
     let notes = &outcome.results.tests[0].notes;
     assert!(notes.iter().any(|n| n.contains("port 8000 was taken")), "{notes:?}");
+}
+
+#[test]
+fn a_calibration_finds_both_ceilings_measuring_each_rate_once() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().display().to_string();
+    let args = ["runner", "calibrate", "--out", &dir, "--warmup", "0", "--duration", "1s", "--budget", "10m"];
+    let cli = Cli::try_parse_from(args).expect("parses");
+    let Some(crate::cli::Command::Calibrate(calibrate)) = cli.command else { panic!("calibrate subcommand") };
+    let plan = Plan::for_calibration(&calibrate).expect("valid plan");
+    // Above 1500 req/s the fake answers in 500 ms: past both the clean bound and a throughput search's ramp.
+    let script = Rc::new(Script { capacity_rps: Some(1500), ..Script::default() });
+    let interrupted = Arc::clone(&script.interrupted);
+    let outcome = run(&plan, &FakeBackend(Rc::clone(&script)), Vec::new(), interrupted).expect("the run ends");
+    let capacity = &outcome.results.capacity;
+    assert_eq!(capacity.len(), 2, "the throughput ceiling, then the clean ceiling");
+    let ids: Vec<&str> = outcome.results.tests.iter().map(|t| t.id.as_str()).collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "no rate is measured twice: {ids:?}");
+    assert_eq!(script.starts.borrow().len(), ids.len());
+    let calibration = super::calibration::calibration_from(&outcome.results).expect("a calibration");
+    let generator = calibration.generator.expect("the generator's floor");
+    let clean = generator.clean_ceiling_rps.expect("a clean rate");
+    assert!((1429..=1500).contains(&clean), "{clean}: {generator:?}");
+    assert_eq!(generator.latency_floor_p99_ms, Some(1.0), "the fake answers in 1 ms");
+    assert!(generator.probes.windows(2).all(|w| w[0].rate < w[1].rate));
+    let marked =
+        super::calibration::markers(clean + 1, Some(&Calibration { generator: Some(generator), ..calibration }));
+    assert_eq!(marked, [crate::model::GENERATOR_LATENCY_MARKER]);
+}
+
+#[test]
+fn a_probe_the_generator_limited_is_measured_once_more() {
+    let args = ["--servers", SERVERS[0], "--find-max", "--budget", "10m", "--start-rate", "20", "--max-rate", "300"];
+    let once = Script { capacity_rps: Some(150), generator_behind_in_attacks: vec![2], ..Script::default() };
+    let (script, outcome, _out) = run_with(once, &args);
+    let capacity = &outcome.results.capacity[0];
+    let found = capacity.sustainable_rps.expect("the search found a rate");
+    assert!((143..=150).contains(&found) && capacity.valid && !capacity.generator_bound, "{capacity:?}");
+    let ids: Vec<&str> = outcome.results.tests.iter().map(|t| t.id.as_str()).collect();
+    let repeated = format!("{}_w1_simple_noop_40_r2", SERVERS[0]);
+    assert!(ids.contains(&repeated.as_str()), "{ids:?}");
+    assert_eq!(ids.len(), capacity.probes.len() + 1, "both measurements are kept");
+    assert!(capacity.probes.iter().any(|p| p.test_id == repeated), "the repeat decided: {:?}", capacity.probes);
+    assert_eq!(script.attacks.get(), ids.len());
+
+    // Limited twice in a row: the search stops there, with a generator-bound lower bound and the reason.
+    let twice = Script { capacity_rps: Some(150), generator_behind_in_attacks: vec![2, 3], ..Script::default() };
+    let (_script, outcome, _out) = run_with(twice, &args);
+    let capacity = &outcome.results.capacity[0];
+    assert_eq!(capacity.sustainable_rps, Some(20), "{capacity:?}");
+    assert!(capacity.generator_bound && !capacity.valid, "{capacity:?}");
+    assert!(
+        capacity.stop.contains("generator-bound lower bound") && capacity.stop.contains("fell behind its schedule")
+    );
 }

@@ -35,18 +35,31 @@ pub(super) fn capacity_table(view: &View<'_>) -> String {
             result.workers,
             result.workers,
             escape(&result.endpoint.name),
-            if result.valid { "yes" } else { "no (lower bound)" },
+            match (result.valid, result.generator_bound) {
+                (true, _) => "yes",
+                (false, true) => "no (generator-bound lower bound)",
+                (false, false) => "no (lower bound)",
+            },
             escape(&result.stop),
             optional(result.sustainable_rps.map(f64::from), |v| format!("{v:.0}")),
             optional(result.lowest_miss_rps.map(f64::from), |v| format!("{v:.0}")),
             optional(result.p99_ms, num),
             optional(result.achieved_rps, num1),
-            optional(result.cpu_mean_pct, num1),
+            cpu_cell(result.cpu_mean_pct, result.server_us_per_request),
             escape(&probes.join(", ")),
         );
     }
     html.push_str("</tbody>\n</table>\n</div>\n");
     html
+}
+
+/// Server CPU % with the CPU per request next to it, when the probe measured it.
+fn cpu_cell(cpu_pct: Option<f64>, us_per_request: Option<f64>) -> String {
+    match (cpu_pct, us_per_request) {
+        (Some(pct), Some(us)) => format!("<td data-v=\"{pct}\">{} ({} µs/req)</td>", num1(pct), num1(us)),
+        (Some(pct), None) => format!("<td data-v=\"{pct}\">{}</td>", num1(pct)),
+        (None, _) => "<td data-v=\"\">—</td>".to_owned(),
+    }
 }
 
 /// A numeric column of the details table: header, value, and whether it counts things (no decimals).
@@ -69,10 +82,14 @@ const NUMERIC_COLUMNS: &[DetailColumn] = &[
     ("P99.9 (ms)", |t| Metric::P999.of(t), false),
     ("Max (ms)", |t| Metric::Max.of(t), false),
     ("Server CPU avg (%)", |t| Metric::ServerCpu.of(t), false),
+    ("Server CPU per request (µs)", |t| Metric::ServerUsPerRequest.of(t), false),
+    ("Projected capacity (req/s, from CPU per request, not measured)", |t| Metric::ProjectedRps.of(t), false),
     ("Server CPU max (%)", |t| t.resources.as_ref().map(|r| r.server.cpu_max_pct), false),
     ("Server RSS avg (MB)", |t| Metric::ServerRssMb.of(t), false),
     ("Server RSS max (MB)", |t| t.resources.as_ref().map(|r| megabytes(r.server.rss_max_bytes)), false),
     ("vegeta CPU avg (%)", |t| Metric::LoadGenCpu.of(t), false),
+    ("vegeta CPU per request (µs)", |t| Metric::LoadGenUsPerRequest.of(t), false),
+    ("vegeta schedule lag p99 (ms)", |t| Metric::LagP99.of(t), false),
     ("Writes acked", |t| t.write_audit.as_ref().map(|a| a.acknowledged as f64), true),
     ("Writes applied", |t| t.write_audit.as_ref().map(|a| a.applied as f64), true),
     ("Writes lost", |t| t.write_audit.as_ref().map(|a| a.lost as f64), true),

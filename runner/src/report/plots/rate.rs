@@ -341,6 +341,15 @@ pub(super) fn hover_text(cell: &Cell<'_>, metric: Metric, spread: Spread) -> Str
     if let Some(achieved) = cell.stat(Metric::Achieved).filter(|_| metric != Metric::Achieved) {
         text.push_str(&format!("<br>achieved {} req/s", num1(achieved.median)));
     }
+    if let Some(cost) = cell.stat(Metric::ServerUsPerRequest).filter(|_| metric != Metric::ServerUsPerRequest) {
+        text.push_str(&format!("<br>server CPU {} µs/request", num1(cost.median)));
+    }
+    if let Some(projected) = cell.stat(Metric::ProjectedRps) {
+        text.push_str(&format!(
+            "<br>projected capacity {} req/s (from CPU per request, not measured)",
+            num(projected.median)
+        ));
+    }
     for issue in cell.issues() {
         text.push_str(&format!("<br>({})", super::super::text::escape(&issue)));
     }

@@ -31,6 +31,9 @@ pub struct AttackSpec {
     /// Cap on connections to the server; requests beyond it wait inside vegeta for a free connection, and
     /// that wait counts in their latency (vegeta times a request from when a worker takes it up).
     pub max_connections: Option<u32>,
+    /// Keep response bodies in the results file (`-max-body -1`); by default none are stored (`-max-body
+    /// 0`): the runner never reads them, and copying them costs the generator CPU at every response.
+    pub keep_bodies: bool,
 }
 
 impl AttackSpec {
@@ -50,8 +53,14 @@ impl AttackSpec {
     }
 
     /// The `vegeta attack` arguments. Targets are always given with their format: `-targets` defaults to stdin.
+    /// A pinned vegeta is told how many CPUs it has (`-cpus`, a global flag before `attack`): Go would
+    /// otherwise size its scheduler for every CPU of the machine and contend with itself on the few it may use.
     pub(super) fn arguments(&self) -> Vec<std::ffi::OsString> {
-        let mut args: Vec<std::ffi::OsString> = vec![
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
+        if !self.cpus.is_empty() {
+            args.extend(["-cpus".into(), self.cpus.len().to_string().into()]);
+        }
+        args.extend::<[std::ffi::OsString; 13]>([
             "attack".into(),
             "-targets".into(),
             self.targets.as_os_str().to_owned(),
@@ -64,7 +73,8 @@ impl AttackSpec {
             self.name.clone().into(),
             "-output".into(),
             self.output.as_os_str().to_owned(),
-        ];
+            if self.keep_bodies { "-max-body=-1".into() } else { "-max-body=0".into() },
+        ]);
         if let Some(max_connections) = self.max_connections {
             args.push(format!("-max-connections={max_connections}").into());
         }

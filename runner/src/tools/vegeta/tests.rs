@@ -89,12 +89,16 @@ fn attack_arguments_always_name_targets_and_format() {
         output: PathBuf::from("/tmp/r.bin"),
         cpus: vec![],
         max_connections: Some(64),
+        keep_bodies: false,
     };
     assert_eq!(
         display_args(&spec.arguments()),
         "attack -targets /tmp/t.json -format=json -rate=500/1s -duration=10000ms -timeout=5000ms \
-         -keepalive=true -name axum_w1_simple_noop_500 -output /tmp/r.bin -max-connections=64"
+         -keepalive=true -name axum_w1_simple_noop_500 -output /tmp/r.bin -max-body=0 -max-connections=64"
     );
+    let pinned = AttackSpec { cpus: vec![1, 3], keep_bodies: true, ..spec.clone() };
+    let args = display_args(&pinned.arguments());
+    assert!(args.starts_with("-cpus 2 attack -targets") && args.contains("-max-body=-1"), "{args}");
     let unthrottled = AttackSpec { rate: 0, ..spec.clone() };
     assert!(matches!(unthrottled.validate(), Err(VegetaError::InvalidAttack(_))));
     let forever = AttackSpec { duration: Duration::ZERO, ..spec };
@@ -260,6 +264,7 @@ fn attack_spec(dir: &Path, targets: PathBuf, rate: u32, duration: Duration) -> A
         output: dir.join("results.bin"),
         cpus: vec![],
         max_connections: None,
+        keep_bodies: false,
     }
 }
 

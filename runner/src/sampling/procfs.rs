@@ -1,0 +1,205 @@
+//! Reading a process from `/proc`: its CPU time (`/proc/<pid>/stat`: utime + stime, every thread, exited
+//! ones included, in clock ticks, and its start time, which tells a reused pid apart) and the schedstat of
+//! each live thread (`/proc/<pid>/task/<tid>/schedstat`: nanoseconds on a CPU, nanoseconds waiting on a run
+//! queue). A read that fails is [`Unmeasured`] with its reason, never a zero. What the readings add up to
+//! over a window, and with what error, is [`super::account`]'s.
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Why a figure could not be measured. It travels with the result as its note.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unmeasured {
+    #[error("process {pid} was gone when {path} was read")]
+    ProcessGone { pid: u32, path: PathBuf },
+    #[error("no permission to read {path}")]
+    PermissionDenied { path: PathBuf },
+    #[error("cannot read {path}: {error}")]
+    Unreadable { path: PathBuf, error: String },
+    #[error("{path} has an unexpected format: {detail}")]
+    Malformed { path: PathBuf, detail: String },
+    #[error(
+        "pid {pid} belonged to another process at the end of the window (it started at tick {start} and then {end})"
+    )]
+    PidReused { pid: u32, start: u64, end: u64 },
+    #[error("this kernel does not report per-thread schedstat ({path} missing)")]
+    SchedstatUnsupported { path: PathBuf },
+    #[error("the window has no duration")]
+    EmptyWindow,
+}
+
+impl Unmeasured {
+    fn from_io(pid: u32, path: &Path, error: &std::io::Error) -> Unmeasured {
+        let path = path.to_owned();
+        match error.kind() {
+            // ESRCH surfaces as an uncategorised error on some reads of a dying process.
+            ErrorKind::NotFound => Unmeasured::ProcessGone { pid, path },
+            _ if error.raw_os_error() == Some(libc::ESRCH) => Unmeasured::ProcessGone { pid, path },
+            ErrorKind::PermissionDenied => Unmeasured::PermissionDenied { path },
+            _ => Unmeasured::Unreadable { path, error: error.to_string() },
+        }
+    }
+}
+
+/// The kernel's clock ticks per second (`getconf CLK_TCK`), the unit of `utime` and `stime`.
+pub fn clock_ticks_per_second() -> Result<u64, Unmeasured> {
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).ok_or_else(|| Unmeasured::Unreadable {
+        path: PathBuf::from("sysconf(_SC_CLK_TCK)"),
+        error: format!("returned {ticks}"),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CPU time
+
+/// One reading of `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuReading {
+    pub pid: u32,
+    /// Field 22: when the process started, in ticks since boot; tells a reused pid apart.
+    pub start_ticks: u64,
+    /// Fields 14 + 15: user and system time of every thread, exited ones included.
+    pub cpu_ticks: u64,
+    pub at: Instant,
+}
+
+/// Reads the CPU time of `pid` (a zombie still reads: its times then cover its whole life).
+pub fn read_cpu(pid: u32) -> Result<CpuReading, Unmeasured> {
+    let path = PathBuf::from(format!("/proc/{pid}/stat"));
+    let text = std::fs::read_to_string(&path).map_err(|e| Unmeasured::from_io(pid, &path, &e))?;
+    let at = Instant::now();
+    let fields = parse_stat(&text).map_err(|detail| Unmeasured::Malformed { path, detail })?;
+    Ok(CpuReading { pid, start_ticks: fields.start_ticks, cpu_ticks: fields.utime + fields.stime, at })
+}
+
+/// The fields of `/proc/<pid>/stat` this module needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StatFields {
+    utime: u64,
+    stime: u64,
+    start_ticks: u64,
+}
+
+/// Parses `pid (comm) state ...`. The command name may hold spaces and parentheses, so fields are counted
+/// from the last `)`: the field after it is field 3.
+fn parse_stat(text: &str) -> Result<StatFields, String> {
+    let after_comm = text.rfind(')').map(|i| &text[i + 1..]).ok_or("no `)` closing the command name")?;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // Field n (1-based, as in proc(5)) sits at index n - 3.
+    let field = |n: usize| -> Result<u64, String> {
+        let raw = fields.get(n - 3).ok_or_else(|| format!("only {} fields after the command name", fields.len()))?;
+        raw.parse().map_err(|_| format!("field {n} is {raw:?}, not a count"))
+    };
+    Ok(StatFields { utime: field(14)?, stime: field(15)?, start_ticks: field(22)? })
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Run-queue delay
+
+/// One thread's schedstat: time on a CPU and time waiting on a run queue, both since the thread started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadSchedstat {
+    pub on_cpu_ns: u64,
+    pub run_delay_ns: u64,
+}
+
+/// The schedstat of every live thread of a process at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadsReading {
+    pub at: Instant,
+    pub threads: BTreeMap<u32, ThreadSchedstat>,
+}
+
+/// Reads `/proc/<pid>/task/*/schedstat`. A thread that exits between the listing and its read is simply not
+/// in the reading (as if it had exited just before).
+pub fn read_threads(pid: u32) -> Result<ThreadsReading, Unmeasured> {
+    let task_dir = PathBuf::from(format!("/proc/{pid}/task"));
+    let entries = std::fs::read_dir(&task_dir).map_err(|e| Unmeasured::from_io(pid, &task_dir, &e))?;
+    let mut threads = BTreeMap::new();
+    let mut listed = 0usize;
+    for entry in entries {
+        let entry = entry.map_err(|e| Unmeasured::from_io(pid, &task_dir, &e))?;
+        let Some(tid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+        listed += 1;
+        let path = entry.path().join("schedstat");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let stat = parse_schedstat(&text).map_err(|detail| Unmeasured::Malformed { path, detail })?;
+                threads.insert(tid, stat);
+            }
+            Err(e) if matches!(Unmeasured::from_io(pid, &path, &e), Unmeasured::ProcessGone { .. }) => {}
+            Err(e) => return Err(Unmeasured::from_io(pid, &path, &e)),
+        }
+    }
+    let at = Instant::now();
+    if listed > 0 && threads.is_empty() && !task_dir.exists() {
+        return Err(Unmeasured::ProcessGone { pid, path: task_dir });
+    }
+    if listed > 0 && threads.is_empty() {
+        // Every listed thread lacked the file while the process is still there: no CONFIG_SCHED_INFO.
+        return Err(Unmeasured::SchedstatUnsupported { path: task_dir.join("<tid>/schedstat") });
+    }
+    Ok(ThreadsReading { at, threads })
+}
+
+/// `on_cpu_ns run_delay_ns timeslices`.
+fn parse_schedstat(text: &str) -> Result<ThreadSchedstat, String> {
+    let mut fields =
+        text.split_whitespace().map(|raw| raw.parse::<u64>().map_err(|_| format!("{raw:?} is not a count")));
+    let mut next = |name: &str| fields.next().unwrap_or_else(|| Err(format!("no {name} field")));
+    Ok(ThreadSchedstat { on_cpu_ns: next("on-CPU")?, run_delay_ns: next("run-delay")? })
+}
+
+/// Whether child `pid` has exited, without reaping it (`waitid(WNOWAIT)`): its `/proc` files stay readable
+/// until the owner of its handle waits for it, so its final CPU time can still be read.
+pub fn exited_unreaped(pid: u32) -> std::io::Result<bool> {
+    let id = libc::id_t::from(pid);
+    // SAFETY: a zeroed siginfo_t is a valid out-parameter; waitid writes at most its size.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: P_PID with a child's pid; WNOWAIT leaves the child waitable by its owner.
+    let status = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+    if status != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: with WNOHANG, si_pid is 0 when no child changed state and the child's pid otherwise.
+    Ok(unsafe { info.si_pid() } != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "4242 (tokio-rt (w) 1) S 1 4242 4242 0 -1 4194560 1092 0 0 0 731 129 0 0 20 0 9 0 \
+                        48033 123456789 2345 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+
+    #[test]
+    fn stat_fields_are_counted_from_the_last_parenthesis() {
+        let fields = parse_stat(STAT).expect("parses");
+        assert_eq!(fields, StatFields { utime: 731, stime: 129, start_ticks: 48033 });
+        assert!(parse_stat("12 (x) S 1 2").is_err_and(|e| e.contains("fields")));
+        assert!(parse_stat("no parenthesis").is_err());
+        let bad = STAT.replace(" 731 ", " -1 ");
+        assert!(parse_stat(&bad).is_err_and(|e| e.contains("field 14")), "{:?}", parse_stat(&bad));
+    }
+
+    #[test]
+    fn schedstat_has_cpu_then_delay() {
+        let stat = parse_schedstat("151343780 23987 7\n").expect("parses");
+        assert_eq!(stat, ThreadSchedstat { on_cpu_ns: 151_343_780, run_delay_ns: 23_987 });
+        assert!(parse_schedstat("12").is_err());
+        assert!(parse_schedstat("a b c").is_err());
+    }
+
+    #[test]
+    fn a_missing_process_is_gone_with_its_path() {
+        // PIDs above the kernel maximum (4194304) never exist.
+        let gone = read_cpu(u32::MAX - 1).expect_err("no such process");
+        assert!(matches!(gone, Unmeasured::ProcessGone { .. }), "{gone:?}");
+        assert!(gone.to_string().contains("/proc/4294967294/stat"), "{gone}");
+        assert!(matches!(read_threads(u32::MAX - 1), Err(Unmeasured::ProcessGone { .. })));
+    }
+}
