@@ -164,17 +164,20 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', value_name = "PREFIX")]
     pub filter: Vec<String>,
 
-    /// Target request rates in requests per second, one test per rate.
-    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = defaults::RATES, value_name = "RPS")]
+    /// Target request rates in requests per second, one test per rate: the fixed matrix (e.g. --rates 1000
+    /// 2000) instead of the default study [default: the study: every arm's cost per endpoint at an equal clean
+    /// rate, repeated, then the capacity of the endpoints the server limits].
+    #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "RPS")]
     pub rates: Vec<u32>,
 
     /// Length of each measured attack, e.g. 10s, 1m, 500ms (defaults in --help).
     #[arg(long, value_parser = positive_duration, value_name = "DURATION")]
     pub duration: Option<Duration>,
 
-    /// Warm-up attack before each measured test, at the test's rate, excluded from the metrics; 0 skips it.
-    #[arg(long, default_value = defaults::WARMUP, value_parser = duration_or_zero, value_name = "DURATION")]
-    pub warmup: Duration,
+    /// Warm-up attack before each measured test, at the test's rate, excluded from the metrics; 0 skips it
+    /// [default: 2s; 500ms in the study].
+    #[arg(long, value_parser = duration_or_zero, value_name = "DURATION")]
+    pub warmup: Option<Duration>,
 
     /// Run each test this many times, each on a fresh server; tables and charts show the median and the
     /// spread, and every repeat is kept.

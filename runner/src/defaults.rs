@@ -41,6 +41,23 @@ pub const OUT: &str = "results";
 /// No duration flag goes beyond this (it keeps every deadline computation far from overflow).
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
+// --- The default study (`runner` with no rate flags) ------------------------------------------------------
+
+/// The whole study should end within this (the issue asks for 7 minutes on this machine; the rest is margin).
+pub const STUDY_LIMIT: Duration = Duration::from_secs(390);
+/// Repeats of every cost test: enough for a min–max spread.
+pub const STUDY_REPEAT: u32 = 3;
+/// Rate of the cost tests of endpoints that do not hold a thread: half the ~4,000 req/s up to which vegeta's
+/// own latency stays clean here, and high enough that idle wake-ups do not dominate CPU per request.
+pub const STUDY_COST_RATE: u32 = 2000;
+/// Length of one cost test (and of one capacity probe): 3,000 requests at 2,000 req/s, so CPU µs per request
+/// is known to about ±7 µs (two 10 ms clock ticks).
+pub const STUDY_DURATION: &str = "1500ms";
+/// Warm-up before each cost test and probe.
+pub const STUDY_WARMUP: &str = "500ms";
+/// What one study test costs beyond its attacks, as measured here (0.2-0.3 s), with a margin.
+pub const STUDY_TEST_OVERHEAD: Duration = Duration::from_millis(400);
+
 // --- `runner calibrate` ---------------------------------------------------------------------------------
 
 pub const CALIBRATE_DURATION: &str = "3s";

@@ -51,7 +51,7 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
 }
 
 fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
-    let plan = Plan::resolve(args)?;
+    let plan = Plan::resolve_with_ceiling(args, clean_ceiling(&args.out))?;
     if args.dry_run {
         print!("{}", plan.describe());
         return Ok(ExitCode::SUCCESS);
@@ -79,6 +79,13 @@ fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The load generator's calibrated clean ceiling on this machine, if `runner calibrate` stored one (a
+/// corrupt calibration is reported when the run records its metadata).
+fn clean_ceiling(out: &Path) -> Option<u32> {
+    let calibration = model::Calibration::load_for(out, &machine::detect()).ok().flatten()?;
+    calibration.generator.and_then(|generator| generator.clean_ceiling_rps)
+}
+
 /// Ctrl-C and SIGTERM set a flag the scheduler checks; children run in their own process group, so the
 /// runner stops them in order (vegeta flushes, servers finish) instead of everything dying at once. A second
 /// Ctrl-C exits immediately.
@@ -104,6 +111,10 @@ fn finish_run(results: &RunResults, run_dir: &Path, html: bool) -> Result<()> {
     }
     println!("results: {}", file_link(&run_dir.join(model::RESULTS_FILE), color));
     println!("run folder: {}", file_link(run_dir, color));
+    // The study's answer is the last thing on the screen.
+    if let Some(verdict) = report::verdict::verdict(results) {
+        println!("\n{}", report::verdict::text::render(&verdict));
+    }
     Ok(())
 }
 
@@ -160,6 +171,9 @@ fn render_report(args: &ReportArgs) -> Result<ExitCode> {
     report::write_csv(&results, &csv).with_context(|| format!("writing {}", csv.display()))?;
     let color = stdout_is_terminal();
     println!("{}", report::terminal_report(&results, report::terminal_width(), color));
+    if let Some(verdict) = report::verdict::verdict(&results) {
+        println!("{}", report::verdict::text::render(&verdict));
+    }
     if !args.no_html {
         let html_path = args.output.clone().unwrap_or_else(|| run_dir.join(report::HTML_FILE));
         report::write_html(&results, &html_path)?;

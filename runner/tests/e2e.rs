@@ -616,3 +616,26 @@ fn a_starved_load_generator_is_invalid_because_it_fell_behind_its_schedule() {
     let reason = runner::judge::validity::FELL_BEHIND_REASON;
     assert!(test.validity.reasons.iter().any(|r| r.starts_with(reason)), "{:?}", test.validity.reasons);
 }
+
+/// `runner` with no rate flags runs the study: cost tests with repeats, and the verdict ends the terminal
+/// output and opens the HTML report.
+#[test]
+fn no_rate_flags_run_the_study_and_its_verdict_ends_the_output() {
+    let _quiet = quiet_vegeta_cpus();
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = run_runner(out.path(), &["--servers", "axum", "--filter", "/api/simple/noop/"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let run_dir = only_run_dir(out.path());
+    let results = RunResults::load(&run_dir).expect("results.json loads");
+    let study = results.run.config.study.as_ref().expect("a study");
+    assert!(study.repeat >= 3);
+    assert_eq!(results.tests.len(), 3, "one endpoint, one arm, three repeats: {:?}", results.tests);
+    assert!(results.tests.iter().all(|t| t.accounting.is_some()), "the cost is measured");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let verdict = stdout.rfind("VERDICT").expect("a verdict");
+    assert!(stdout[verdict..].contains("simple_noop @ 2000/s") && stdout[verdict..].contains("Reading:"), "{stdout}");
+    assert!(!stdout[verdict..].contains("report:"), "nothing follows the verdict:\n{stdout}");
+    let html = std::fs::read_to_string(run_dir.join("report.html")).expect("the report");
+    let (verdict, first_chart) = (html.find("id=\"verdict\""), html.find("class=\"chart\""));
+    assert!(verdict.is_some() && verdict < first_chart, "the report opens with the verdict");
+}

@@ -720,3 +720,25 @@ fn html_report_renders_every_chart_offline_in_headless_chromium() {
     let missing: Vec<&String> = expected.iter().filter(|id| !check.rendered.contains(id)).collect();
     assert!(missing.is_empty(), "charts without an SVG: {missing:?}");
 }
+
+/// A study's report opens with its verdict, and still renders every chart offline.
+#[test]
+fn a_study_report_opens_with_the_verdict_and_renders_offline() {
+    let mut results = fixture();
+    let cost_rates = results.tests.iter().map(|t| (t.endpoint.name.clone(), t.rate)).collect();
+    results.run.config.study = Some(runner::model::StudyConfig {
+        repeat: 3,
+        cost_rates,
+        capacity_endpoints: Vec::new(),
+        base_rate_source: "the fixture".to_owned(),
+    });
+    let dir = browser_dir("study-browser");
+    let report = dir.join("report.html");
+    write_html(&results, &report).expect("write the report");
+    let html = std::fs::read_to_string(&report).expect("written");
+    let verdict = html.find("<section id=\"verdict\">").expect("a verdict section");
+    assert!(html.find("class=\"chart\"").is_some_and(|chart| verdict < chart), "the verdict comes first");
+    let check = open_offline(&report, &dir);
+    assert!(!check.charts.is_empty());
+    assert_eq!(check.rendered.len(), check.charts.len(), "every chart rendered beside the verdict");
+}

@@ -4,6 +4,7 @@
 //! order, the searches, the estimated time, and the plan in words.
 
 mod resolve;
+pub mod study;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use shared::Endpoint;
 
 pub use resolve::PlanError;
+pub use study::StudyPlan;
 
 use crate::defaults;
 use crate::judge::Slo;
@@ -59,6 +61,9 @@ pub enum Mode {
     /// `runner calibrate`: the same search against the no-op endpoint, where an invalid probe marks the load
     /// generator's ceiling.
     Calibrate(SearchPlan),
+    /// `runner` with no rate flags: every arm's cost per endpoint at an equal clean rate, repeated, then the
+    /// capacity of the endpoints the server limits (see [`study`]).
+    Study(StudyPlan),
 }
 
 /// What a search looks for, and how long it may look.
@@ -84,6 +89,7 @@ impl Plan {
     pub fn rates(&self) -> &[u32] {
         match &self.mode {
             Mode::Matrix { rates, .. } => rates,
+            Mode::Study(study) => &study.rates,
             Mode::Search(_) | Mode::Calibrate(_) => &[],
         }
     }
@@ -92,15 +98,25 @@ impl Plan {
     pub fn repeat(&self) -> u32 {
         match &self.mode {
             Mode::Matrix { repeat, .. } => *repeat,
+            Mode::Study(study) => study.repeat,
             Mode::Search(_) | Mode::Calibrate(_) => 1,
         }
     }
 
-    /// The search, in search and calibration mode.
+    /// The search, in search and calibration mode, and the study's capacity phase.
     pub fn search(&self) -> Option<&SearchPlan> {
         match &self.mode {
             Mode::Matrix { .. } => None,
             Mode::Search(search) | Mode::Calibrate(search) => Some(search),
+            Mode::Study(study) => Some(&study.search),
+        }
+    }
+
+    /// The study, in study mode.
+    pub fn study(&self) -> Option<&StudyPlan> {
+        match &self.mode {
+            Mode::Study(study) => Some(study),
+            _ => None,
         }
     }
 
@@ -114,6 +130,7 @@ impl Plan {
         let mut tests = Vec::new();
         let (rates, repeats): (&[u32], u32) = match &self.mode {
             Mode::Matrix { rates, repeat } => (rates, *repeat),
+            Mode::Study(study) => return self.study_cost_tests(study),
             Mode::Search(_) | Mode::Calibrate(_) => (&[], 1),
         };
         for &rate in rates {
@@ -130,11 +147,29 @@ impl Plan {
         tests
     }
 
-    /// Every server x endpoint x workers, in the order a saturation search visits them (servers innermost).
-    pub fn combinations(&self) -> Vec<TestCase<'_>> {
-        let mut combos = Vec::new();
+    /// The study's cost tests: endpoint by endpoint at its cost rate, repeats, servers innermost.
+    fn study_cost_tests(&self, study: &StudyPlan) -> Vec<TestCase<'_>> {
+        let mut tests = Vec::new();
         for &workers in &self.workers {
             for &endpoint in &self.endpoints {
+                let rate = study.rate_of(endpoint.name).unwrap_or(study.base_rate);
+                for repeat in 1..=study.repeat {
+                    for server in &self.servers {
+                        tests.push(TestCase { server, workers, endpoint, rate, repeat });
+                    }
+                }
+            }
+        }
+        tests
+    }
+
+    /// Every server x endpoint x workers, in the order a saturation search visits them (servers innermost);
+    /// in a study, only the endpoints whose capacity it measures.
+    pub fn combinations(&self) -> Vec<TestCase<'_>> {
+        let mut combos = Vec::new();
+        let searched = |e: &Endpoint| self.study().is_none_or(|study| study.capacity_endpoints.contains(&e.name));
+        for &workers in &self.workers {
+            for &endpoint in self.endpoints.iter().filter(|e| searched(e)) {
                 for server in &self.servers {
                     combos.push(TestCase { server, workers, endpoint, rate: 0, repeat: 1 });
                 }
@@ -153,11 +188,14 @@ impl Plan {
 
     /// A conservative estimate of the whole run's wall time when the servers keep up.
     pub fn estimated_duration(&self) -> Duration {
-        if let Some(search) = self.search() {
-            return search.budget;
+        let tests = u32::try_from(self.tests().len()).unwrap_or(u32::MAX);
+        match &self.mode {
+            Mode::Study(study) => {
+                (self.duration + self.warmup + defaults::STUDY_TEST_OVERHEAD) * tests + study.search.budget
+            }
+            Mode::Search(search) | Mode::Calibrate(search) => search.budget,
+            Mode::Matrix { .. } => (self.duration + self.warmup + defaults::PER_TEST_OVERHEAD) * tests,
         }
-        let per_test = self.duration + self.warmup + defaults::PER_TEST_OVERHEAD;
-        per_test * u32::try_from(self.tests().len()).unwrap_or(u32::MAX)
     }
 
     /// The matrix in words, for `--dry-run` and the run's opening lines.
@@ -166,11 +204,12 @@ impl Plan {
         let tests = self.tests().len();
         let _ = writeln!(text, "servers:   {}", self.servers.join(", "));
         let _ = writeln!(text, "workers:   {}", join(&self.workers));
-        match self.search() {
-            None => {
+        match (self.study(), self.search()) {
+            (Some(study), _) => study::describe(study, &mut text),
+            (None, None) => {
                 let _ = writeln!(text, "rates:     {} req/s", join(self.rates()));
             }
-            Some(search) => {
+            (None, Some(search)) => {
                 let _ = writeln!(
                     text,
                     "search:    highest rate with p99 <= {} and success >= {}%, {}..{} req/s, budget {}",
@@ -185,7 +224,7 @@ impl Plan {
         let _ = writeln!(
             text,
             "duration:  {} per test (warm-up {}, timeout {} per request{})",
-            human(self.duration),
+            human_precise(self.duration),
             human_precise(self.warmup),
             human(self.timeout),
             if self.repeat() > 1 { format!(", {} repeats", self.repeat()) } else { String::new() }
@@ -194,7 +233,14 @@ impl Plan {
         for endpoint in &self.endpoints {
             let _ = writeln!(text, "  {:<34} {:<4} {}", endpoint.name, endpoint.method.as_str(), endpoint.path);
         }
-        if self.search().is_some() {
+        if self.study().is_some() {
+            let _ = writeln!(
+                text,
+                "study: {tests} cost tests, then {} capacity searches; about {} in all",
+                self.combinations().len(),
+                human(self.estimated_duration())
+            );
+        } else if self.search().is_some() {
             let combos = self.combinations().len();
             let _ = writeln!(
                 text,
@@ -263,14 +309,38 @@ mod tests {
 
     #[test]
     fn defaults_cover_every_server_and_benchmarked_endpoint() {
-        let plan = plan(&[]).expect("valid");
+        let plan = plan(&["--rates", "1000,2000"]).expect("valid");
         assert_eq!(plan.servers, SERVERS);
         assert_eq!(plan.rates(), defaults::RATES);
         assert_eq!(plan.workers, [1]);
         assert_eq!(plan.duration, Duration::from_secs(10));
+        assert_eq!(plan.warmup, Duration::from_secs(2));
         assert_eq!(plan.endpoints.len(), CATALOGUE.iter().filter(|e| e.benchmarked).count());
         assert!(plan.endpoints.iter().all(|e| e.name != "seed"));
         assert_eq!(plan.tests().len(), SERVERS.len() * 2 * plan.endpoints.len());
+    }
+
+    #[test]
+    fn no_rate_flags_run_the_study_and_rates_run_the_matrix_as_before() {
+        let study = plan(&[]).expect("valid");
+        let Mode::Study(ref plan_of_study) = study.mode else {
+            panic!("no rate flags: the study, got {:?}", study.mode)
+        };
+        assert!(plan_of_study.repeat >= 3);
+        let tests = study.tests();
+        assert_eq!(tests.len(), SERVERS.len() * study.endpoints.len() * 3, "every arm x endpoint x 3 repeats");
+        let rate_of = |name: &str| tests.iter().find(|t| t.endpoint.name == name).map(|t| t.rate);
+        assert_eq!(rate_of("simple_async_blocking"), Some(10), "well inside what a blocked loop serves");
+        assert_eq!(rate_of("get_item_async_read"), Some(defaults::STUDY_COST_RATE));
+        let searched: Vec<&str> = study.combinations().iter().map(|c| c.endpoint.name).collect();
+        assert!(searched.iter().all(|name| ["simple_sync_threadpool", "simple_async_blocking"].contains(name)));
+        assert_eq!(searched.len(), SERVERS.len() * 2);
+        assert!(study.estimated_duration() <= Duration::from_secs(7 * 60), "{:?}", study.estimated_duration());
+        assert!(study.describe().contains("capacity"), "{}", study.describe());
+        let repeated = plan(&["--repeat", "5"]).expect("valid");
+        assert_eq!(repeated.repeat(), 5, "--repeat raises the study's repeats");
+        let matrix = plan(&["--rates", "500"]).expect("valid");
+        assert!(matches!(matrix.mode, Mode::Matrix { .. }) && matrix.study().is_none());
     }
 
     #[test]

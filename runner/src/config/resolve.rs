@@ -8,7 +8,7 @@ use std::time::Duration;
 use shared::{CATALOGUE, Endpoint};
 use thiserror::Error;
 
-use super::{Mode, Plan, SearchPlan};
+use super::{Mode, Plan, SearchPlan, study};
 use crate::cli::{CalibrateArgs, RunArgs};
 use crate::defaults;
 use crate::judge::Slo;
@@ -47,19 +47,42 @@ pub enum PlanError {
 }
 
 impl Plan {
-    /// The benchmark the flags describe: a matrix of fixed rates, or a saturation search.
+    /// The benchmark the flags describe: a matrix of fixed rates, a saturation search, or (no rate flags) the
+    /// study, at rates that ignore any calibration (see [`Plan::resolve_with_ceiling`]).
     pub fn resolve(args: &RunArgs) -> Result<Plan, PlanError> {
-        let mode = if args.find_max { Mode::Search(search_plan(args)?) } else { matrix_mode(args)? };
-        let default_duration = if args.find_max { defaults::PROBE_DURATION } else { defaults::DURATION };
-        let default_timeout = if args.find_max { defaults::PROBE_TIMEOUT } else { defaults::TIMEOUT };
+        Plan::resolve_with_ceiling(args, None)
+    }
+
+    /// Like [`Plan::resolve`], with the load generator's calibrated clean ceiling, which caps the study's
+    /// cost rate.
+    pub fn resolve_with_ceiling(args: &RunArgs, clean_ceiling: Option<u32>) -> Result<Plan, PlanError> {
+        let servers = resolve_servers(&args.servers)?;
+        let endpoints = resolve_endpoints(&args.filter)?;
+        let workers = sorted_unique(&args.workers);
+        let study = !args.find_max && args.rates.is_empty();
+        let mode = if args.find_max {
+            Mode::Search(search_plan(args)?)
+        } else if study {
+            let lowest_workers = workers.first().copied().unwrap_or(1);
+            let mut plan = study::study_plan(&endpoints, servers.len(), lowest_workers, args.sleep_ms, clean_ceiling);
+            plan.repeat = plan.repeat.max(args.repeat);
+            Mode::Study(plan)
+        } else {
+            matrix_mode(args)?
+        };
+        let (default_duration, default_timeout, default_warmup) = match (args.find_max, study) {
+            (true, _) => (defaults::PROBE_DURATION, defaults::PROBE_TIMEOUT, defaults::WARMUP),
+            (false, true) => (defaults::STUDY_DURATION, defaults::PROBE_TIMEOUT, defaults::STUDY_WARMUP),
+            (false, false) => (defaults::DURATION, defaults::TIMEOUT, defaults::WARMUP),
+        };
         let plan = Plan {
-            servers: resolve_servers(&args.servers)?,
+            servers,
             filters: args.filter.clone(),
-            endpoints: resolve_endpoints(&args.filter)?,
-            workers: sorted_unique(&args.workers),
+            endpoints,
+            workers,
             duration: args.duration.unwrap_or_else(|| builtin(default_duration)),
             timeout: args.timeout.unwrap_or_else(|| builtin(default_timeout)),
-            warmup: args.warmup,
+            warmup: args.warmup.unwrap_or_else(|| builtin(default_warmup)),
             host: args.host.as_deref().map(loopback).transpose()?,
             port: args.port.filter(|&p| p != 0),
             out: args.out.clone(),
@@ -113,6 +136,7 @@ impl Plan {
         let lowest = match &self.mode {
             Mode::Matrix { rates, .. } => rates.first().copied(),
             Mode::Search(search) | Mode::Calibrate(search) => Some(search.range.start),
+            Mode::Study(study) => study.rates.first().copied(),
         };
         let Some(rate) = lowest else { return Ok(()) };
         let least = Duration::from_secs_f64(1.0 / f64::from(rate));

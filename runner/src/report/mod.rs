@@ -9,6 +9,7 @@
 //! - `html`: the self-contained HTML report, with its charts built in `plots`.
 //! - `compare`: `runner compare OLD NEW`, matching tests of two runs and the changes beyond their spread.
 //! - `csv`: `results.csv`, one row per test, every number and word of its record as a column.
+//! - `verdict`: the study's verdict (cost, capacity, ratio to the best, readings): terminal and HTML.
 //! - `text`: width-aware text helpers shared by the terminal renderers.
 //! - `assets/`: the HTML report's stylesheet and script, as files (`include_str!`).
 //!
@@ -24,6 +25,7 @@ mod summary;
 mod table;
 mod terminal;
 mod text;
+pub mod verdict;
 
 pub use csv::{CSV_FILE, write_csv};
 pub use html::{render_html, write_html};

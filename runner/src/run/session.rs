@@ -62,9 +62,15 @@ impl<'a> Session<'a> {
 
     pub(super) fn run_all(&mut self) -> Result<()> {
         self.save()?;
-        match self.plan.search().cloned() {
-            Some(search) => self.run_searches(&search)?,
-            None => self.run_matrix()?,
+        match (self.plan.study().cloned(), self.plan.search().cloned()) {
+            (Some(study), _) => {
+                self.run_matrix()?;
+                if !self.is_interrupted() {
+                    self.run_searches(&study.search)?;
+                }
+            }
+            (None, Some(search)) => self.run_searches(&search)?,
+            (None, None) => self.run_matrix()?,
         }
         self.finish()
     }
@@ -245,10 +251,13 @@ impl Prober for SessionProber<'_, '_, '_> {
         if let Some((record, found)) = self.measured.get(&rate) {
             return Some(self.verdict(record, found));
         }
-        let verdict = self.measure(TestCase { rate, repeat: 1, ..self.combo })?;
+        // In a study the cost tests already hold repeats 1..=N of some rates: probes number on from there, so
+        // a probe never takes a cost test's files.
+        let first = self.session.plan.study().map_or(1, |study| study.repeat + 1);
+        let verdict = self.measure(TestCase { rate, repeat: first, ..self.combo })?;
         let limited = matches!(&verdict, Verdict::Invalid(why) if why.starts_with(verdict::GENERATOR_LIMITED));
         if limited && !self.session.plan.is_calibration() {
-            return self.measure(TestCase { rate, repeat: 2, ..self.combo });
+            return self.measure(TestCase { rate, repeat: first + 1, ..self.combo });
         }
         Some(verdict)
     }

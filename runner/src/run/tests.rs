@@ -423,3 +423,33 @@ fn a_probe_the_generator_limited_is_measured_once_more() {
         capacity.stop.contains("generator-bound lower bound") && capacity.stop.contains("fell behind its schedule")
     );
 }
+
+#[test]
+fn the_study_measures_cost_with_repeats_then_searches_only_where_the_server_limits() {
+    let args = ["--servers", SERVERS[0], "--filter", "/api/simple/async_blocking/"];
+    let (script, outcome, _out) = run_with(Script::default(), &args);
+    let results = &outcome.results;
+    let study = results.run.config.study.as_ref().expect("no rate flags: a study");
+    assert_eq!(study.capacity_endpoints, ["simple_async_blocking"]);
+    let probes: Vec<&str> = results.capacity.iter().flat_map(|c| c.probes.iter().map(|p| p.test_id.as_str())).collect();
+    let cost: Vec<(&str, u32, u32)> = results
+        .tests
+        .iter()
+        .filter(|t| !probes.contains(&t.id.as_str()))
+        .map(|t| (t.endpoint.name.as_str(), t.rate, t.repeat))
+        .collect();
+    let noop = crate::defaults::STUDY_COST_RATE;
+    let expected = [
+        ("simple_noop", noop, 1),
+        ("simple_noop", noop, 2),
+        ("simple_noop", noop, 3),
+        ("simple_async_blocking", 10, 1),
+        ("simple_async_blocking", 10, 2),
+        ("simple_async_blocking", 10, 3),
+    ];
+    assert_eq!(cost, expected, "cost first, every endpoint at its rate, three repeats");
+    assert_eq!(results.capacity.len(), 1, "one search: the endpoint the server limits");
+    assert!(!probes.is_empty() && script.starts.borrow().len() == cost.len() + probes.len());
+    let verdict = crate::report::verdict::verdict(results).expect("a study has a verdict");
+    assert_eq!(verdict.endpoints.len(), 2);
+}

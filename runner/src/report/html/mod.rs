@@ -29,6 +29,9 @@ pub fn render_html(results: &RunResults) -> String {
     page.push_str(&head(&view));
     page.push_str("<body>\n<main>\n");
     page.push_str(&run_header(&view));
+    if let Some(verdict) = super::verdict::verdict(results) {
+        page.push_str(&super::verdict::html::render(&verdict));
+    }
     page.push_str(&warnings(&view));
     page.push_str(&how_to_read(&view));
     page.push_str(&chart_sections(&view));
