@@ -159,6 +159,11 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub servers: Vec<String>,
 
+    /// I/O drivers to run the arms that take `--io-driver` on (the monoio arms), comma-separated: io_uring,
+    /// epoll. Each driver is an arm of its own (`monoio/epoll`); arms without a driver choice run once.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = defaults::IO_DRIVERS, value_name = "DRIVERS")]
+    pub io_drivers: Vec<shared::IoDriver>,
+
     /// Only endpoints whose path starts with this prefix (repeatable or comma-separated), e.g. /api/simple,
     /// /api/db or /api/db/async/read [default: every benchmarked endpoint].
     #[arg(long, value_delimiter = ',', value_name = "PREFIX")]

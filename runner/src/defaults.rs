@@ -9,6 +9,8 @@ use std::time::Duration;
 
 /// Target rates, requests per second.
 pub const RATES: [u32; 2] = [1000, 2000];
+/// I/O drivers of the arms that take `--io-driver` (the monoio arms): their own default only.
+pub const IO_DRIVERS: &str = "io_uring";
 /// Server worker counts.
 pub const WORKERS: [u16; 1] = [1];
 /// Length of a measured attack.

@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use runner::model::{RunResults, RunStatus, TestRecord, TestStatus};
+use shared::IoDriver;
 
 /// Tests whose figures must not be disturbed take this for reading; the test that starves vegeta with busy
 /// loops on its CPU takes it for writing, so it never runs beside them (tests of one binary run in parallel).
@@ -152,6 +153,39 @@ fn vegeta_plot(raw: &Path) -> String {
     let output = Command::new(vegeta.path()).arg("plot").arg(raw).output().expect("vegeta plot runs");
     assert!(output.status.success(), "vegeta plot {}: {}", raw.display(), String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).to_lowercase()
+}
+
+/// Whether this kernel lets a process set up io_uring (`io_uring_disabled` 0; absent on kernels before it).
+fn io_uring_allowed() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").map_or(true, |value| value.trim() == "0")
+}
+
+#[test]
+fn the_io_driver_axis_runs_monoio_on_both_drivers_as_healthz_reports() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let args = ["--servers", "monoio", "--io-drivers", "io_uring,epoll", "--filter", "/api/simple/noop/"];
+    let output = run_runner(
+        out.path(),
+        &[&args[..], &["--rates", "20", "--duration", "1s", "--warmup", "0", "--no-html"]].concat(),
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let results = RunResults::load(&only_run_dir(out.path())).expect("results.json loads");
+    assert_eq!(results.tests.len(), 2, "one test per driver");
+    for (test, driver) in results.tests.iter().zip([IoDriver::IoUring, IoDriver::Epoll]) {
+        assert_eq!(test.io_driver, Some(driver), "{}", test.id);
+        assert!(test.id.starts_with(&format!("monoio-{driver}_w1_")), "{}", test.id);
+        if driver == IoDriver::IoUring && !io_uring_allowed() {
+            assert_eq!(test.status, TestStatus::Failed, "never measured on epoll instead");
+            assert!(test.failure.as_deref().unwrap_or_default().contains("io_uring"), "{:?}", test.failure);
+            continue;
+        }
+        assert_eq!(test.status, TestStatus::Ok, "{}: {:?}", test.id, test.failure);
+        let health = test.server_health.as_ref().expect("the server's /healthz is recorded");
+        assert_eq!(health.io_driver, driver.as_str(), "{}: /healthz agrees with --io-driver", test.id);
+        assert_eq!(test.metrics.as_ref().map(|m| m.requests), Some(20), "{}", test.id);
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("monoio/io_uring") && stdout.contains("monoio/epoll"), "{stdout}");
 }
 
 #[test]

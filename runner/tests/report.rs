@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use runner::model::{CapacityResult, ProbeRecord, ProbeVerdict, RunResults, SearchConfig, TestRecord, TestStatus};
 use runner::report::{rate_table, render_html, terminal_report, write_html};
+use shared::IoDriver;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -356,6 +357,51 @@ fn a_run_of_four_arms_renders_with_no_code_change() {
     }
 }
 
+/// The fixture as if `--io-drivers io_uring,epoll` had run: every monoio test on io_uring, and a copy of it
+/// on epoll.
+fn with_both_drivers(mut results: RunResults) -> RunResults {
+    let mut added = Vec::new();
+    for test in results.tests.iter_mut().filter(|t| t.server == "monoio") {
+        test.io_driver = Some(IoDriver::IoUring);
+        let mut copy = test.clone();
+        copy.id = copy.id.replacen("monoio", "monoio-epoll", 1);
+        copy.io_driver = Some(IoDriver::Epoll);
+        added.push(copy);
+    }
+    results.tests.extend(added);
+    results.run.config.io_drivers = vec![IoDriver::IoUring, IoDriver::Epoll];
+    results
+}
+
+#[test]
+fn the_io_driver_is_part_of_the_arm_name_in_every_format() {
+    let plain = fixture();
+    assert!(plain.tests.iter().all(|t| t.io_driver.is_none()), "a run recorded before the axis loads");
+    assert!(rate_table(&plain, 500, false).lines().any(|l| l.split_whitespace().nth(1) == Some("monoio")));
+
+    let results = with_both_drivers(fixture());
+    let json = serde_json::to_string(&results).expect("serializes");
+    assert!(json.contains(r#""io_driver":"epoll""#) && json.contains(r#""io_drivers":["io_uring","epoll"]"#));
+    let reloaded: RunResults = serde_json::from_str(&json).expect("loads again");
+    assert_eq!(reloaded, results);
+    let arms = ["axum", "monoio/io_uring", "monoio/epoll"];
+    let html = render_html(&results);
+    let legend_start = html.find("Colour = server:").expect("the page's legend");
+    let legend = &html[legend_start..legend_start + html[legend_start..].find("</li>").expect("legend end")];
+    for arm in arms {
+        assert!(legend.contains(&format!("</span>{arm}")), "{arm} in the legend: {legend}");
+        let name = format!("\\u003cb\\u003e{arm}\\u003c/b\\u003e");
+        assert!(chart_script(&html, "chart-achieved-simple").contains(&name), "{arm} is drawn");
+    }
+    let table = rate_table(&results, 500, false);
+    for arm in arms {
+        assert!(table.lines().any(|l| l.split_whitespace().nth(1) == Some(arm)), "{arm}:\n{table}");
+    }
+    assert!(!table.lines().any(|l| l.split_whitespace().nth(1) == Some("monoio")), "no unlabelled monoio row");
+    let report = terminal_report(&results, 100, false);
+    assert!(arms.iter().all(|arm| report.contains(arm)), "{report}");
+}
+
 /// The fixture as if `--find-max` had run: a converged search and one that only found a lower bound.
 fn with_capacity(mut results: RunResults) -> RunResults {
     results.run.config.search = Some(SearchConfig {
@@ -376,6 +422,7 @@ fn with_capacity(mut results: RunResults) -> RunResults {
     results.capacity = vec![
         CapacityResult {
             server: "monoio".into(),
+            io_driver: None,
             workers: 1,
             endpoint: endpoint.clone(),
             sustainable_rps: Some(1000),
@@ -395,6 +442,7 @@ fn with_capacity(mut results: RunResults) -> RunResults {
         },
         CapacityResult {
             server: "axum".into(),
+            io_driver: None,
             workers: 2,
             endpoint,
             sustainable_rps: Some(500),

@@ -4,15 +4,19 @@
 use std::fmt;
 
 use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
 
-/// How a runtime waits for socket I/O.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+/// How a runtime waits for socket I/O. In JSON (the runner's results) it is the same word as on the command
+/// line and in `/healthz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize)]
 pub enum IoDriver {
     /// Linux io_uring (monoio only).
     #[value(name = "io_uring")]
+    #[serde(rename = "io_uring")]
     IoUring,
     /// epoll readiness: tokio's mio, monoio's legacy driver.
     #[value(name = "epoll")]
+    #[serde(rename = "epoll")]
     Epoll,
 }
 
@@ -42,5 +46,14 @@ mod tests {
             assert_eq!(IoDriver::from_str(driver.as_str(), false), Ok(driver));
         }
         assert!(IoDriver::from_str("io-uring", false).is_err());
+    }
+
+    #[test]
+    fn json_words_are_the_flag_values() {
+        for driver in [IoDriver::IoUring, IoDriver::Epoll] {
+            let json = serde_json::to_string(&driver).expect("serializes");
+            assert_eq!(json, format!("\"{driver}\""));
+            assert_eq!(serde_json::from_str::<IoDriver>(&json).expect("deserializes"), driver);
+        }
     }
 }

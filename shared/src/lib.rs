@@ -17,13 +17,16 @@
 //! - [`router`]: method and raw path to `/healthz`, `/api/endpoints` or a catalogue endpoint.
 //! - [`dispatch`]: a route to a status and a JSON body on a worker's executor ([`dispatch::Responder`]),
 //!   panics turned into 500s, so a codec only writes a [`dispatch::Reply`] in its own response type.
+//! - [`accept_loop`]: the accept loop and the drain every arm runs on its own runtime: accept until stopped,
+//!   back off after an accept error, then tell connections to finish and wait for them within the grace.
 //! - [`per_core`]: the start-up and shutdown sequence every per-core arm shares: CPU plan, listeners,
-//!   pinned worker threads, readiness, signals, the accept loop and the drain.
+//!   pinned worker threads, readiness, signals, and the accept loop and drain of each worker.
 //! - [`select`]: waiting for the first of two futures on any runtime.
 //! - `hyper_conn` (feature `hyper`): the one place the hyper arms serve a connection.
 //! - `http1` (feature `hyper`): one HTTP/1.1 connection served by hyper with the limits every hyper arm shares (head cap,
 //!   header and idle timeouts, half-close, a stop that closes idle connections at once), on any runtime.
 
+pub mod accept_loop;
 pub mod api;
 pub mod binaries;
 pub mod catalogue;

@@ -10,19 +10,22 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shared::Endpoint;
+use shared::{Endpoint, IoDriver};
 
 pub use resolve::PlanError;
 pub use study::StudyPlan;
 
 use crate::defaults;
 use crate::judge::Slo;
+use crate::model::Arm;
 use crate::search::Range;
 
 /// A validated benchmark plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub servers: Vec<String>,
+    /// `--io-drivers`: each arm that takes `--io-driver` runs once per driver, in this order.
+    pub io_drivers: Vec<IoDriver>,
     /// The `--filter` prefixes as given (empty: every benchmarked endpoint).
     pub filters: Vec<String>,
     pub endpoints: Vec<&'static Endpoint>,
@@ -78,10 +81,19 @@ pub struct SearchPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TestCase<'p> {
     pub server: &'p str,
+    /// The `--io-driver` to start the server with; `None` for an arm without a driver choice.
+    pub io_driver: Option<IoDriver>,
     pub workers: u16,
     pub endpoint: &'static Endpoint,
     pub rate: u32,
     pub repeat: u32,
+}
+
+impl<'p> TestCase<'p> {
+    /// The arm this test measures.
+    pub fn arm(&self) -> Arm<'p> {
+        Arm::new(self.server, self.io_driver)
+    }
 }
 
 impl Plan {
@@ -124,8 +136,24 @@ impl Plan {
         matches!(self.mode, Mode::Calibrate(_))
     }
 
-    /// Every test, in run order: rates ascending, then workers, endpoints, repeats, and servers innermost, so
-    /// both servers meet the same machine conditions as close together in time as possible.
+    /// Every arm of the run, in order: each server, and a server that takes `--io-driver` once per planned
+    /// driver (the drivers innermost, so `monoio/io_uring` and `monoio/epoll` run back to back).
+    pub fn arms(&self) -> Vec<Arm<'_>> {
+        let mut arms = Vec::new();
+        for server in &self.servers {
+            let offered = shared::binaries::arm(server).map_or(&[][..], |arm| arm.io_drivers);
+            if offered.is_empty() {
+                arms.push(Arm::new(server, None));
+            } else {
+                let drivers = self.io_drivers.iter().filter(|driver| offered.contains(driver));
+                arms.extend(drivers.map(|&driver| Arm::new(server, Some(driver))));
+            }
+        }
+        arms
+    }
+
+    /// Every test, in run order: rates ascending, then workers, endpoints, repeats, and arms innermost, so
+    /// every arm meets the same machine conditions as close together in time as possible.
     pub fn tests(&self) -> Vec<TestCase<'_>> {
         let mut tests = Vec::new();
         let (rates, repeats): (&[u32], u32) = match &self.mode {
@@ -133,12 +161,14 @@ impl Plan {
             Mode::Study(study) => return self.study_cost_tests(study),
             Mode::Search(_) | Mode::Calibrate(_) => (&[], 1),
         };
+        let arms = self.arms();
         for &rate in rates {
             for &workers in &self.workers {
                 for &endpoint in &self.endpoints {
                     for repeat in 1..=repeats {
-                        for server in &self.servers {
-                            tests.push(TestCase { server, workers, endpoint, rate, repeat });
+                        for arm in &arms {
+                            let (server, io_driver) = (arm.server, arm.io_driver);
+                            tests.push(TestCase { server, io_driver, workers, endpoint, rate, repeat });
                         }
                     }
                 }
@@ -147,15 +177,17 @@ impl Plan {
         tests
     }
 
-    /// The study's cost tests: endpoint by endpoint at its cost rate, repeats, servers innermost.
+    /// The study's cost tests: endpoint by endpoint at its cost rate, repeats, arms innermost.
     fn study_cost_tests(&self, study: &StudyPlan) -> Vec<TestCase<'_>> {
         let mut tests = Vec::new();
+        let arms = self.arms();
         for &workers in &self.workers {
             for &endpoint in &self.endpoints {
                 let rate = study.rate_of(endpoint.name).unwrap_or(study.base_rate);
                 for repeat in 1..=study.repeat {
-                    for server in &self.servers {
-                        tests.push(TestCase { server, workers, endpoint, rate, repeat });
+                    for arm in &arms {
+                        let (server, io_driver) = (arm.server, arm.io_driver);
+                        tests.push(TestCase { server, io_driver, workers, endpoint, rate, repeat });
                     }
                 }
             }
@@ -163,15 +195,17 @@ impl Plan {
         tests
     }
 
-    /// Every server x endpoint x workers, in the order a saturation search visits them (servers innermost);
-    /// in a study, only the endpoints whose capacity it measures.
+    /// Every arm x endpoint x workers, in the order a saturation search visits them (arms innermost); in a
+    /// study, only the endpoints whose capacity it measures.
     pub fn combinations(&self) -> Vec<TestCase<'_>> {
         let mut combos = Vec::new();
+        let arms = self.arms();
         let searched = |e: &Endpoint| self.study().is_none_or(|study| study.capacity_endpoints.contains(&e.name));
         for &workers in &self.workers {
             for &endpoint in self.endpoints.iter().filter(|e| searched(e)) {
-                for server in &self.servers {
-                    combos.push(TestCase { server, workers, endpoint, rate: 0, repeat: 1 });
+                for arm in &arms {
+                    let (server, io_driver) = (arm.server, arm.io_driver);
+                    combos.push(TestCase { server, io_driver, workers, endpoint, rate: 0, repeat: 1 });
                 }
             }
         }
@@ -202,7 +236,7 @@ impl Plan {
     pub fn describe(&self) -> String {
         let mut text = String::new();
         let tests = self.tests().len();
-        let _ = writeln!(text, "servers:   {}", self.servers.join(", "));
+        let _ = writeln!(text, "servers:   {}", join(&self.arms()));
         let _ = writeln!(text, "workers:   {}", join(&self.workers));
         match (self.study(), self.search()) {
             (Some(study), _) => study::describe(study, &mut text),
@@ -244,14 +278,14 @@ impl Plan {
             let combos = self.combinations().len();
             let _ = writeln!(
                 text,
-                "{combos} searches (servers x workers x endpoints); at most {} in all",
+                "{combos} searches (arms x workers x endpoints); at most {} in all",
                 human(self.estimated_duration())
             );
         } else {
             let _ = writeln!(
                 text,
-                "{tests} tests = {} servers x {} workers x {} endpoints x {} rates{}; about {} in all",
-                self.servers.len(),
+                "{tests} tests = {} arms x {} workers x {} endpoints x {} rates{}; about {} in all",
+                self.arms().len(),
                 self.workers.len(),
                 self.endpoints.len(),
                 self.rates().len(),
@@ -286,181 +320,4 @@ pub fn human(duration: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use clap::Parser;
-    use shared::CATALOGUE;
-    use shared::binaries::SERVERS;
-
-    use super::*;
-    use crate::cli::Cli;
-
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("runner").chain(args.iter().copied()))
-    }
-
-    fn plan(args: &[&str]) -> Result<Plan, PlanError> {
-        Plan::resolve(&parse(args).expect("parses").run)
-    }
-
-    /// The flag clap names when it refuses a value.
-    fn refused_by_clap(args: &[&str]) -> String {
-        parse(args).expect_err("clap refuses it").to_string()
-    }
-
-    #[test]
-    fn defaults_cover_every_server_and_benchmarked_endpoint() {
-        let plan = plan(&["--rates", "1000,2000"]).expect("valid");
-        assert_eq!(plan.servers, SERVERS);
-        assert_eq!(plan.rates(), defaults::RATES);
-        assert_eq!(plan.workers, [1]);
-        assert_eq!(plan.duration, Duration::from_secs(10));
-        assert_eq!(plan.warmup, Duration::from_secs(2));
-        assert_eq!(plan.endpoints.len(), CATALOGUE.iter().filter(|e| e.benchmarked).count());
-        assert!(plan.endpoints.iter().all(|e| e.name != "seed"));
-        assert_eq!(plan.tests().len(), SERVERS.len() * 2 * plan.endpoints.len());
-    }
-
-    #[test]
-    fn no_rate_flags_run_the_study_and_rates_run_the_matrix_as_before() {
-        let study = plan(&[]).expect("valid");
-        let Mode::Study(ref plan_of_study) = study.mode else {
-            panic!("no rate flags: the study, got {:?}", study.mode)
-        };
-        assert!(plan_of_study.repeat >= 3);
-        let tests = study.tests();
-        assert_eq!(tests.len(), SERVERS.len() * study.endpoints.len() * 3, "every arm x endpoint x 3 repeats");
-        let rate_of = |name: &str| tests.iter().find(|t| t.endpoint.name == name).map(|t| t.rate);
-        assert_eq!(rate_of("simple_async_blocking"), Some(10), "well inside what a blocked loop serves");
-        assert_eq!(rate_of("get_item_async_read"), Some(defaults::STUDY_COST_RATE));
-        let searched: Vec<&str> = study.combinations().iter().map(|c| c.endpoint.name).collect();
-        assert!(searched.iter().all(|name| ["simple_sync_threadpool", "simple_async_blocking"].contains(name)));
-        assert_eq!(searched.len(), SERVERS.len() * 2);
-        assert!(study.estimated_duration() <= Duration::from_secs(7 * 60), "{:?}", study.estimated_duration());
-        assert!(study.describe().contains("capacity"), "{}", study.describe());
-        let repeated = plan(&["--repeat", "5"]).expect("valid");
-        assert_eq!(repeated.repeat(), 5, "--repeat raises the study's repeats");
-        let matrix = plan(&["--rates", "500"]).expect("valid");
-        assert!(matches!(matrix.mode, Mode::Matrix { .. }) && matrix.study().is_none());
-    }
-
-    #[test]
-    fn every_builtin_duration_parses() {
-        for literal in [defaults::DURATION, defaults::PROBE_DURATION, defaults::TIMEOUT, defaults::PROBE_TIMEOUT] {
-            assert!(crate::cli::positive_duration(literal).is_ok(), "{literal}");
-        }
-        let find_max = plan(&["--find-max"]).expect("valid");
-        assert_eq!((find_max.duration, find_max.timeout), (Duration::from_secs(3), Duration::from_secs(2)));
-        assert!(find_max.rates().is_empty() && find_max.tests().is_empty());
-    }
-
-    #[test]
-    fn filter_selects_by_path_prefix() {
-        let db = plan(&["--filter", "/api/db"]).expect("valid");
-        assert_eq!(db.endpoints.len(), 6);
-        let read = plan(&["--filter", "/api/db/async/read"]).expect("valid");
-        assert_eq!(read.endpoints.iter().map(|e| e.name).collect::<Vec<_>>(), ["get_item_async_read"]);
-        let two = plan(&["--filter", "/api/simple/async/", "--filter", "/api/db/async/read"]).expect("valid");
-        assert_eq!(two.endpoints.len(), 2);
-    }
-
-    #[test]
-    fn bad_input_is_rejected_with_what_to_change() {
-        assert!(matches!(plan(&["--servers", "nginx"]), Err(PlanError::UnknownServer { .. })));
-        assert!(matches!(plan(&["--filter", "/api/nothing"]), Err(PlanError::FilterMatchesNothing { .. })));
-        assert!(matches!(plan(&["--filter", "api/db"]), Err(PlanError::FilterNotAPath { .. })));
-        assert!(matches!(plan(&["--rates", "0"]), Err(PlanError::NonPositiveRate { rate: 0 })));
-        assert!(refused_by_clap(&["--workers", "0"]).contains("--workers"));
-        assert!(refused_by_clap(&["--duration", "ten"]).contains("not a duration"));
-        assert!(refused_by_clap(&["--duration", "0s"]).contains("longer than zero"));
-        assert!(refused_by_clap(&["--duration", "2days"]).contains("longer than a day"));
-        assert!(matches!(plan(&["--host", "10.0.0.1"]), Err(PlanError::NotLoopback { .. })));
-        assert!(plan(&["--host", "::1"]).is_ok());
-        assert_eq!(plan(&["--host", "[::1]"]).map(|p| p.host), Ok(Some("::1".to_owned())));
-        assert_eq!(plan(&[]).map(|p| p.host), Ok(None), "an address of its own per test");
-        assert!(matches!(plan(&["--find-max", "--repeat", "3"]), Err(PlanError::RepeatWithSearch)));
-        assert_eq!(plan(&["--warmup", "0"]).map(|p| p.warmup), Ok(Duration::ZERO));
-        let message = plan(&["--filter", "/nope"]).expect_err("no match").to_string();
-        assert!(message.contains("/api/db/async/read/{item_id}"), "{message}");
-    }
-
-    #[test]
-    fn what_cannot_run_is_refused_naming_the_flag() {
-        let too_many = shared::config::MAX_WORKERS + 1;
-        let message = refused_by_clap(&["--workers", &too_many.to_string()]);
-        assert!(message.contains("--workers") && message.contains("1024"), "{message}");
-        assert!(plan(&["--workers", &shared::config::MAX_WORKERS.to_string()]).is_ok());
-
-        let zero_max = plan(&["--find-max", "--max-rate", "0"]).expect_err("no rate allowed");
-        assert_eq!(zero_max, PlanError::NoMaxRate);
-        assert!(zero_max.to_string().contains("--max-rate"));
-        let inverted = plan(&["--find-max", "--start-rate", "500", "--max-rate", "100"]).expect_err("start above max");
-        assert_eq!(inverted, PlanError::StartAboveMax { start: 500, max: 100 });
-        assert!(inverted.to_string().contains("--start-rate 500") && inverted.to_string().contains("--max-rate 100"));
-        let capped = plan(&["--find-max", "--start-rate", "50", "--max-rate", "400"]).expect("valid");
-        assert_eq!(capped.search().map(|s| s.range), Some(Range { start: 50, max: 400 }));
-
-        let short = plan(&["--duration", "1ns", "--rates", "10"]).expect_err("no request fits");
-        assert!(matches!(short, PlanError::DurationTooShort { rate: 10, .. }), "{short:?}");
-        assert!(short.to_string().contains("--duration"), "{short}");
-        assert!(plan(&["--duration", "100ms", "--rates", "10"]).is_ok(), "one request at 10 req/s fits in 100 ms");
-        let short_probe = plan(&["--find-max", "--duration", "1ms", "--start-rate", "100"]).expect_err("too short");
-        assert!(matches!(short_probe, PlanError::DurationTooShort { rate: 100, .. }));
-
-        let empty = plan(&["--servers", ""]).expect_err("no server named");
-        assert!(matches!(empty, PlanError::NoServers { .. }) && empty.to_string().contains("--servers"), "{empty}");
-    }
-
-    #[test]
-    fn an_output_that_is_a_file_or_unwritable_is_refused_before_anything_starts() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let file = dir.path().join("results");
-        std::fs::write(&file, "a file").expect("written");
-        let mut plan = plan(&[]).expect("valid");
-        plan.out = file.clone();
-        let refused = plan.check_output().expect_err("a regular file");
-        assert!(matches!(refused, PlanError::OutNotAFolder { .. }));
-        assert!(refused.to_string().contains(&file.display().to_string()) && refused.to_string().contains("--out"));
-        plan.out = file.join("below");
-        assert!(matches!(plan.check_output(), Err(PlanError::OutNotAFolder { .. })), "below a regular file");
-        plan.out = dir.path().join("new/deeper");
-        assert_eq!(plan.check_output(), Ok(()));
-        assert!(!plan.out.exists(), "the check creates nothing");
-        // Root may write anywhere; a read-only folder is only refused for other users.
-        if is_root() {
-            return;
-        }
-        let locked = dir.path().join("locked");
-        std::fs::create_dir(&locked).expect("created");
-        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o500)).expect("chmod");
-        plan.out = locked.join("out");
-        assert!(matches!(plan.check_output(), Err(PlanError::OutNotWritable { .. })));
-    }
-
-    fn is_root() -> bool {
-        std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-            status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-    }
-
-    #[test]
-    fn calibration_is_a_mode_of_its_own() {
-        let cli = Cli::try_parse_from(["runner", "calibrate"]).expect("parses");
-        let Some(crate::cli::Command::Calibrate(args)) = cli.command else { panic!("calibrate subcommand") };
-        let plan = Plan::for_calibration(&args).expect("valid");
-        assert!(plan.is_calibration());
-        assert_eq!(plan.servers, [SERVERS[0]]);
-        assert_eq!(plan.endpoints.iter().map(|e| e.name).collect::<Vec<_>>(), ["simple_noop"]);
-        assert_eq!(plan.search().map(|s| s.range.start), Some(defaults::CALIBRATE_START_RATE));
-    }
-
-    #[test]
-    fn servers_alternate_innermost_and_duplicates_collapse() {
-        let (first, second) = (SERVERS[0], SERVERS[1]);
-        let servers = format!("{second},{first},{second}");
-        let plan =
-            plan(&["--servers", &servers, "--rates", "20", "10", "--filter", "/api/simple/async/"]).expect("valid");
-        let order: Vec<(u32, &str)> = plan.tests().iter().map(|t| (t.rate, t.server)).collect();
-        assert_eq!(order, [(10, second), (10, first), (20, second), (20, first)]);
-        assert!(plan.describe().contains("4 tests"));
-    }
-}
+mod tests;

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use shared::{CATALOGUE, Endpoint};
+use shared::{CATALOGUE, Endpoint, IoDriver};
 use thiserror::Error;
 
 use super::{Mode, Plan, SearchPlan, study};
@@ -77,6 +77,7 @@ impl Plan {
         };
         let plan = Plan {
             servers,
+            io_drivers: unique(&args.io_drivers),
             filters: args.filter.clone(),
             endpoints,
             workers,
@@ -108,6 +109,8 @@ impl Plan {
         };
         let plan = Plan {
             servers: resolve_servers(std::slice::from_ref(&args.server))?,
+            // Calibration measures the load generator: the target's own default driver is enough.
+            io_drivers: vec![IoDriver::IoUring],
             filters: vec![shared::catalogue::CALIBRATION_PATH_PREFIX.to_owned()],
             endpoints: resolve_endpoints(&[shared::catalogue::CALIBRATION_PATH_PREFIX.to_owned()])?,
             workers: vec![args.workers],
@@ -261,6 +264,17 @@ fn check_writable_folder(out: &Path) -> Result<(), PlanError> {
         }
         Err(error) => Err(PlanError::OutNotWritable { path: shown, reason: format!("{}: {error}", folder.display()) }),
     }
+}
+
+/// The values in their given order, each once.
+fn unique<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
+    let mut kept = Vec::new();
+    for &value in values {
+        if !kept.contains(&value) {
+            kept.push(value);
+        }
+    }
+    kept
 }
 
 fn sorted_unique<T: Ord + Copy>(values: &[T]) -> Vec<T> {

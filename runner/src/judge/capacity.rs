@@ -4,13 +4,13 @@
 use shared::Endpoint;
 
 use super::verdict::GENERATOR_LIMITED;
-use crate::model::{CapacityResult, EndpointRef, ProbeRecord, TestRecord, test_stem};
+use crate::model::{Arm, CapacityResult, EndpointRef, ProbeRecord, TestRecord, test_stem};
 use crate::search::{SearchOutcome, Stop};
 
-/// What one search was about: a server with a workers count on one endpoint (searches never repeat).
+/// What one search was about: an arm with a workers count on one endpoint (searches never repeat).
 #[derive(Debug, Clone, Copy)]
 pub struct Searched<'a> {
-    pub server: &'a str,
+    pub arm: Arm<'a>,
     pub workers: u16,
     pub endpoint: &'static Endpoint,
 }
@@ -23,12 +23,12 @@ pub fn capacity_result(
     tests: &[TestRecord],
     shared_cores: bool,
 ) -> CapacityResult {
-    let stem = |rate| test_stem(combo.server, combo.workers, combo.endpoint.name, rate, 1);
+    let stem = |rate| test_stem(combo.arm, combo.workers, combo.endpoint.name, rate, 1);
     // The latest test at a rate: a probe the load generator limited was measured again, and that repeat
     // decided.
     let latest = |rate: u32| {
         tests.iter().rev().find(|t| {
-            t.server == combo.server
+            t.arm() == combo.arm
                 && t.workers == combo.workers
                 && t.endpoint.name == combo.endpoint.name
                 && t.rate == rate
@@ -37,7 +37,8 @@ pub fn capacity_result(
     let at = outcome.sustainable.and_then(latest);
     let metrics = at.and_then(|t| t.metrics.as_ref());
     CapacityResult {
-        server: combo.server.to_owned(),
+        server: combo.arm.server.to_owned(),
+        io_driver: combo.arm.io_driver,
         workers: combo.workers,
         endpoint: EndpointRef::from(combo.endpoint),
         sustainable_rps: outcome.sustainable,

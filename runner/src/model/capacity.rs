@@ -2,15 +2,20 @@
 //! generator's calibrated ceiling.
 
 use serde::{Deserialize, Serialize};
+use shared::IoDriver;
 
+use super::arm::Arm;
 use super::limits::GeneratorFloorRecord;
 use super::machine::Machine;
 use super::test::EndpointRef;
 
-/// The outcome of the saturation search for one server x endpoint x workers.
+/// The outcome of the saturation search for one arm x endpoint x workers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CapacityResult {
     pub server: String,
+    /// The arm's `--io-driver`, as in [`super::TestRecord::io_driver`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_driver: Option<IoDriver>,
     pub workers: u16,
     pub endpoint: EndpointRef,
     /// The highest probed rate that met the SLO with a valid result; `None` when none did.
@@ -35,6 +40,13 @@ pub struct CapacityResult {
     pub server_us_per_request: Option<f64>,
     /// Every probe, in order; each is also a full test record.
     pub probes: Vec<ProbeRecord>,
+}
+
+impl CapacityResult {
+    /// The arm this search measured, as reports name it.
+    pub fn arm(&self) -> Arm<'_> {
+        Arm::new(&self.server, self.io_driver)
+    }
 }
 
 /// One probe of a saturation search or a calibration.

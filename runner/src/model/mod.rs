@@ -6,6 +6,7 @@
 //! measuring layers depend on it, never the other way round. `schema_version` 1: the typed fields serialize
 //! to the same JSON words as before (a test checks it on the fixture run).
 
+mod arm;
 mod capacity;
 mod limits;
 mod machine;
@@ -13,6 +14,7 @@ mod run;
 mod store;
 mod test;
 
+pub use arm::Arm;
 pub use capacity::{CALIBRATION_FILE, Calibration, CapacityResult, ProbeRecord, ProbeVerdict};
 pub use limits::{
     Accounting, CpuRecord, GENERATOR_LATENCY_MARKER, GeneratorFloorRecord, GeneratorProbeRecord, KeptUpRecord,

@@ -61,6 +61,10 @@ pub enum RunStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub servers: Vec<String>,
+    /// `--io-drivers`: the drivers the arms that take `--io-driver` ran on (empty in runs recorded before
+    /// the runner had the axis, which ran them on their default, io_uring).
+    #[serde(default)]
+    pub io_drivers: Vec<shared::IoDriver>,
     /// Path prefixes; empty means every benchmarked endpoint.
     pub filters: Vec<String>,
     pub rates: Vec<u32>,

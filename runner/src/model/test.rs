@@ -3,16 +3,22 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use shared::{Group, Method, Operation, Style};
+use shared::{Group, IoDriver, Method, Operation, Style};
 
+use super::arm::Arm;
 use super::limits::{Accounting, KeptUpRecord, ScheduleLagRecord};
 
-/// One measured test: one server, workers count, endpoint, rate and repeat.
+/// One measured test: one arm (server and I/O driver), workers count, endpoint, rate and repeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestRecord {
-    /// `{server}_w{workers}_{endpoint}_{rate}` (plus `_r{repeat}` beyond the first repeat): the file stem.
+    /// `{arm}_w{workers}_{endpoint}_{rate}` (plus `_r{repeat}` beyond the first repeat): the file stem, the
+    /// arm as [`Arm::file_name`] writes it.
     pub id: String,
     pub server: String,
+    /// The `--io-driver` the server was started with, for an arm that takes one (absent for the others, and
+    /// in runs recorded before the runner had the axis). `server_health.io_driver` says what actually ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_driver: Option<IoDriver>,
     pub workers: u16,
     pub endpoint: EndpointRef,
     /// Target rate, requests per second.
@@ -56,6 +62,13 @@ pub struct TestRecord {
     pub files: TestFiles,
     pub started_at: String,
     pub finished_at: String,
+}
+
+impl TestRecord {
+    /// The arm this test measured, as reports name it.
+    pub fn arm(&self) -> Arm<'_> {
+        Arm::new(&self.server, self.io_driver)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,8 +299,8 @@ impl TestFiles {
     }
 }
 
-/// The file stem of a test: `{server}_w{workers}_{endpoint}_{rate}`, with `_r{n}` for repeats after the first.
-pub fn test_stem(server: &str, workers: u16, endpoint: &str, rate: u32, repeat: u32) -> String {
-    let base = format!("{server}_w{workers}_{endpoint}_{rate}");
+/// The file stem of a test: `{arm}_w{workers}_{endpoint}_{rate}`, with `_r{n}` for repeats after the first.
+pub fn test_stem(arm: Arm<'_>, workers: u16, endpoint: &str, rate: u32, repeat: u32) -> String {
+    let base = format!("{}_w{workers}_{endpoint}_{rate}", arm.file_name());
     if repeat > 1 { format!("{base}_r{repeat}") } else { base }
 }

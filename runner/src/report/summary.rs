@@ -8,7 +8,7 @@
 
 use shared::{Group, Operation};
 
-use crate::model::{EndpointRef, RunResults, TestRecord, TestStatus};
+use crate::model::{Arm, EndpointRef, RunResults, TestRecord, TestStatus};
 
 use super::text::megabytes;
 
@@ -163,10 +163,11 @@ impl Spread {
     }
 }
 
-/// One server × workers × endpoint × rate, over all its repeats.
+/// One arm × workers × endpoint × rate, over all its repeats.
 #[derive(Debug, Clone)]
 pub(crate) struct Cell<'a> {
-    pub server: &'a str,
+    /// The arm: the server and, for an arm with a driver choice, its I/O driver.
+    pub server: Arm<'a>,
     pub workers: u16,
     pub endpoint: &'a EndpointRef,
     pub rate: u32,
@@ -283,10 +284,10 @@ pub(crate) fn workers_text(workers: u16) -> String {
     if workers == 1 { "1 worker".to_owned() } else { format!("{workers} workers") }
 }
 
-/// Identifies one line in the charts: a server × endpoint × workers combination.
+/// Identifies one line in the charts: an arm × endpoint × workers combination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SeriesKey<'a> {
-    pub server: &'a str,
+    pub server: Arm<'a>,
     pub workers: u16,
     pub endpoint: &'a EndpointRef,
 }
@@ -295,8 +296,9 @@ pub(crate) struct SeriesKey<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct View<'a> {
     pub results: &'a RunResults,
-    /// In the configured order, then any others found in the tests.
-    pub servers: Vec<&'a str>,
+    /// The arms, in the configured order of their servers (each server's drivers as the tests ran them), then
+    /// any others found in the tests.
+    pub servers: Vec<Arm<'a>>,
     /// Ascending.
     pub workers: Vec<u16>,
     /// Ascending.
@@ -311,8 +313,7 @@ impl<'a> View<'a> {
     pub fn new(results: &'a RunResults) -> View<'a> {
         let config = &results.run.config;
         let tests = &results.tests;
-        let mut servers: Vec<&str> = config.servers.iter().map(String::as_str).collect();
-        push_new(&mut servers, tests.iter().map(|t| t.server.as_str()));
+        let servers = arms_of(&config.servers, tests);
         let mut workers = config.workers.clone();
         push_new(&mut workers, tests.iter().map(|t| t.workers));
         workers.sort_unstable();
@@ -378,13 +379,33 @@ impl<'a> View<'a> {
         self.endpoints.iter().position(|e| e.name == endpoint.name).unwrap_or(0)
     }
 
-    pub fn server_index(&self, server: &str) -> usize {
+    /// The arms' labels, in display order (`axum`, `monoio/epoll`).
+    pub fn arm_names(&self) -> Vec<String> {
+        self.servers.iter().map(ToString::to_string).collect()
+    }
+
+    pub fn server_index(&self, server: Arm<'_>) -> usize {
         self.servers.iter().position(|s| *s == server).unwrap_or(0)
     }
 
     pub fn workers_index(&self, workers: u16) -> usize {
         self.workers.iter().position(|w| *w == workers).unwrap_or(0)
     }
+}
+
+/// Every arm of the run: for each configured server the arms its tests ran (the server alone when none ran
+/// yet), then arms of servers the configuration does not list.
+fn arms_of<'a>(servers: &'a [String], tests: &'a [TestRecord]) -> Vec<Arm<'a>> {
+    let mut arms = Vec::new();
+    for server in servers {
+        let before = arms.len();
+        push_new(&mut arms, tests.iter().filter(|t| t.server == *server).map(TestRecord::arm));
+        if arms.len() == before {
+            push_new(&mut arms, std::iter::once(Arm::new(server, None)));
+        }
+    }
+    push_new(&mut arms, tests.iter().map(TestRecord::arm));
+    arms
 }
 
 /// Appends the items of `extra` not already in `list`, keeping first-seen order.
@@ -399,7 +420,7 @@ fn push_new<T: PartialEq + Copy>(list: &mut Vec<T>, extra: impl Iterator<Item = 
 fn group_cells<'a>(
     tests: &'a [TestRecord],
     endpoints: &[&'a EndpointRef],
-    servers: &[&'a str],
+    servers: &[Arm<'a>],
     workers: &[u16],
     rates: &[u32],
 ) -> Vec<Cell<'a>> {
@@ -411,7 +432,7 @@ fn group_cells<'a>(
                     let mut records: Vec<&TestRecord> = tests
                         .iter()
                         .filter(|t| {
-                            t.server == server && t.workers == w && t.rate == rate && t.endpoint.name == endpoint.name
+                            t.arm() == server && t.workers == w && t.rate == rate && t.endpoint.name == endpoint.name
                         })
                         .collect();
                     if records.is_empty() {

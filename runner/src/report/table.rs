@@ -111,7 +111,7 @@ fn row(cell: &Cell<'_>, footnotes: &mut Footnotes, with_cost: bool) -> Row {
     let markers: Vec<String> = cell.issues().into_iter().map(|issue| footnotes.marker(issue)).collect();
     let mut cells = vec![
         cell.endpoint.name.clone(),
-        cell.server.to_owned(),
+        cell.server.to_string(),
         workers,
         cell.rate.to_string(),
         value(Metric::Achieved, num1),

@@ -3,8 +3,8 @@
 //! the width it is given.
 
 use crate::model::{
-    EndpointRef, RunResults, RunStatus, SUSTAINED_ACHIEVED_SHARE, SUSTAINED_SUCCESS_PCT, operation_word, style_word,
-    sustains,
+    Arm, EndpointRef, RunResults, RunStatus, SUSTAINED_ACHIEVED_SHARE, SUSTAINED_SUCCESS_PCT, operation_word,
+    style_word, sustains,
 };
 
 use super::ascii::{Chart, INVALID_MARK, MIN_CHART_WIDTH, OVERLAP_MARK, Point, Scale, Series, TARGET_MARK};
@@ -98,7 +98,7 @@ fn header(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
     let facts = [
         format!(
             "Servers {}; workers {}; {}; {} s per test ({} s warm-up, {} s timeout); {} repeat(s); {filters}.",
-            config.servers.join(", "),
+            view.arm_names().join(", "),
             join(&config.workers),
             rates_text(config),
             config.duration_s,
@@ -254,7 +254,7 @@ fn series(view: &View<'_>, keys: &[SeriesKey<'_>], metric: Metric) -> Vec<Series
         .collect()
 }
 
-fn server_color(view: &View<'_>, server: &str) -> &'static str {
+fn server_color(view: &View<'_>, server: Arm<'_>) -> &'static str {
     SERVER_COLORS[view.server_index(server) % SERVER_COLORS.len()]
 }
 
@@ -326,16 +326,15 @@ fn search_capacity(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
     };
     let mut stops = Vec::new();
     let mut results: Vec<_> = view.results.capacity.iter().collect();
-    results.sort_by_key(|c| {
-        (view.endpoint_index(&c.endpoint), view.server_index(&c.server), view.workers_index(c.workers))
-    });
+    results
+        .sort_by_key(|c| (view.endpoint_index(&c.endpoint), view.server_index(c.arm()), view.workers_index(c.workers)));
     for result in results {
         let dash = || "-".to_owned();
         let sustainable = result.sustainable_rps.map_or_else(dash, |r| r.to_string());
         table.rows.push(Row {
             cells: vec![
                 result.endpoint.name.clone(),
-                result.server.clone(),
+                result.arm().to_string(),
                 result.workers.to_string(),
                 if result.valid { sustainable } else { format!(">={sustainable}") },
                 result.lowest_miss_rps.map_or_else(dash, |r| r.to_string()),
@@ -349,7 +348,10 @@ fn search_capacity(view: &View<'_>, width: usize, color: bool) -> Vec<String> {
         if !result.valid {
             stops.push(format!(
                 "- {} w{} {}: stopped because {}",
-                result.server, result.workers, result.endpoint.name, result.stop
+                result.arm(),
+                result.workers,
+                result.endpoint.name,
+                result.stop
             ));
         }
     }
@@ -379,7 +381,7 @@ fn capacity_row(view: &View<'_>, key: SeriesKey<'_>) -> Row {
     Row {
         cells: vec![
             key.endpoint.name.clone(),
-            key.server.to_owned(),
+            key.server.to_string(),
             key.workers.to_string(),
             sustained.map_or_else(dash, |c| c.rate.to_string()),
             sustained.and_then(|c| c.stat(Metric::P99)).map_or_else(dash, |s| num(s.median)),

@@ -88,6 +88,7 @@ fn shared_cpu_note(layout: &CoreLayout) -> Option<String> {
 fn run_config(plan: &Plan) -> RunConfig {
     RunConfig {
         servers: plan.servers.clone(),
+        io_drivers: plan.io_drivers.clone(),
         filters: plan.filters.clone(),
         rates: plan.rates().to_vec(),
         duration_s: plan.duration.as_secs_f64(),

@@ -85,7 +85,7 @@ impl TestRunner<'_> {
     /// Runs one test with its server on `host`; every failure becomes a failed record rather than ending the
     /// run.
     pub(super) fn run_test(&self, case: &TestCase<'_>, host: &str) -> Finished {
-        let stem = test_stem(case.server, case.workers, case.endpoint.name, case.rate, case.repeat);
+        let stem = test_stem(case.arm(), case.workers, case.endpoint.name, case.rate, case.repeat);
         let started_at = now();
         let placement = self.placement(case.workers);
         let outcome = self.measure(case, &stem, host);
@@ -144,6 +144,7 @@ impl TestRunner<'_> {
         let mut server = self.start_server(case, stem, host, &mut notes)?;
         check_serves(server.as_ref(), case.server, case.endpoint)?;
         let server_health = server.health_within(crate::tools::server::CONTROL_TIMEOUT).ok();
+        check_driver(case, server_health.as_ref())?;
         if !self.plan.warmup.is_zero() {
             self.warm_up(server.as_ref(), case, stem)?;
             if !wait_quiescent(server.as_ref(), &interrupted) {
@@ -274,7 +275,7 @@ impl TestRunner<'_> {
             workers: case.workers,
             db,
             cpus: self.placement(case.workers).server_cpus,
-            extra_args: vec!["--sleep-ms".to_owned(), self.plan.sleep_ms.to_string()],
+            extra_args: server_flags(case, self.plan.sleep_ms),
         };
         self.backend.start_server(&launch)
     }
@@ -352,11 +353,35 @@ fn remove_database(db: &Path) {
     }
 }
 
+/// The flags a test passes to its server beyond address, workers and database.
+fn server_flags(case: &TestCase<'_>, sleep_ms: u64) -> Vec<String> {
+    let mut flags = vec!["--sleep-ms".to_owned(), sleep_ms.to_string()];
+    if let Some(driver) = case.io_driver {
+        flags.extend(["--io-driver".to_owned(), driver.to_string()]);
+    }
+    flags
+}
+
+/// A server asked for one I/O driver must run on it: `/healthz` reports the driver that actually runs, and a
+/// test measured on another driver than its label says would be a wrong number, not a result.
+fn check_driver(case: &TestCase<'_>, health: Option<&shared::api::Health>) -> Result<()> {
+    let (Some(asked), Some(health)) = (case.io_driver, health) else { return Ok(()) };
+    if health.io_driver != asked.as_str() {
+        bail!(
+            "the {} server was started with --io-driver {asked} but /healthz reports {}",
+            case.server,
+            health.io_driver
+        );
+    }
+    Ok(())
+}
+
 /// A record with nothing measured yet.
 fn empty_record(case: &TestCase<'_>, stem: &str, duration: Duration, started_at: String, shared: bool) -> TestRecord {
     TestRecord {
         id: stem.to_owned(),
         server: case.server.to_owned(),
+        io_driver: case.io_driver,
         workers: case.workers,
         endpoint: EndpointRef::from(case.endpoint),
         rate: case.rate,

@@ -154,7 +154,7 @@ impl<'a> Session<'a> {
             };
             let outcome = search::find_max(&mut prober, search.range, budget, Instant::now);
             let shared_cores = self.placement(combo.workers).shared;
-            let searched = Searched { server: combo.server, workers: combo.workers, endpoint: combo.endpoint };
+            let searched = Searched { arm: combo.arm(), workers: combo.workers, endpoint: combo.endpoint };
             let capacity = capacity_result(searched, &outcome, &self.results.tests, shared_cores);
             let bound = if slos.len() > 1 { format!(" (p99 within {:?})", slo.p99) } else { String::new() };
             progress.print(&format!("{}{bound}: {}", describe_combo(combo), capacity_line(&capacity)));
@@ -303,9 +303,9 @@ fn run_notes(tests: &[TestRecord]) -> Vec<String> {
 }
 
 fn describe(case: &TestCase<'_>) -> String {
-    format!("{} w{} {} @ {}/s", case.server, case.workers, case.endpoint.name, case.rate)
+    format!("{} w{} {} @ {}/s", case.arm(), case.workers, case.endpoint.name, case.rate)
 }
 
 fn describe_combo(case: &TestCase<'_>) -> String {
-    format!("{} w{} {}", case.server, case.workers, case.endpoint.name)
+    format!("{} w{} {}", case.arm(), case.workers, case.endpoint.name)
 }

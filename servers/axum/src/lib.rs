@@ -7,7 +7,6 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,21 +20,20 @@ use axum::routing::{MethodFilter, get, on};
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use shared::accept_loop::{DrainSignal, accept_until_stopped};
 use shared::api::JSON_CONTENT_TYPE;
 use shared::catalogue::{ENDPOINTS_PATH, Endpoint, HEALTH_PATH};
-use shared::config::{ConnectionLimits, SHUTDOWN_GRACE};
+use shared::config::ConnectionLimits;
 use shared::{ApiError, AppState, CATALOGUE, Executor, ServerArgs};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tower_service::Service;
 
 pub const SERVER_NAME: &str = "axum";
 pub const RUNTIME_DESCRIPTION: &str = "tokio multi-thread (work-stealing), axum";
 /// tokio drives sockets through epoll (mio); it has no io_uring driver.
 pub const IO_DRIVER: &str = "epoll";
-/// How long the accept loop backs off after an accept error such as EMFILE, instead of spinning on it.
-const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// What the server prefixes its stderr messages with.
+const BINARY: &str = "axum-server";
 
 /// [`Executor`] for tokio: the runtime timer and the bounded blocking pool.
 #[derive(Debug, Clone, Copy)]
@@ -132,11 +130,14 @@ pub fn bind(args: &ServerArgs) -> anyhow::Result<std::net::TcpListener> {
     listeners.pop().context("no listener was bound")
 }
 
-/// Serves until `shutdown` completes, then stops accepting, closes the connections that have no request in
-/// flight and lets the others finish their request. Must be called inside a tokio runtime.
+/// Serves until `shutdown` completes, then stops accepting (the listener is closed), closes the connections
+/// that have no request in flight and lets the others finish their request, for at most
+/// `shared::config::SHUTDOWN_GRACE`. Must be called inside a tokio runtime.
 ///
-/// Each connection is served by `shared::http1` (the hyper settings, limits and drain every hyper arm shares)
-/// with the axum router as its service: `axum::serve` takes none of those settings.
+/// The accept loop and the drain are `shared::accept_loop`'s, the ones every per-core worker runs; each
+/// connection is a task of tokio's multi-thread runtime, served by `shared::http1` (the hyper settings,
+/// limits and drain every hyper arm shares) with the axum router as its service: `axum::serve` takes none of
+/// those settings.
 pub async fn serve(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
@@ -145,48 +146,25 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let limits = state.args.connection_limits();
     let router = app(state);
-    let (drain_tx, drain_rx) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    let mut shutdown = pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
-        };
-        match accepted {
-            Ok((tcp, _peer)) => {
-                connections.spawn(serve_connection(tcp, router.clone(), limits, drain_rx.clone()));
-            }
-            Err(error) => accept_failed(error).await,
-        }
-        // Reap what has ended, so the set holds live connections only.
-        while connections.try_join_next().is_some() {}
-    }
-    drop(listener);
-    drain_tx.send_replace(true);
-    while connections.join_next().await.is_some() {}
+    // Owns the listener, so the loop closes it when it stops accepting.
+    let accept = async move || listener.accept().await.map(|(tcp, _peer)| tcp);
+    let on_connection = |tcp: TcpStream, drain: DrainSignal| {
+        tokio::spawn(serve_connection(tcp, router.clone(), limits, drain));
+    };
+    accept_until_stopped(BINARY, &TokioExecutor, shutdown, accept, on_connection).await;
     Ok(())
 }
 
 /// One accepted connection, the router answering each request.
-async fn serve_connection(tcp: TcpStream, router: Router, limits: ConnectionLimits, mut drain: watch::Receiver<bool>) {
+async fn serve_connection(tcp: TcpStream, router: Router, limits: ConnectionLimits, mut drain: DrainSignal) {
     // Small JSON responses must not wait for Nagle's algorithm; monoio sets the same. A socket that refuses
     // the option is already broken, and hyper will find out on its first read.
     let _ = tcp.set_nodelay(true);
     // The router is always ready (`poll_ready` is a no-op), so calling a clone per request is what
     // `axum::serve` does too.
     let service = hyper::service::service_fn(move |request: Request<Incoming>| router.clone().call(request));
-    let drained = async move {
-        let _ = drain.wait_for(|draining| *draining).await;
-    };
-    shared::http1::serve_connection(TokioIo::new(tcp), service, limits, tokio::time::sleep, drained).await;
-}
-
-/// Accept errors are about one connection (ECONNABORTED) or about resources (EMFILE, ENOBUFS): the listener
-/// stays usable, so the loop goes on after a short pause that lets resources free up.
-async fn accept_failed(error: io::Error) {
-    eprintln!("axum-server: accept failed: {error}");
-    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+    // Borrowed, not moved: `drain` must live until the connection ends, since the drain waits for it.
+    shared::http1::serve_connection(TokioIo::new(tcp), service, limits, tokio::time::sleep, drain.draining()).await;
 }
 
 /// The whole server process: prepare the database, bind, announce, serve until SIGINT or SIGTERM.
@@ -200,12 +178,13 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     // Connections that outlived the grace go with the runtime, before the database is closed.
     drop(runtime);
     if let Err(error) = AppState::close(state) {
-        eprintln!("axum-server: closing the database: {error}");
+        eprintln!("{BINARY}: closing the database: {error}");
     }
     served
 }
 
-/// Announces readiness and serves until SIGINT or SIGTERM, then lets connections finish within the grace.
+/// Announces readiness and serves until SIGINT or SIGTERM, then lets connections finish within the grace
+/// (the accept loop's drain bounds the wait).
 fn serve_until_signal(
     runtime: &tokio::runtime::Runtime,
     listener: std::net::TcpListener,
@@ -222,11 +201,7 @@ fn serve_until_signal(
         shared::net::announce_listening(addr).context("writing the readiness line")?;
         shutdown.await;
         let _ = stop_tx.send(());
-        match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-            Ok(joined) => joined.context("server task failed")?.context("serving")?,
-            Err(_) => eprintln!("connections still open after {SHUTDOWN_GRACE:?}; exiting anyway"),
-        }
-        Ok(())
+        server.await.context("server task failed")?.context("serving")
     })
 }
 

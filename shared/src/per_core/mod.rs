@@ -11,7 +11,8 @@
 //! # Layout
 //! - [`start`] (in-process, port 0 for tests) returns a [`RunningServer`]; [`run`] is the process.
 //! - `worker`: one pinned thread running the arm's body, and what the body gets ([`Worker`]).
-//! - `serve`: the accept loop and the drain of one worker's connections ([`Lifecycle`], [`DrainSignal`]).
+//! - `serve`: one worker's readiness, then the shared accept loop and drain ([`Lifecycle`], [`DrainSignal`],
+//!   both from [`crate::accept_loop`]).
 //! - `process`: the process around [`start`]: signals, the readiness line.
 
 mod process;
@@ -27,8 +28,9 @@ use std::thread::JoinHandle;
 use thiserror::Error;
 use tokio::sync::watch;
 
+pub use crate::accept_loop::DrainSignal;
 pub use process::run;
-pub use serve::{DrainSignal, Lifecycle};
+pub use serve::Lifecycle;
 pub use worker::Worker;
 
 use crate::config::ServerArgs;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{RunResults, RunStatus, TestStatus};
+use crate::model::{Arm, RunResults, RunStatus, TestStatus};
 
 use super::super::summary::{View, workers_text};
 use super::super::text::megabytes;
@@ -12,12 +12,11 @@ use super::escape;
 type Facts = Vec<(&'static str, String)>;
 
 pub(super) fn run_header(view: &View<'_>) -> String {
-    let servers = &view.results.run.config.servers;
     format!(
         "<header>\n<h1>runtime-bench: {}</h1>\n<p class=\"lede\">{} — HTTP endpoints backed by SQLite, load from vegeta \
          at constant target rates (open loop).</p>\n<div class=\"facts\">\n{}{}{}{}</div>\n</header>\n",
-        escape(&servers.join(" vs ")),
-        escape(&servers.iter().map(|s| server_blurb(view, s)).collect::<Vec<_>>().join("; ")),
+        escape(&view.arm_names().join(" vs ")),
+        escape(&view.servers.iter().map(|&arm| server_blurb(view, arm)).collect::<Vec<_>>().join("; ")),
         fact_box("What was run", "what", &what_facts(view)),
         fact_box("When", "when", &when_facts(view)),
         fact_box("Machine", "machine", &machine_facts(view)),
@@ -34,7 +33,7 @@ fn what_facts(view: &View<'_>) -> Facts {
         config.filters.join(", ")
     };
     vec![
-        ("Servers", config.servers.join(", ")),
+        ("Servers", view.arm_names().join(", ")),
         ("Workers", list(&config.workers)),
         (
             "Target rates",
@@ -142,11 +141,11 @@ fn search_text(view: &View<'_>) -> String {
 
 /// A server and its runtime model as the server itself described it (`/healthz` at the start of its first
 /// test); just its name for runs that recorded none.
-fn server_blurb(view: &View<'_>, server: &str) -> String {
-    let health = view.results.tests.iter().filter(|t| t.server == server).find_map(|t| t.server_health.as_ref());
+fn server_blurb(view: &View<'_>, arm: Arm<'_>) -> String {
+    let health = view.results.tests.iter().filter(|t| t.arm() == arm).find_map(|t| t.server_health.as_ref());
     match health {
-        Some(health) => format!("{server}: {} ({})", health.runtime, health.io_driver),
-        None => server.to_owned(),
+        Some(health) => format!("{arm}: {} ({})", health.runtime, health.io_driver),
+        None => arm.to_string(),
     }
 }
 

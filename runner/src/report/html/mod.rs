@@ -54,7 +54,7 @@ fn head(view: &View<'_>) -> String {
         "<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>runtime-bench {} — {}</title>\n{}\n<style>\n{CSS}</style>\n</head>\n",
         escape(&run.id),
-        escape(&run.config.servers.join(" vs ")),
+        escape(&view.arm_names().join(" vs ")),
         plotly_js()
     )
 }
@@ -77,8 +77,9 @@ fn how_to_read(view: &View<'_>) -> String {
     let servers: Vec<String> = view
         .servers
         .iter()
-        .map(|s| {
-            format!("<span class=\"swatch\" style=\"background:{}\"></span>{}", plots::server_color(view, s), escape(s))
+        .map(|&arm| {
+            let swatch = plots::server_color(view, arm);
+            format!("<span class=\"swatch\" style=\"background:{swatch}\"></span>{}", escape(&arm.to_string()))
         })
         .collect();
     let _ = writeln!(html, "<li><b>Colour = server:</b> {}</li>", servers.join(" "));

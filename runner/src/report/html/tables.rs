@@ -21,9 +21,8 @@ pub(super) fn capacity_table(view: &View<'_>) -> String {
         None => "<td data-v=\"\">—</td>".to_owned(),
     };
     let mut results: Vec<_> = view.results.capacity.iter().collect();
-    results.sort_by_key(|c| {
-        (view.endpoint_index(&c.endpoint), view.server_index(&c.server), view.workers_index(c.workers))
-    });
+    results
+        .sort_by_key(|c| (view.endpoint_index(&c.endpoint), view.server_index(c.arm()), view.workers_index(c.workers)));
     for result in results {
         let probes: Vec<String> = result.probes.iter().map(|p| format!("{}: {}", p.rate, p.verdict)).collect();
         let _ = writeln!(
@@ -31,7 +30,7 @@ pub(super) fn capacity_table(view: &View<'_>) -> String {
             "<tr class=\"{}\"><td>{}</td><td data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"notes\">{}</td>{}{}{}{}{}\
              <td class=\"notes\">{}</td></tr>",
             if result.valid { "valid" } else { "invalid" },
-            escape(&result.server),
+            escape(&result.arm().to_string()),
             result.workers,
             result.workers,
             escape(&result.endpoint.name),
@@ -139,7 +138,7 @@ fn detail_row(test: &TestRecord, ceiling: Option<f64>) -> String {
     let mut html = format!(
         "<tr class=\"{class}\"><td>{}</td><td data-v=\"{}\">{}{}</td><td>{}</td><td>{status}</td>\
          <td class=\"notes\">{}</td>",
-        escape(&test.server),
+        escape(&test.arm().to_string()),
         test.workers,
         test.workers,
         if test.validity.shared_cores { "*" } else { "" },

@@ -136,5 +136,5 @@ fn shared_warnings(view: &View<'_>) -> Vec<String> {
 
 pub(super) fn test_label(test: &TestRecord) -> String {
     let repeat = if test.repeat > 1 { format!(" (repeat {})", test.repeat) } else { String::new() };
-    format!("{} w{} {} @ {} req/s{repeat}", test.server, test.workers, test.endpoint.name, test.rate)
+    format!("{} w{} {} @ {} req/s{repeat}", test.arm(), test.workers, test.endpoint.name, test.rate)
 }

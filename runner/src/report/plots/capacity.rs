@@ -37,9 +37,7 @@ pub(crate) fn capacity_chart(view: &View<'_>) -> Option<Figure> {
                 let results: Vec<&CapacityResult> = endpoints
                     .iter()
                     .filter_map(|e| {
-                        capacity
-                            .iter()
-                            .find(|c| c.server == server && c.workers == workers && c.endpoint.name == e.name)
+                        capacity.iter().find(|c| c.arm() == server && c.workers == workers && c.endpoint.name == e.name)
                     })
                     .collect();
                 if results.is_empty() {
@@ -70,7 +68,7 @@ pub(crate) fn capacity_chart(view: &View<'_>) -> Option<Figure> {
 
 pub(super) fn capacity_bars(
     view: &View<'_>,
-    server: &str,
+    server: Arm<'_>,
     workers: u16,
     results: &[&CapacityResult],
     show_legend: bool,
@@ -112,7 +110,7 @@ pub(super) fn capacity_bars(
 pub(super) fn capacity_hover(result: &CapacityResult) -> String {
     let mut text = format!(
         "<b>{}</b> · {} · {}<br>sustainable: {}",
-        result.server,
+        result.arm(),
         result.endpoint.name,
         workers_text(result.workers),
         result.sustainable_rps.map_or_else(|| "none".to_owned(), |r| format!("{r} req/s")),

@@ -14,7 +14,7 @@ use plotly::common::{
 use plotly::{Bar, Scatter};
 use serde_json::{Value, json};
 
-use crate::model::{CapacityResult, EndpointRef};
+use crate::model::{Arm, CapacityResult, EndpointRef};
 
 mod capacity;
 mod distribution;
@@ -118,7 +118,7 @@ pub(crate) struct Style {
 }
 
 /// The colour of a server: the same hue in every chart (and close to the terminal's).
-pub(crate) fn server_color(view: &View<'_>, server: &str) -> String {
+pub(crate) fn server_color(view: &View<'_>, server: Arm<'_>) -> String {
     SERVER_COLORS[view.server_index(server) % SERVER_COLORS.len()].to_owned()
 }
 
@@ -143,8 +143,8 @@ fn style(view: &View<'_>, key: SeriesKey<'_>) -> Style {
 }
 
 /// Legend name and group of a server × workers line.
-fn series_name(server: &str, workers: u16) -> (String, String) {
-    (format!("{server} · {}", workers_text(workers)), format!("{server}-w{workers}"))
+fn series_name(server: Arm<'_>, workers: u16) -> (String, String) {
+    (format!("{server} · {}", workers_text(workers)), format!("{}-w{workers}", server.file_name()))
 }
 
 /// A panel of a grid: its title and axes.

@@ -61,7 +61,7 @@ pub(super) fn best_achieved(view: &View<'_>, key: SeriesKey<'_>) -> Option<(f64,
 /// The line of one server × endpoint across workers counts, plus hollow markers for lower bounds.
 pub(super) fn scaling_traces(
     view: &View<'_>,
-    server: &str,
+    server: Arm<'_>,
     endpoint: &EndpointRef,
     (x_ref, y_ref): &(String, String),
 ) -> Vec<Value> {
@@ -85,7 +85,7 @@ pub(super) fn scaling_traces(
         return Vec::new();
     }
     let look = style(view, SeriesKey { server, workers: view.workers.first().copied().unwrap_or(1), endpoint });
-    let group = format!("{server}-{}", endpoint.name);
+    let group = format!("{}-{}", server.file_name(), endpoint.name);
     let line = Scatter::new(points.iter().map(|p| p.0).collect(), points.iter().map(|p| p.1).collect())
         .name(format!("{server} · {} {}", endpoint_glyph(view, endpoint), endpoint.name))
         .legend_group(group.clone())

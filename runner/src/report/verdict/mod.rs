@@ -90,7 +90,7 @@ pub fn verdict(results: &RunResults) -> Option<Verdict> {
     let study = results.run.config.study.as_ref()?;
     let probes: Vec<&str> = results.capacity.iter().flat_map(|c| c.probes.iter().map(|p| p.test_id.as_str())).collect();
     let cost_tests: Vec<&TestRecord> = results.tests.iter().filter(|t| !probes.contains(&t.id.as_str())).collect();
-    let arms = &results.run.config.servers;
+    let arms = &arms_of(results);
     let mut endpoints = Vec::new();
     let mut missing = Vec::new();
     for (name, &rate) in &study.cost_rates {
@@ -108,13 +108,30 @@ pub fn verdict(results: &RunResults) -> Option<Verdict> {
     }
     for name in &study.capacity_endpoints {
         for arm in arms {
-            if !results.capacity.iter().any(|c| &c.server == arm && &c.endpoint.name == name) {
+            if !results.capacity.iter().any(|c| &c.arm().to_string() == arm && &c.endpoint.name == name) {
                 missing.push(format!("{name}: no capacity search for {arm}"));
             }
         }
     }
     let readings = readings(&endpoints);
     Some(Verdict { endpoints, readings, missing })
+}
+
+/// Every arm of the run by its label (`axum`, `monoio/epoll`), in the order its tests ran, then servers the
+/// run planned but has no test of.
+fn arms_of(results: &RunResults) -> Vec<String> {
+    let mut arms: Vec<String> = Vec::new();
+    for arm in results.tests.iter().map(|t| t.arm().to_string()) {
+        if !arms.contains(&arm) {
+            arms.push(arm);
+        }
+    }
+    for server in &results.run.config.servers {
+        if !arms.iter().any(|arm| arm == server || arm.starts_with(&format!("{server}/"))) {
+            arms.push(server.clone());
+        }
+    }
+    arms
 }
 
 fn catalogue_index(name: &str) -> usize {
@@ -154,7 +171,7 @@ fn endpoint_verdict(
         tests
             .iter()
             .copied()
-            .filter(|t| &t.server == arm && t.endpoint.name == endpoint.name && t.rate == rate)
+            .filter(|t| &t.arm().to_string() == arm && t.endpoint.name == endpoint.name && t.rate == rate)
             .collect()
     };
     let costs: Vec<(String, Option<Spread>, Vec<&TestRecord>)> = arms
@@ -180,7 +197,7 @@ fn endpoint_verdict(
             n: c.n,
         });
         let within_spread = cost.zip(best).is_some_and(|(c, b)| c.overlaps(&b));
-        let searched = capacity.iter().find(|c| c.server == arm && c.endpoint.name == endpoint.name);
+        let searched = capacity.iter().find(|c| c.arm().to_string() == arm && c.endpoint.name == endpoint.name);
         let capacity = match searched {
             Some(result) => match (result.sustainable_rps, result.valid) {
                 (Some(rps), true) => Capacity::Measured(rps),

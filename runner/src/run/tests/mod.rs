@@ -1,6 +1,6 @@
 //! The scheduler's orchestration with a fake server and a fake load generator: matrix order, repeats, the
 //! search budget, a server dying mid-test, Ctrl-C between tests and mid-attack, and persistence after every
-//! test. No process is started; the real backend is exercised by the e2e tests.
+//! test, the I/O driver axis. No process is started; the real backend is exercised by the e2e tests.
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Parser;
+use shared::IoDriver;
 use shared::api::{EndpointInfo, Health};
 use shared::binaries::SERVERS;
 
@@ -27,6 +28,8 @@ use crate::tools::vegeta::{AttackSpec, RequestResult};
 #[derive(Debug)]
 struct Start {
     server: String,
+    /// The `--io-driver` it was started with.
+    io_driver: Option<String>,
     /// The rate of the attack that followed, once it started.
     rate: Option<u32>,
     /// Tests `results.json` held on disk when the server started.
@@ -44,6 +47,10 @@ struct Script {
     ctrl_c_after_stops: Option<usize>,
     /// Rates above this get 500 ms latencies (they miss a 100 ms SLO).
     capacity_rps: Option<u32>,
+    /// A server asked for io_uring refuses to start, as the monoio arms do where the kernel has none.
+    io_uring_unavailable: bool,
+    /// What `/healthz` reports as the running driver, whatever was asked (default: the asked one).
+    healthz_driver: Option<&'static str>,
     /// In these measured attacks (1-based counts) the load generator falls behind its schedule.
     generator_behind_in_attacks: Vec<usize>,
     starts: RefCell<Vec<Start>>,
@@ -60,6 +67,7 @@ struct FakeServer {
     script: Rc<Script>,
     db: PathBuf,
     port: u16,
+    io_driver: Option<String>,
 }
 
 struct FakeAttack {
@@ -102,9 +110,24 @@ impl Backend for FakeBackend {
     fn start_server(&self, launch: &Launch) -> Result<Box<dyn Server>> {
         let run_dir = launch.db.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
         let on_disk = tests_on_disk(&run_dir);
-        self.0.starts.borrow_mut().push(Start { server: launch.server.clone(), rate: None, tests_on_disk: on_disk });
+        let flag = launch.extra_args.iter().position(|arg| arg == "--io-driver");
+        let io_driver = flag.and_then(|at| launch.extra_args.get(at + 1)).cloned();
+        let server = launch.server.clone();
+        self.0.starts.borrow_mut().push(Start {
+            server,
+            io_driver: io_driver.clone(),
+            rate: None,
+            tests_on_disk: on_disk,
+        });
+        if self.0.io_uring_unavailable && io_driver.as_deref() == Some("io_uring") {
+            bail!(
+                "starting the {0} server: the {0} server exited before it was ready (exit status: 1); its stderr \
+                 ends with:\n--io-driver io_uring: io_uring is not available here",
+                launch.server
+            );
+        }
         self.0.server_dead.set(false);
-        Ok(Box::new(FakeServer { script: Rc::clone(&self.0), db: launch.db.clone(), port: 40_000 }))
+        Ok(Box::new(FakeServer { script: Rc::clone(&self.0), db: launch.db.clone(), port: 40_000, io_driver }))
     }
 
     fn start_attack(&self, spec: &AttackSpec) -> Result<Box<dyn Attack>> {
@@ -185,7 +208,7 @@ impl Server for FakeServer {
             server: "fake".into(),
             runtime: "fake".into(),
             workers: 1,
-            io_driver: "none".into(),
+            io_driver: self.script.healthz_driver.or(self.io_driver.as_deref()).unwrap_or("epoll").into(),
             sleep_ms: 50,
             pool_size: 1,
             blocking_threads: 1,
@@ -342,29 +365,63 @@ fn ctrl_c_mid_attack_stops_it_once_and_does_not_count_the_cut_test() {
 }
 
 #[test]
-fn the_search_budget_is_shared_and_no_probe_exceeds_the_maximum() {
-    // Each probe is expected to cost 1 s + the per-test overhead (2 s). A 3 s budget over two searches gives
-    // the first 1.5 s, too little for one probe; the second then gets all that is left.
-    let script = Script { capacity_rps: Some(150), ..Script::default() };
-    let args = ["--servers", &two_servers(), "--find-max", "--budget", "3s", "--start-rate", "20", "--max-rate", "300"];
-    let (script, outcome, _out) = run_with(script, &args);
-    let capacity = &outcome.results.capacity;
-    assert_eq!(capacity.len(), 2);
-    assert!(capacity[0].probes.is_empty() && capacity[0].stop.contains("budget"), "{:?}", capacity[0]);
-    let found = capacity[1].sustainable_rps.expect("the second search found a rate");
-    assert!((143..=150).contains(&found), "{:?}", capacity[1]);
-    assert!(capacity[1].probes.iter().any(|p| p.verdict == ProbeVerdict::Misses));
-    let rates: Vec<u32> = script.starts.borrow().iter().filter_map(|s| s.rate).collect();
-    assert!(rates.iter().all(|&rate| rate <= 300), "{rates:?}");
-    assert_eq!(outcome.results.tests.len(), capacity[1].probes.len(), "every probe is a persisted test");
-}
-
-#[test]
 fn a_taken_fixed_port_is_recorded_in_the_test() {
     let (_script, outcome, _out) =
         run_with(Script::default(), &["--servers", SERVERS[0], "--rates", "10", "--port", "8000"]);
     let notes = &outcome.results.tests[0].notes;
     assert!(notes.iter().any(|n| n.contains("port 8000 was taken")), "{notes:?}");
+}
+
+/// Both drivers of the monoio arm, as `--io-drivers` asks.
+const BOTH_DRIVERS: [&str; 2] = ["--io-drivers", "io_uring,epoll"];
+
+#[test]
+fn each_io_driver_is_an_arm_of_its_own_and_arms_without_a_choice_run_once() {
+    let args = ["--servers", "axum,monoio", "--rates", "10", BOTH_DRIVERS[0], BOTH_DRIVERS[1]];
+    let (script, outcome, _out) = run_with(Script::default(), &args);
+    let starts: Vec<(String, Option<String>)> =
+        script.starts.borrow().iter().map(|s| (s.server.clone(), s.io_driver.clone())).collect();
+    let monoio_on = |driver: &str| ("monoio".to_owned(), Some(driver.to_owned()));
+    assert_eq!(starts, [("axum".to_owned(), None), monoio_on("io_uring"), monoio_on("epoll")]);
+    let tests = &outcome.results.tests;
+    let recorded: Vec<(&str, Option<IoDriver>)> = tests.iter().map(|t| (t.id.as_str(), t.io_driver)).collect();
+    assert_eq!(
+        recorded,
+        [
+            ("axum_w1_simple_noop_10", None),
+            ("monoio-io_uring_w1_simple_noop_10", Some(IoDriver::IoUring)),
+            ("monoio-epoll_w1_simple_noop_10", Some(IoDriver::Epoll)),
+        ]
+    );
+    assert!(tests.iter().all(|t| t.status == TestStatus::Ok), "{tests:?}");
+    assert_eq!(outcome.results.run.config.io_drivers, [IoDriver::IoUring, IoDriver::Epoll]);
+}
+
+#[test]
+fn an_io_uring_the_kernel_refuses_is_a_failed_record_never_an_epoll_measurement() {
+    let script = Script { io_uring_unavailable: true, ..Script::default() };
+    let args = ["--servers", "monoio", "--rates", "10", BOTH_DRIVERS[0], BOTH_DRIVERS[1]];
+    let (script, outcome, _out) = run_with(script, &args);
+    let [uring, epoll] = &outcome.results.tests[..] else { panic!("two tests: {:?}", outcome.results.tests) };
+    assert_eq!((uring.io_driver, uring.status), (Some(IoDriver::IoUring), TestStatus::Failed));
+    let failure = uring.failure.as_deref().unwrap_or_default();
+    assert!(failure.contains("io_uring is not available"), "{failure}");
+    assert!(uring.metrics.is_none(), "nothing was measured for io_uring");
+    assert_eq!((epoll.io_driver, epoll.status), (Some(IoDriver::Epoll), TestStatus::Ok));
+    let attacked: Vec<Option<String>> =
+        script.starts.borrow().iter().filter(|s| s.rate.is_some()).map(|s| s.io_driver.clone()).collect();
+    assert_eq!(attacked, [Some("epoll".to_owned())], "only the epoll server was attacked");
+}
+
+#[test]
+fn a_server_on_another_driver_than_asked_fails_its_test() {
+    let script = Script { healthz_driver: Some("epoll"), ..Script::default() };
+    let (script, outcome, _out) = run_with(script, &["--servers", "monoio-hyper", "--rates", "10"]);
+    let test = &outcome.results.tests[0];
+    assert_eq!((test.io_driver, test.status), (Some(IoDriver::IoUring), TestStatus::Failed));
+    let failure = test.failure.as_deref().unwrap_or_default();
+    assert!(failure.contains("--io-driver io_uring but /healthz reports epoll"), "{failure}");
+    assert_eq!(script.attacks.get(), 0, "a server on the wrong driver is never attacked");
 }
 
 #[test]
@@ -424,32 +481,4 @@ fn a_probe_the_generator_limited_is_measured_once_more() {
     );
 }
 
-#[test]
-fn the_study_measures_cost_with_repeats_then_searches_only_where_the_server_limits() {
-    let args = ["--servers", SERVERS[0], "--filter", "/api/simple/async_blocking/"];
-    let (script, outcome, _out) = run_with(Script::default(), &args);
-    let results = &outcome.results;
-    let study = results.run.config.study.as_ref().expect("no rate flags: a study");
-    assert_eq!(study.capacity_endpoints, ["simple_async_blocking"]);
-    let probes: Vec<&str> = results.capacity.iter().flat_map(|c| c.probes.iter().map(|p| p.test_id.as_str())).collect();
-    let cost: Vec<(&str, u32, u32)> = results
-        .tests
-        .iter()
-        .filter(|t| !probes.contains(&t.id.as_str()))
-        .map(|t| (t.endpoint.name.as_str(), t.rate, t.repeat))
-        .collect();
-    let noop = crate::defaults::STUDY_COST_RATE;
-    let expected = [
-        ("simple_noop", noop, 1),
-        ("simple_noop", noop, 2),
-        ("simple_noop", noop, 3),
-        ("simple_async_blocking", 10, 1),
-        ("simple_async_blocking", 10, 2),
-        ("simple_async_blocking", 10, 3),
-    ];
-    assert_eq!(cost, expected, "cost first, every endpoint at its rate, three repeats");
-    assert_eq!(results.capacity.len(), 1, "one search: the endpoint the server limits");
-    assert!(!probes.is_empty() && script.starts.borrow().len() == cost.len() + probes.len());
-    let verdict = crate::report::verdict::verdict(results).expect("a study has a verdict");
-    assert_eq!(verdict.endpoints.len(), 2);
-}
+mod searches;
