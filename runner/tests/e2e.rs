@@ -128,6 +128,7 @@ fn short_matrix_writes_every_file_and_agrees_with_vegeta() {
     assert!(stdout.contains("simple_async") && stdout.contains(&run_dir.display().to_string()), "{stdout}");
     assert!(run_dir.join("report.html").is_file(), "the run renders its report");
     assert!(!run_dir.join("db").exists(), "every database is deleted after its audit (no --keep-db)");
+    assert!(!run_dir.join("targets").exists(), "every targets file is deleted after its attack");
     let csv = std::fs::read_to_string(run_dir.join("results.csv")).expect("results.csv beside results.json");
     let header: Vec<&str> = csv.lines().next().unwrap_or_default().split(',').collect();
     assert_eq!(csv.lines().count(), results.tests.len() + 1, "a header and one row per test:\n{csv}");

@@ -160,7 +160,11 @@ impl TestRunner<'_> {
         let files = TestFiles::for_stem(stem);
         let raw = self.run_dir.join(&files.raw);
         let spec = self.attack_spec(case, &targets, &raw, stem, self.plan.duration);
-        let attack = self.attack(server.as_ref(), case, &spec, true)?;
+        let attack = self.attack(server.as_ref(), case, &spec, true);
+        // 2,000 lines (~150 KB) per test, rebuilt at will from the catalogue and the test's `server_addr`:
+        // kept, they would be a quarter of a study's disk use.
+        let _ = std::fs::remove_file(&targets);
+        let attack = attack?;
         let samples = attack.samples.unwrap_or_default();
         let db = server.db_path().to_path_buf();
         let server_addr = server.base_url().trim_start_matches("http://").to_owned();
@@ -206,7 +210,7 @@ impl TestRunner<'_> {
     fn warm_up(&self, server: &dyn Server, case: &TestCase<'_>, stem: &str) -> Result<()> {
         let warm_stem = format!("{stem}_warmup");
         let targets = self.write_targets(server, case, &warm_stem)?;
-        let raw = self.run_dir.join("targets").join(format!("{warm_stem}.bin"));
+        let raw = self.run_dir.join(TARGETS_FOLDER).join(format!("{warm_stem}.bin"));
         let spec = self.attack_spec(case, &targets, &raw, &warm_stem, self.plan.warmup);
         let outcome = self.attack(server, case, &spec, false).context("warming up")?;
         let _ = std::fs::remove_file(&raw);
@@ -218,7 +222,7 @@ impl TestRunner<'_> {
     }
 
     fn write_targets(&self, server: &dyn Server, case: &TestCase<'_>, stem: &str) -> Result<PathBuf> {
-        let folder = self.run_dir.join("targets");
+        let folder = self.run_dir.join(TARGETS_FOLDER);
         std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
         let targets = folder.join(format!("{stem}.jsonl"));
         write_targets(&targets, &server.base_url(), case.endpoint, 1..=shared::db::SEED_ITEMS)?;
@@ -335,6 +339,9 @@ impl TestRunner<'_> {
         Ok(AttackRun { samples, accounts, failure, cut_short })
     }
 }
+
+/// Folder of the run folder that holds each attack's targets (and a warm-up's results) while it runs.
+pub(super) const TARGETS_FOLDER: &str = "targets";
 
 /// Folder of the run folder that holds the tests' databases while they run (and after, with `--keep-db`).
 pub(super) const DB_FOLDER: &str = "db";

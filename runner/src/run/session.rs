@@ -177,6 +177,7 @@ impl<'a> Session<'a> {
     fn finish(&mut self) -> Result<()> {
         // Every database was deleted after its audit (unless --keep-db); an empty folder is not left behind.
         let _ = std::fs::remove_dir(self.run_dir.join(super::measure::DB_FOLDER));
+        let _ = std::fs::remove_dir(self.run_dir.join(super::measure::TARGETS_FOLDER));
         let interrupted = self.is_interrupted();
         let run = &mut self.results.run;
         run.status = if interrupted { RunStatus::Interrupted } else { RunStatus::Complete };
