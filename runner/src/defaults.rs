@@ -136,6 +136,9 @@ pub const RUN_QUEUE_SHARE_LIMIT: f64 = 0.25;
 /// the generator (goroutine scheduling, its own connection pool), and it would sit inside every server's
 /// figures at that rate.
 pub const CLEAN_P99_BOUND: Duration = Duration::from_millis(2);
+/// Requests a calibration probe needs before its p99 is held against [`CLEAN_P99_BOUND`]: with 1,000, the p99
+/// is the 10th-worst request rather than the single worst, which one scheduler hiccup decides.
+pub const CLEAN_MIN_REQUESTS: u64 = 1000;
 
 // --- One test ---------------------------------------------------------------------------------------------
 

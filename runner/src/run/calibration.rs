@@ -47,6 +47,7 @@ fn generator_probe(test: &TestRecord) -> Option<GeneratorProbe> {
             .and_then(|a| a.load_generator.cpu.value())
             .and_then(|cpu| cpu.us_per_request),
         valid: test.status == TestStatus::Ok && test.validity.valid,
+        requests: metrics.requests,
     })
 }
 
