@@ -120,8 +120,15 @@ pub const BACKLOG_GROWTH_FACTOR: f64 = 1.5;
 pub const BACKLOG_GROWTH_SLACK: Duration = Duration::from_millis(2);
 /// Fewer requests than this cannot show whether the server kept up (one per third, at least).
 pub const KEPT_UP_MIN_REQUESTS: usize = 3;
-/// A process that spent more than this share of the window waiting on a run queue (summed over its threads:
-/// 0.25 = on average a quarter of a thread runnable but not running) makes the result invalid.
+/// A process whose busiest thread spent more than this share of the window waiting on a run queue makes the
+/// result invalid.
+///
+/// The busiest thread, not the sum over threads: a server's own threads hand work to each other on its one
+/// core (the event loop wakes a SQLite connection thread, which wakes it back), and each hand-off leaves the
+/// woken thread runnable until the other blocks. That is the design being measured, not contention, yet
+/// summed over the five threads of the non-blocking DB path it reached 29-36% of the window at 4,000 req/s
+/// with nothing else on the server's core. A process short of CPU because other tasks run on its cores
+/// makes every one of its busy threads wait, the busiest most.
 ///
 /// 25%: on CPUs of its own a process waits microseconds per wake-up, well under 1% of a window even at tens
 /// of thousands of wake-ups per second. Measured here with other builds running on the same two cores,

@@ -547,6 +547,7 @@ fn fixture_with_accounting() -> RunResults {
         missing_at_most_s: 0.0,
         window_s: 10.0,
         share_pct: 1.0,
+        busiest_thread_share_pct: Some(0.5),
         threads_seen: 4,
         threads_born: 0,
         threads_exited: 0,

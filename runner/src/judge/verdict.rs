@@ -123,7 +123,7 @@ mod tests {
     fn a_server_short_of_cpu_within_the_slo_is_invalid() {
         let server_short = [Invalidity::Contended { process: Process::Server, share_pct: 40.0 }];
         let Verdict::Invalid(why) = judge(&record(), &server_short, &SLO) else { panic!("invalid") };
-        assert!(!why.starts_with(GENERATOR_LIMITED) && why.contains("the server waited"), "{why}");
+        assert!(!why.starts_with(GENERATOR_LIMITED) && why.contains("the server's busiest thread waited"), "{why}");
     }
 
     #[test]

@@ -88,6 +88,10 @@ pub struct RunQueueRecord {
     pub window_s: f64,
     /// `delay_s / window_s` in percent (summed over threads, so it can pass 100).
     pub share_pct: f64,
+    /// The delay of the thread that waited longest, as a share of the window in percent: what the
+    /// contention rule judges. Absent in records made before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busiest_thread_share_pct: Option<f64>,
     pub threads_seen: usize,
     pub threads_born: usize,
     pub threads_exited: usize,

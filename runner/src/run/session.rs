@@ -136,8 +136,9 @@ impl<'a> Session<'a> {
                 break;
             }
             let previous = index.checked_sub(1).map(|i| &searches[i].0);
+            // Probes are shared only between the searches of one arm (server and I/O driver), workers and endpoint.
             if previous.is_some_and(|p| {
-                (p.server, p.workers, p.endpoint.name) != (combo.server, combo.workers, combo.endpoint.name)
+                (p.arm(), p.workers, p.endpoint.name) != (combo.arm(), combo.workers, combo.endpoint.name)
             }) {
                 measured.clear();
             }

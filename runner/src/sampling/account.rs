@@ -89,6 +89,9 @@ fn ticks_to_duration(ticks: u64, ticks_per_second: u64) -> Duration {
 pub struct RunQueueDelay {
     /// Summed over threads: two threads waiting for 1 ms each make 2 ms.
     pub delay: Duration,
+    /// The delay of the thread that waited longest (the contention rule's figure: see
+    /// [`crate::defaults::RUN_QUEUE_SHARE_LIMIT`]).
+    pub busiest_thread: Duration,
     /// The true delay is within `[delay, delay + missing_at_most]`.
     pub missing_at_most: Duration,
     /// Wall time from the first reading to the last.
@@ -104,6 +107,12 @@ impl RunQueueDelay {
     pub fn share_of_window(&self) -> f64 {
         let wall = self.wall.as_secs_f64();
         if wall > 0.0 { self.delay.as_secs_f64() / wall } else { 0.0 }
+    }
+
+    /// The busiest thread's delay as a share of the window's wall time.
+    pub fn busiest_thread_share(&self) -> f64 {
+        let wall = self.wall.as_secs_f64();
+        if wall > 0.0 { self.busiest_thread.as_secs_f64() / wall } else { 0.0 }
     }
 }
 
@@ -194,6 +203,7 @@ impl RunQueueAccount {
             return Err(Unmeasured::EmptyWindow);
         }
         let counted: u64 = self.live.values().chain(&self.gone).map(Followed::counted_ns).sum();
+        let busiest = self.live.values().chain(&self.gone).map(Followed::counted_ns).max().unwrap_or(0);
         let missing = self
             .gone
             .iter()
@@ -201,6 +211,7 @@ impl RunQueueAccount {
             .sum();
         Ok(RunQueueDelay {
             delay: Duration::from_nanos(counted),
+            busiest_thread: Duration::from_nanos(busiest),
             missing_at_most: missing,
             wall,
             threads_seen: self.live.len() + self.gone.len(),
@@ -432,6 +443,7 @@ mod tests {
         let delay = account.delay().expect("measured");
         // 1: 600; 2: 200 (until last seen); old 3: 200; new 3: 50; 4: 400.
         assert_eq!(delay.delay, Duration::from_nanos(600 + 200 + 200 + 50 + 400));
+        assert_eq!(delay.busiest_thread, Duration::from_nanos(600), "the thread that waited longest");
         assert_eq!((delay.threads_seen, delay.threads_born, delay.threads_exited), (5, 2, 2));
         // Thread 2 and old thread 3 were last seen at 1 s and missed at 2 s: up to 1 s each is missing.
         assert_eq!(delay.missing_at_most, s(2));

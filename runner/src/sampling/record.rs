@@ -57,6 +57,7 @@ fn run_queue_record(delay: &RunQueueDelay) -> RunQueueRecord {
         missing_at_most_s: delay.missing_at_most.as_secs_f64(),
         window_s: delay.wall.as_secs_f64(),
         share_pct: delay.share_of_window() * 100.0,
+        busiest_thread_share_pct: Some(delay.busiest_thread_share() * 100.0),
         threads_seen: delay.threads_seen,
         threads_born: delay.threads_born,
         threads_exited: delay.threads_exited,
@@ -90,6 +91,7 @@ mod tests {
     fn delay(delay_ms: u64, wall_ms: u64) -> RunQueueDelay {
         RunQueueDelay {
             delay: Duration::from_millis(delay_ms),
+            busiest_thread: Duration::from_millis(delay_ms / 2),
             missing_at_most: Duration::ZERO,
             wall: Duration::from_millis(wall_ms),
             threads_seen: 2,

@@ -24,6 +24,8 @@ use crate::sampling::Accounts;
 use crate::sampling::account::{CpuWindow, RunQueueDelay, WindowAccount};
 use crate::tools::vegeta::{AttackSpec, RequestResult};
 
+mod drivers;
+
 /// One server start as the fakes saw it.
 #[derive(Debug)]
 struct Start {
@@ -90,6 +92,7 @@ impl Sampler for NoSamples {
             }),
             run_queue: Ok(RunQueueDelay {
                 delay: Duration::from_millis(1),
+                busiest_thread: Duration::from_millis(1),
                 missing_at_most: Duration::ZERO,
                 wall: Duration::from_secs(1),
                 threads_seen: 2,
@@ -374,55 +377,6 @@ fn a_taken_fixed_port_is_recorded_in_the_test() {
 
 /// Both drivers of the monoio arm, as `--io-drivers` asks.
 const BOTH_DRIVERS: [&str; 2] = ["--io-drivers", "io_uring,epoll"];
-
-#[test]
-fn each_io_driver_is_an_arm_of_its_own_and_arms_without_a_choice_run_once() {
-    let args = ["--servers", "axum,monoio", "--rates", "10", BOTH_DRIVERS[0], BOTH_DRIVERS[1]];
-    let (script, outcome, _out) = run_with(Script::default(), &args);
-    let starts: Vec<(String, Option<String>)> =
-        script.starts.borrow().iter().map(|s| (s.server.clone(), s.io_driver.clone())).collect();
-    let monoio_on = |driver: &str| ("monoio".to_owned(), Some(driver.to_owned()));
-    assert_eq!(starts, [("axum".to_owned(), None), monoio_on("io_uring"), monoio_on("epoll")]);
-    let tests = &outcome.results.tests;
-    let recorded: Vec<(&str, Option<IoDriver>)> = tests.iter().map(|t| (t.id.as_str(), t.io_driver)).collect();
-    assert_eq!(
-        recorded,
-        [
-            ("axum_w1_simple_noop_10", None),
-            ("monoio-io_uring_w1_simple_noop_10", Some(IoDriver::IoUring)),
-            ("monoio-epoll_w1_simple_noop_10", Some(IoDriver::Epoll)),
-        ]
-    );
-    assert!(tests.iter().all(|t| t.status == TestStatus::Ok), "{tests:?}");
-    assert_eq!(outcome.results.run.config.io_drivers, [IoDriver::IoUring, IoDriver::Epoll]);
-}
-
-#[test]
-fn an_io_uring_the_kernel_refuses_is_a_failed_record_never_an_epoll_measurement() {
-    let script = Script { io_uring_unavailable: true, ..Script::default() };
-    let args = ["--servers", "monoio", "--rates", "10", BOTH_DRIVERS[0], BOTH_DRIVERS[1]];
-    let (script, outcome, _out) = run_with(script, &args);
-    let [uring, epoll] = &outcome.results.tests[..] else { panic!("two tests: {:?}", outcome.results.tests) };
-    assert_eq!((uring.io_driver, uring.status), (Some(IoDriver::IoUring), TestStatus::Failed));
-    let failure = uring.failure.as_deref().unwrap_or_default();
-    assert!(failure.contains("io_uring is not available"), "{failure}");
-    assert!(uring.metrics.is_none(), "nothing was measured for io_uring");
-    assert_eq!((epoll.io_driver, epoll.status), (Some(IoDriver::Epoll), TestStatus::Ok));
-    let attacked: Vec<Option<String>> =
-        script.starts.borrow().iter().filter(|s| s.rate.is_some()).map(|s| s.io_driver.clone()).collect();
-    assert_eq!(attacked, [Some("epoll".to_owned())], "only the epoll server was attacked");
-}
-
-#[test]
-fn a_server_on_another_driver_than_asked_fails_its_test() {
-    let script = Script { healthz_driver: Some("epoll"), ..Script::default() };
-    let (script, outcome, _out) = run_with(script, &["--servers", "monoio-hyper", "--rates", "10"]);
-    let test = &outcome.results.tests[0];
-    assert_eq!((test.io_driver, test.status), (Some(IoDriver::IoUring), TestStatus::Failed));
-    let failure = test.failure.as_deref().unwrap_or_default();
-    assert!(failure.contains("--io-driver io_uring but /healthz reports epoll"), "{failure}");
-    assert_eq!(script.attacks.get(), 0, "a server on the wrong driver is never attacked");
-}
 
 #[test]
 fn a_calibration_finds_both_ceilings_measuring_each_rate_once() {
