@@ -91,6 +91,27 @@ pub enum Command {
     /// results, against the no-op endpoint. Stored in <out>/calibration.json; later runs and reports show
     /// results as a fraction of it and warn about rates above it.
     Calibrate(CalibrateArgs),
+    /// Line up the matching tests of two run folders (same arm, workers, endpoint, rate and I/O driver) and
+    /// flag figures (p50, p99, achieved rate, server CPU per request) that changed beyond the threshold and,
+    /// with repeats, beyond their min–max spread. Exits 0 with "no regression", 1 when a test got worse, 2
+    /// when the runs cannot be compared (missing or half-written results.json, other machines or arms).
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The baseline run folder.
+    #[arg(value_name = "OLD_DIR")]
+    pub old: PathBuf,
+
+    /// The run folder to judge against it.
+    #[arg(value_name = "NEW_DIR")]
+    pub new: PathBuf,
+
+    /// Percent change of a median beyond which a figure counts as changed (latency changes under
+    /// 0.5 ms never count).
+    #[arg(long, default_value_t = defaults::COMPARE_THRESHOLD_PCT, value_name = "PCT")]
+    pub threshold: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -148,17 +169,20 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', value_name = "PREFIX")]
     pub filter: Vec<String>,
 
-    /// Target request rates in requests per second, one test per rate.
-    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = defaults::RATES, value_name = "RPS")]
+    /// Target request rates in requests per second, one test per rate: the fixed matrix (e.g. --rates 1000
+    /// 2000) instead of the default study [default: the study: every arm's cost per endpoint at an equal clean
+    /// rate, repeated, then the capacity of the endpoints the server limits].
+    #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "RPS")]
     pub rates: Vec<u32>,
 
     /// Length of each measured attack, e.g. 10s, 1m, 500ms (defaults in --help).
     #[arg(long, value_parser = positive_duration, value_name = "DURATION")]
     pub duration: Option<Duration>,
 
-    /// Warm-up attack before each measured test, at the test's rate, excluded from the metrics; 0 skips it.
-    #[arg(long, default_value = defaults::WARMUP, value_parser = duration_or_zero, value_name = "DURATION")]
-    pub warmup: Duration,
+    /// Warm-up attack before each measured test, at the test's rate, excluded from the metrics; 0 skips it
+    /// [default: 2s; 500ms in the study].
+    #[arg(long, value_parser = duration_or_zero, value_name = "DURATION")]
+    pub warmup: Option<Duration>,
 
     /// Run each test this many times, each on a fresh server; tables and charts show the median and the
     /// spread, and every repeat is kept.
@@ -194,9 +218,11 @@ pub struct RunArgs {
     #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = defaults::WORKERS, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS), value_name = "N")]
     pub workers: Vec<u16>,
 
-    /// Address the servers listen on; must be a loopback address (load only ever targets this machine).
-    #[arg(long, default_value = shared::config::DEFAULT_HOST)]
-    pub host: String,
+    /// Address every server listens on; must be a loopback address (load only ever targets this machine)
+    /// [default: each test's server gets a 127.x.y.z address of its own, so no earlier test's TIME_WAIT
+    /// sockets meet it].
+    #[arg(long)]
+    pub host: Option<String>,
 
     /// Fixed port for the servers; absent or 0 picks a free port for every start (a taken port falls back to
     /// a free one with a warning).
@@ -238,6 +264,11 @@ pub struct RunArgs {
     /// Skip the HTML report at the end of the run (the terminal tables and charts are still printed).
     #[arg(long)]
     pub no_html: bool,
+
+    /// Keep every test's SQLite database (and its -wal file) in the run folder's db/; by default each is
+    /// deleted once its write audit has read it, which keeps a run's disk use to its results.
+    #[arg(long)]
+    pub keep_db: bool,
 
     /// Print the test matrix and how long it would take, then exit without running anything.
     #[arg(long)]

@@ -1,7 +1,8 @@
 //! `runner`: parse the command line, run the chosen command, print the error chain, set the exit code.
 //!
 //! Exit codes: 0 success; 1 a failure while running; 2 bad arguments or a missing tool (vegeta, a server
-//! binary); 130 interrupted by Ctrl-C (every finished test is kept).
+//! binary); 130 interrupted by Ctrl-C (every finished test is kept). `runner compare`: 0 no regression, 1 a
+//! regression, 2 runs that cannot be compared.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
-use runner::cli::{CalibrateArgs, Cli, Command, ReportArgs, RunArgs};
+use runner::cli::{CalibrateArgs, Cli, Command, CompareArgs, ReportArgs, RunArgs};
 use runner::config::{Plan, PlanError};
 use runner::host::machine;
 use runner::model::{self, RunResults};
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         None => run_benchmark(&cli.run),
         Some(Command::Report(args)) => render_report(&args),
         Some(Command::Calibrate(args)) => calibrate(&args),
+        Some(Command::Compare(args)) => compare_runs(&args),
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("runner: {error:#}");
@@ -49,7 +51,7 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
 }
 
 fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
-    let plan = Plan::resolve(args)?;
+    let plan = Plan::resolve_with_ceiling(args, clean_ceiling(&args.out))?;
     if args.dry_run {
         print!("{}", plan.describe());
         return Ok(ExitCode::SUCCESS);
@@ -77,6 +79,13 @@ fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The load generator's calibrated clean ceiling on this machine, if `runner calibrate` stored one (a
+/// corrupt calibration is reported when the run records its metadata).
+fn clean_ceiling(out: &Path) -> Option<u32> {
+    let calibration = model::Calibration::load_for(out, &machine::detect()).ok().flatten()?;
+    calibration.generator.and_then(|generator| generator.clean_ceiling_rps)
+}
+
 /// Ctrl-C and SIGTERM set a flag the scheduler checks; children run in their own process group, so the
 /// runner stops them in order (vegeta flushes, servers finish) instead of everything dying at once. A second
 /// Ctrl-C exits immediately.
@@ -102,6 +111,10 @@ fn finish_run(results: &RunResults, run_dir: &Path, html: bool) -> Result<()> {
     }
     println!("results: {}", file_link(&run_dir.join(model::RESULTS_FILE), color));
     println!("run folder: {}", file_link(run_dir, color));
+    // The study's answer is the last thing on the screen.
+    if let Some(verdict) = report::verdict::verdict(results) {
+        println!("\n{}", report::verdict::text::render(&verdict));
+    }
     Ok(())
 }
 
@@ -141,11 +154,26 @@ fn calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `runner compare`: the table, then 0 (no regression), 1 (a regression) or 2 (not comparable).
+fn compare_runs(args: &CompareArgs) -> Result<ExitCode> {
+    let load = |dir: &Path| RunResults::load(dir).map_err(|error| UsageError(format!("cannot compare: {error}")));
+    let (old, new) = (load(&args.old)?, load(&args.new)?);
+    let comparison = report::compare::compare(&old, &new, args.threshold)
+        .map_err(|error| UsageError(format!("cannot compare: {error}")))?;
+    print!("{}", report::compare::table::render(&comparison));
+    Ok(if comparison.regressions() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 fn render_report(args: &ReportArgs) -> Result<ExitCode> {
     let run_dir = report_dir(args)?;
     let results = RunResults::load(&run_dir)?;
+    let csv = run_dir.join(report::CSV_FILE);
+    report::write_csv(&results, &csv).with_context(|| format!("writing {}", csv.display()))?;
     let color = stdout_is_terminal();
     println!("{}", report::terminal_report(&results, report::terminal_width(), color));
+    if let Some(verdict) = report::verdict::verdict(&results) {
+        println!("{}", report::verdict::text::render(&verdict));
+    }
     if !args.no_html {
         let html_path = args.output.clone().unwrap_or_else(|| run_dir.join(report::HTML_FILE));
         report::write_html(&results, &html_path)?;

@@ -127,6 +127,33 @@ fn short_matrix_writes_every_file_and_agrees_with_vegeta() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("simple_async") && stdout.contains(&run_dir.display().to_string()), "{stdout}");
     assert!(run_dir.join("report.html").is_file(), "the run renders its report");
+    assert!(!run_dir.join("db").exists(), "every database is deleted after its audit (no --keep-db)");
+    assert!(!run_dir.join("targets").exists(), "every targets file is deleted after its attack");
+    let csv = std::fs::read_to_string(run_dir.join("results.csv")).expect("results.csv beside results.json");
+    let header: Vec<&str> = csv.lines().next().unwrap_or_default().split(',').collect();
+    assert_eq!(csv.lines().count(), results.tests.len() + 1, "a header and one row per test:\n{csv}");
+    for column in ["id", "server", "rate", "metrics.latency_ms.p99", "metrics.achieved_rps", "server_addr"] {
+        assert!(header.contains(&column), "results.csv has {column}: {header:?}");
+    }
+    let addresses: std::collections::HashSet<&str> = results
+        .tests
+        .iter()
+        .filter_map(|t| t.server_addr.as_deref())
+        .map(|a| a.split(':').next().unwrap_or(a))
+        .collect();
+    assert_eq!(addresses.len(), results.tests.len(), "each test's server had an address of its own: {addresses:?}");
+    for test in &results.tests {
+        let plot = vegeta_plot(&run_dir.join(&test.files.raw));
+        assert!(plot.contains("<html") || plot.contains("<!doctype"), "{}: vegeta plot reads the .bin", test.id);
+    }
+}
+
+/// `vegeta plot` of a raw results file: an HTML page.
+fn vegeta_plot(raw: &Path) -> String {
+    let vegeta = runner::tools::vegeta::Vegeta::locate(None).expect("vegeta is installed (scripts/install-vegeta.sh)");
+    let output = Command::new(vegeta.path()).arg("plot").arg(raw).output().expect("vegeta plot runs");
+    assert!(output.status.success(), "vegeta plot {}: {}", raw.display(), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).to_lowercase()
 }
 
 /// Whether this kernel lets a process set up io_uring (`io_uring_disabled` 0; absent on kernels before it).
@@ -416,11 +443,14 @@ fn report_rerenders_a_run_folder_and_explains_a_missing_one() {
             "--duration",
             "1s",
             "--no-html",
+            "--keep-db",
         ],
     );
     assert!(output.status.success(), "{}", describe(&output));
     let run_dir = only_run_dir(out.path());
     assert!(!run_dir.join("report.html").exists(), "--no-html writes no HTML");
+    let kept = std::fs::read_dir(run_dir.join("db")).map(|dir| dir.count()).unwrap_or(0);
+    assert!(kept >= 1, "--keep-db keeps the test's database");
     let report = Command::new(env!("CARGO_BIN_EXE_runner"))
         .arg("report")
         .arg("--out")
@@ -491,6 +521,52 @@ fn find_max_lands_where_the_handlers_predict() {
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("sustains"), "{stdout}");
+}
+
+/// `runner compare` on real run folders: a run against itself, against a copy whose p99s were tripled, and
+/// against folders that cannot be compared.
+#[test]
+fn compare_passes_a_run_against_itself_and_fails_a_doctored_copy() {
+    let _quiet = quiet_vegeta_cpus();
+    let out = tempfile::tempdir().expect("temp dir");
+    let args =
+        ["--servers", "axum", "--filter", "/api/simple/async/", "--rates", "20", "--duration", "1s", "--warmup", "0"];
+    let output = run_runner(out.path(), &[&args[..], &["--no-html"]].concat());
+    assert!(output.status.success(), "{}", describe(&output));
+    let run_dir = only_run_dir(out.path());
+    let compare = |old: &Path, new: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_runner")).arg("compare").arg(old).arg(new).output().expect("runs")
+    };
+
+    let same = compare(&run_dir, &run_dir);
+    assert_eq!(same.status.code(), Some(0), "{}", describe(&same));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("no regression"), "{}", describe(&same));
+
+    let copies = tempfile::tempdir().expect("temp dir");
+    let doctored = copies.path().join("doctored");
+    std::fs::create_dir(&doctored).expect("created");
+    let mut results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).expect("readable")).expect("JSON");
+    for test in results["tests"].as_array_mut().expect("tests") {
+        let p99 = test["metrics"]["latency_ms"]["p99"].as_f64().expect("a p99");
+        test["metrics"]["latency_ms"]["p99"] = serde_json::json!(p99 * 3.0);
+    }
+    std::fs::write(doctored.join("results.json"), results.to_string()).expect("written");
+    let worse = compare(&run_dir, &doctored);
+    assert_eq!(worse.status.code(), Some(1), "{}", describe(&worse));
+    assert!(String::from_utf8_lossy(&worse.stdout).contains("REGRESSION"), "{}", describe(&worse));
+
+    let missing = compare(&run_dir, &copies.path().join("nowhere"));
+    assert_eq!(missing.status.code(), Some(2), "{}", describe(&missing));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot compare"), "{}", describe(&missing));
+
+    let half = copies.path().join("half");
+    std::fs::create_dir(&half).expect("created");
+    let text = std::fs::read_to_string(run_dir.join("results.json")).expect("readable");
+    std::fs::write(half.join("results.json"), &text[..text.len() / 2]).expect("written");
+    let half_written = compare(&run_dir, &half);
+    assert_eq!(half_written.status.code(), Some(2), "{}", describe(&half_written));
+    assert!(String::from_utf8_lossy(&half_written.stderr).contains("not valid JSON"), "{}", describe(&half_written));
 }
 
 /// Threads of this test process spinning on `cpus` (each pinned there) until dropped or `limit` passes.
@@ -574,4 +650,27 @@ fn a_starved_load_generator_is_invalid_because_it_fell_behind_its_schedule() {
     assert!(!test.validity.valid);
     let reason = runner::judge::validity::FELL_BEHIND_REASON;
     assert!(test.validity.reasons.iter().any(|r| r.starts_with(reason)), "{:?}", test.validity.reasons);
+}
+
+/// `runner` with no rate flags runs the study: cost tests with repeats, and the verdict ends the terminal
+/// output and opens the HTML report.
+#[test]
+fn no_rate_flags_run_the_study_and_its_verdict_ends_the_output() {
+    let _quiet = quiet_vegeta_cpus();
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = run_runner(out.path(), &["--servers", "axum", "--filter", "/api/simple/noop/"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let run_dir = only_run_dir(out.path());
+    let results = RunResults::load(&run_dir).expect("results.json loads");
+    let study = results.run.config.study.as_ref().expect("a study");
+    assert!(study.repeat >= 3);
+    assert_eq!(results.tests.len(), 3, "one endpoint, one arm, three repeats: {:?}", results.tests);
+    assert!(results.tests.iter().all(|t| t.accounting.is_some()), "the cost is measured");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let verdict = stdout.rfind("VERDICT").expect("a verdict");
+    assert!(stdout[verdict..].contains("simple_noop @ 2000/s") && stdout[verdict..].contains("Reading:"), "{stdout}");
+    assert!(!stdout[verdict..].contains("report:"), "nothing follows the verdict:\n{stdout}");
+    let html = std::fs::read_to_string(run_dir.join("report.html")).expect("the report");
+    let (verdict, first_chart) = (html.find("id=\"verdict\""), html.find("class=\"chart\""));
+    assert!(verdict.is_some() && verdict < first_chart, "the report opens with the verdict");
 }

@@ -54,6 +54,29 @@ fn chart_script<'a>(html: &'a str, id: &str) -> &'a str {
     &rest[..end]
 }
 
+/// Lines that agree within noise are drawn on a linear axis from zero, with a note saying so; lines that
+/// differ keep the log axis that shows their difference.
+#[test]
+fn charts_whose_lines_agree_within_noise_say_so_instead_of_stretching_the_axis() {
+    let results = fixture();
+    let html = render_html(&results);
+    let same = chart_script(&html, "chart-latency-db-read");
+    assert!(same.contains("no difference beyond the noise"), "the fixture's two servers read alike");
+    assert!(!same.contains(r#""type":"log""#), "no log axis stretches sub-millisecond differences");
+
+    let mut apart = results.clone();
+    for test in apart.tests.iter_mut().filter(|t| t.server == "monoio" && t.endpoint.name == "get_item_async_read") {
+        if let Some(metrics) = test.metrics.as_mut() {
+            let latency = &mut metrics.latency_ms;
+            (latency.p50, latency.p95, latency.p99) = (latency.p50 * 5.0, latency.p95 * 5.0, latency.p99 * 5.0);
+        }
+    }
+    let html = render_html(&apart);
+    let differ = chart_script(&html, "chart-latency-db-read");
+    assert!(!differ.contains("no difference beyond the noise"), "a 5x slower server is a difference");
+    assert!(differ.contains(r#""type":"log""#), "the log axis stays where lines differ");
+}
+
 /// The fixture's cases (a failed test, an invalid result, a repeat, lost writes, the blocking anti-pattern),
 /// each asserted to reach the output: the HTML report, the rate table and the terminal report.
 #[test]
@@ -745,4 +768,26 @@ fn html_report_renders_every_chart_offline_in_headless_chromium() {
     assert_eq!(charts, wanted, "chart divs in the page");
     let missing: Vec<&String> = expected.iter().filter(|id| !check.rendered.contains(id)).collect();
     assert!(missing.is_empty(), "charts without an SVG: {missing:?}");
+}
+
+/// A study's report opens with its verdict, and still renders every chart offline.
+#[test]
+fn a_study_report_opens_with_the_verdict_and_renders_offline() {
+    let mut results = fixture();
+    let cost_rates = results.tests.iter().map(|t| (t.endpoint.name.clone(), t.rate)).collect();
+    results.run.config.study = Some(runner::model::StudyConfig {
+        repeat: 3,
+        cost_rates,
+        capacity_endpoints: Vec::new(),
+        base_rate_source: "the fixture".to_owned(),
+    });
+    let dir = browser_dir("study-browser");
+    let report = dir.join("report.html");
+    write_html(&results, &report).expect("write the report");
+    let html = std::fs::read_to_string(&report).expect("written");
+    let verdict = html.find("<section id=\"verdict\">").expect("a verdict section");
+    assert!(html.find("class=\"chart\"").is_some_and(|chart| verdict < chart), "the verdict comes first");
+    let check = open_offline(&report, &dir);
+    assert!(!check.charts.is_empty());
+    assert_eq!(check.rendered.len(), check.charts.len(), "every chart rendered beside the verdict");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use shared::{CATALOGUE, Endpoint, IoDriver};
 use thiserror::Error;
 
-use super::{Mode, Plan, SearchPlan};
+use super::{Mode, Plan, SearchPlan, study};
 use crate::cli::{CalibrateArgs, RunArgs};
 use crate::defaults;
 use crate::judge::Slo;
@@ -47,27 +47,51 @@ pub enum PlanError {
 }
 
 impl Plan {
-    /// The benchmark the flags describe: a matrix of fixed rates, or a saturation search.
+    /// The benchmark the flags describe: a matrix of fixed rates, a saturation search, or (no rate flags) the
+    /// study, at rates that ignore any calibration (see [`Plan::resolve_with_ceiling`]).
     pub fn resolve(args: &RunArgs) -> Result<Plan, PlanError> {
-        let mode = if args.find_max { Mode::Search(search_plan(args)?) } else { matrix_mode(args)? };
-        let default_duration = if args.find_max { defaults::PROBE_DURATION } else { defaults::DURATION };
-        let default_timeout = if args.find_max { defaults::PROBE_TIMEOUT } else { defaults::TIMEOUT };
+        Plan::resolve_with_ceiling(args, None)
+    }
+
+    /// Like [`Plan::resolve`], with the load generator's calibrated clean ceiling, which caps the study's
+    /// cost rate.
+    pub fn resolve_with_ceiling(args: &RunArgs, clean_ceiling: Option<u32>) -> Result<Plan, PlanError> {
+        let servers = resolve_servers(&args.servers)?;
+        let endpoints = resolve_endpoints(&args.filter)?;
+        let workers = sorted_unique(&args.workers);
+        let study = !args.find_max && args.rates.is_empty();
+        let mode = if args.find_max {
+            Mode::Search(search_plan(args)?)
+        } else if study {
+            let lowest_workers = workers.first().copied().unwrap_or(1);
+            let mut plan = study::study_plan(&endpoints, servers.len(), lowest_workers, args.sleep_ms, clean_ceiling);
+            plan.repeat = plan.repeat.max(args.repeat);
+            Mode::Study(plan)
+        } else {
+            matrix_mode(args)?
+        };
+        let (default_duration, default_timeout, default_warmup) = match (args.find_max, study) {
+            (true, _) => (defaults::PROBE_DURATION, defaults::PROBE_TIMEOUT, defaults::WARMUP),
+            (false, true) => (defaults::STUDY_DURATION, defaults::PROBE_TIMEOUT, defaults::STUDY_WARMUP),
+            (false, false) => (defaults::DURATION, defaults::TIMEOUT, defaults::WARMUP),
+        };
         let plan = Plan {
-            servers: resolve_servers(&args.servers)?,
+            servers,
             io_drivers: unique(&args.io_drivers),
             filters: args.filter.clone(),
-            endpoints: resolve_endpoints(&args.filter)?,
-            workers: sorted_unique(&args.workers),
+            endpoints,
+            workers,
             duration: args.duration.unwrap_or_else(|| builtin(default_duration)),
             timeout: args.timeout.unwrap_or_else(|| builtin(default_timeout)),
-            warmup: args.warmup,
-            host: loopback(&args.host)?,
+            warmup: args.warmup.unwrap_or_else(|| builtin(default_warmup)),
+            host: args.host.as_deref().map(loopback).transpose()?,
             port: args.port.filter(|&p| p != 0),
             out: args.out.clone(),
             vegeta: args.vegeta.clone(),
             sleep_ms: args.sleep_ms,
             pin_cores: !args.no_pin,
             html: !args.no_html,
+            keep_db: args.keep_db,
             max_connections: args.max_connections,
             keep_bodies: args.keep_bodies,
             mode,
@@ -93,13 +117,14 @@ impl Plan {
             duration: args.duration,
             timeout: builtin(defaults::PROBE_TIMEOUT),
             warmup: args.warmup,
-            host: shared::config::DEFAULT_HOST.to_owned(),
+            host: None,
             port: None,
             out: args.out.clone(),
             vegeta: args.vegeta.clone(),
             sleep_ms: shared::config::DEFAULT_SLEEP_MS,
             pin_cores: !args.no_pin,
             html: false,
+            keep_db: false,
             max_connections: defaults::MAX_CONNECTIONS,
             keep_bodies: false,
             mode: Mode::Calibrate(search),
@@ -114,6 +139,7 @@ impl Plan {
         let lowest = match &self.mode {
             Mode::Matrix { rates, .. } => rates.first().copied(),
             Mode::Search(search) | Mode::Calibrate(search) => Some(search.range.start),
+            Mode::Study(study) => study.rates.first().copied(),
         };
         let Some(rate) = lowest else { return Ok(()) };
         let least = Duration::from_secs_f64(1.0 / f64::from(rate));

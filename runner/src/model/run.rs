@@ -82,9 +82,25 @@ pub struct RunConfig {
     /// Response bodies were kept in vegeta's results (`--keep-bodies`); false in older runs, which kept them.
     #[serde(default)]
     pub keep_bodies: bool,
-    /// Present for `--find-max` runs.
+    /// Present for `--find-max` runs (and the study's capacity phase).
     #[serde(default)]
     pub search: Option<SearchConfig>,
+    /// Present for the default study.
+    #[serde(default)]
+    pub study: Option<StudyConfig>,
+}
+
+/// What the default study measured: cost at equal rates, capacity where the server is the limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyConfig {
+    /// Repeats of every cost test.
+    pub repeat: u32,
+    /// Endpoint name -> the rate its cost was measured at, the same for every arm.
+    pub cost_rates: BTreeMap<String, u32>,
+    /// Endpoints whose capacity the SLO search measured (the server, not the generator, limits them).
+    pub capacity_endpoints: Vec<String>,
+    /// Where the cost rate of endpoints that hold no thread came from (calibration, or the default).
+    pub base_rate_source: String,
 }
 
 /// The SLO and limits of a saturation search.

@@ -41,6 +41,10 @@ pub struct TestRecord {
     /// workers, pool sizes.
     #[serde(default)]
     pub server_health: Option<shared::api::Health>,
+    /// Where the test's server listened (`127.x.y.z:port`): each test gets a loopback address of its own,
+    /// so no earlier test's TIME_WAIT sockets meet it. The planned address when the server never started.
+    #[serde(default)]
+    pub server_addr: Option<String>,
     /// Exact CPU and run-queue accounting of the server and vegeta over the measured attack, with CPU µs
     /// per request and the projected capacity. Absent in runs recorded before it existed.
     #[serde(default)]

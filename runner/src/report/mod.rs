@@ -7,6 +7,9 @@
 //! - `table`: the per-rate text table printed after each rate.
 //! - `ascii`: ASCII line charts; `terminal` puts tables, charts and a capacity summary together.
 //! - `html`: the self-contained HTML report, with its charts built in `plots`.
+//! - `compare`: `runner compare OLD NEW`, matching tests of two runs and the changes beyond their spread.
+//! - `csv`: `results.csv`, one row per test, every number and word of its record as a column.
+//! - `verdict`: the study's verdict (cost, capacity, ratio to the best, readings): terminal and HTML.
 //! - `text`: width-aware text helpers shared by the terminal renderers.
 //! - `assets/`: the HTML report's stylesheet and script, as files (`include_str!`).
 //!
@@ -14,13 +17,17 @@
 //! so a run with more arms renders with no code change.
 
 mod ascii;
+pub mod compare;
+pub mod csv;
 mod html;
 mod plots;
 mod summary;
 mod table;
 mod terminal;
 mod text;
+pub mod verdict;
 
+pub use csv::{CSV_FILE, write_csv};
 pub use html::{render_html, write_html};
 pub use table::{TABLE_WIDTH, rate_table};
 pub use terminal::{DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH, terminal_report, terminal_summary, terminal_width};

@@ -78,8 +78,9 @@ pub trait Backend {
     fn decode(&self, raw: &Path) -> Result<Vec<RequestResult>>;
     /// Starts sampling; `opened` is an instant before the load generator was spawned, where its window opens.
     fn start_sampling(&self, server_pid: u32, load_generator_pid: u32, opened: Instant) -> Box<dyn Sampler>;
-    /// Waits (bounded) while earlier tests' TIME_WAIT sockets crowd the ephemeral ports; a note if it waited.
-    fn settle_ports(&self, interrupted: &dyn Fn() -> bool) -> Option<String>;
+    /// Waits (bounded) while earlier tests' TIME_WAIT sockets towards `host` crowd the ephemeral ports; a note
+    /// if it waited.
+    fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String>;
     /// The writes found in the database against the acknowledged ones.
     fn audit(&self, db: &Path, acknowledged: u64) -> Result<WriteAudit>;
     /// Whether a fixed port can be bound right now.
@@ -138,8 +139,8 @@ impl Backend for Tools {
         Box::new(Monitor::start_accounting(server_pid, load_generator_pid, opened, crate::defaults::SAMPLE_INTERVAL))
     }
 
-    fn settle_ports(&self, interrupted: &dyn Fn() -> bool) -> Option<String> {
-        crate::host::ports::wait_for_free_ports(interrupted)
+    fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String> {
+        crate::host::ports::wait_for_free_ports(host.parse().ok(), interrupted)
     }
 
     fn audit(&self, db: &Path, acknowledged: u64) -> Result<WriteAudit> {

@@ -9,7 +9,7 @@ use super::calibration::ceiling_notes;
 use super::clock::now;
 use crate::config::Plan;
 use crate::host::{affinity, machine};
-use crate::model::{Calibration, CoreLayout, Machine, RunConfig, RunMetadata, RunStatus, SearchConfig};
+use crate::model::{Calibration, CoreLayout, Machine, RunConfig, RunMetadata, RunStatus, SearchConfig, StudyConfig};
 
 /// Creates `<out>/bench_YYYYMMDD_HHMMSS` (with a suffix if that exists), failing early if `out` is not writable.
 pub fn create_run_dir(out: &Path) -> Result<PathBuf> {
@@ -96,7 +96,7 @@ fn run_config(plan: &Plan) -> RunConfig {
         timeout_s: plan.timeout.as_secs_f64(),
         warmup_s: plan.warmup.as_secs_f64(),
         repeat: plan.repeat(),
-        host: plan.host.clone(),
+        host: plan.host.clone().unwrap_or_else(|| crate::host::loopback::PER_TEST.to_owned()),
         pin_cores: plan.pin_cores,
         sleep_ms: plan.sleep_ms,
         max_connections: plan.max_connections,
@@ -108,6 +108,12 @@ fn run_config(plan: &Plan) -> RunConfig {
             start_rate: search.range.start,
             max_rate: search.range.max,
             precision_pct: crate::defaults::SEARCH_PRECISION * 100.0,
+        }),
+        study: plan.study().map(|study| StudyConfig {
+            repeat: study.repeat,
+            cost_rates: study.cost_rates.iter().map(|(name, rate)| ((*name).to_owned(), *rate)).collect(),
+            capacity_endpoints: study.capacity_endpoints.iter().map(|name| (*name).to_owned()).collect(),
+            base_rate_source: study.base_rate_source.clone(),
         }),
     }
 }

@@ -15,7 +15,8 @@ use crate::tools::process::poll_until;
 /// in a row.
 pub fn wait_quiescent(server: &dyn Server, interrupted: &dyn Fn() -> bool) -> bool {
     let mut quiet_in_a_row = 0;
-    let quiet = poll_until(Instant::now() + QUIESCE_LIMIT, Duration::from_millis(100), || {
+    // Polled often: a drained server is seen at once (each poll is one short request).
+    let quiet = poll_until(Instant::now() + QUIESCE_LIMIT, Duration::from_millis(25), || {
         if interrupted() {
             return Some(false);
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::backend::Backend;
 use super::clock::now;
@@ -17,6 +17,7 @@ use super::progress::{Progress, stdout_is_terminal};
 use crate::config::{Plan, SearchPlan, TestCase};
 use crate::defaults::{CLEAN_P99_BOUND, PER_TEST_OVERHEAD};
 use crate::host::affinity::placement_for;
+use crate::host::loopback;
 use crate::judge::Slo;
 use crate::judge::capacity::{Searched, capacity_line, capacity_result};
 use crate::judge::validity::Invalidity;
@@ -34,6 +35,8 @@ pub struct Session<'a> {
     results: RunResults,
     /// The id of the test Ctrl-C cut short, if one was running.
     discarded: Option<String>,
+    /// Tests started so far: the next one's index, which picks its loopback address.
+    started_tests: std::cell::Cell<u32>,
 }
 
 impl<'a> Session<'a> {
@@ -45,14 +48,29 @@ impl<'a> Session<'a> {
         interrupted: Arc<AtomicBool>,
         results: RunResults,
     ) -> Session<'a> {
-        Session { plan, backend, run_dir, layout, interrupted, results, discarded: None }
+        Session {
+            plan,
+            backend,
+            run_dir,
+            layout,
+            interrupted,
+            results,
+            discarded: None,
+            started_tests: Default::default(),
+        }
     }
 
     pub(super) fn run_all(&mut self) -> Result<()> {
         self.save()?;
-        match self.plan.search().cloned() {
-            Some(search) => self.run_searches(&search)?,
-            None => self.run_matrix()?,
+        match (self.plan.study().cloned(), self.plan.search().cloned()) {
+            (Some(study), _) => {
+                self.run_matrix()?;
+                if !self.is_interrupted() {
+                    self.run_searches(&study.search)?;
+                }
+            }
+            (None, Some(search)) => self.run_searches(&search)?,
+            (None, None) => self.run_matrix()?,
         }
         self.finish()
     }
@@ -158,6 +176,9 @@ impl<'a> Session<'a> {
     }
 
     fn finish(&mut self) -> Result<()> {
+        // Every database was deleted after its audit (unless --keep-db); an empty folder is not left behind.
+        let _ = std::fs::remove_dir(self.run_dir.join(super::measure::DB_FOLDER));
+        let _ = std::fs::remove_dir(self.run_dir.join(super::measure::TARGETS_FOLDER));
         let interrupted = self.is_interrupted();
         let run = &mut self.results.run;
         run.status = if interrupted { RunStatus::Interrupted } else { RunStatus::Complete };
@@ -170,12 +191,25 @@ impl<'a> Session<'a> {
         self.save()
     }
 
+    /// `results.json`, and `results.csv` beside it, so the two never disagree.
     fn save(&self) -> Result<()> {
-        Ok(self.results.save(&self.run_dir)?)
+        self.results.save(&self.run_dir)?;
+        let csv = self.run_dir.join(report::CSV_FILE);
+        report::write_csv(&self.results, &csv).with_context(|| format!("writing {}", csv.display()))
     }
 
     fn placement(&self, workers: u16) -> Placement {
         placement_for(&self.layout, workers)
+    }
+
+    /// The address the next test's server listens on: `--host` when given, else one of its own.
+    fn next_host(&self) -> String {
+        let index = self.started_tests.get();
+        self.started_tests.set(index.wrapping_add(1));
+        match &self.plan.host {
+            Some(host) => host.clone(),
+            None => loopback::test_address(&self.results.run.id, index).to_string(),
+        }
     }
 
     /// Runs one test of this session.
@@ -188,7 +222,7 @@ impl<'a> Session<'a> {
             interrupted: &self.interrupted,
             calibration: self.results.run.calibration.as_ref(),
         };
-        runner.run_test(case)
+        runner.run_test(case, &self.next_host())
     }
 }
 
@@ -219,10 +253,13 @@ impl Prober for SessionProber<'_, '_, '_> {
         if let Some((record, found)) = self.measured.get(&rate) {
             return Some(self.verdict(record, found));
         }
-        let verdict = self.measure(TestCase { rate, repeat: 1, ..self.combo })?;
+        // In a study the cost tests already hold repeats 1..=N of some rates: probes number on from there, so
+        // a probe never takes a cost test's files.
+        let first = self.session.plan.study().map_or(1, |study| study.repeat + 1);
+        let verdict = self.measure(TestCase { rate, repeat: first, ..self.combo })?;
         let limited = matches!(&verdict, Verdict::Invalid(why) if why.starts_with(verdict::GENERATOR_LIMITED));
         if limited && !self.session.plan.is_calibration() {
-            return self.measure(TestCase { rate, repeat: 2, ..self.combo });
+            return self.measure(TestCase { rate, repeat: first + 1, ..self.combo });
         }
         Some(verdict)
     }

@@ -29,6 +29,9 @@ pub fn render_html(results: &RunResults) -> String {
     page.push_str(&head(&view));
     page.push_str("<body>\n<main>\n");
     page.push_str(&run_header(&view));
+    if let Some(verdict) = super::verdict::verdict(results) {
+        page.push_str(&super::verdict::html::render(&verdict));
+    }
     page.push_str(&warnings(&view));
     page.push_str(&how_to_read(&view));
     page.push_str(&chart_sections(&view));
@@ -103,6 +106,9 @@ fn how_to_read(view: &View<'_>) -> String {
     html.push_str(
         "<li><b>Hollow marker</b> = invalid result (the hover text says why); lines join valid points only.</li>\n\
          <li><b>Point</b> = median over repeats; <b>error bars</b> = min–max over repeats.</li>\n\
+         <li><b>\u{201c}no difference beyond the noise\u{201d}</b> on a panel: at every rate its lines overlap within \
+         their min–max, are within 10% of each other, or (latency) within 0.5 ms; it is drawn on a linear axis \
+         from zero, so noise does not look like a difference.</li>\n\
          <li><b>Failed tests</b> are not drawn; each chart lists the ones it is missing.</li>\n\
          <li>Click a legend entry to hide or show that line in every panel; double-click to isolate it.</li>\n\
          </ul>\n</section>\n",

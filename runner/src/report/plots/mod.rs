@@ -18,11 +18,13 @@ use crate::model::{Arm, CapacityResult, EndpointRef};
 
 mod capacity;
 mod distribution;
+mod noise;
 mod rate;
 mod scaling;
 
 pub(crate) use capacity::*;
 pub(crate) use distribution::*;
+pub(crate) use noise::*;
 pub(crate) use rate::*;
 pub(crate) use scaling::*;
 
@@ -159,6 +161,8 @@ struct Panel {
     x_tick_text: Vec<String>,
     /// Shade target rates above this one: the load generator's calibrated ceiling.
     shade_from: Option<f64>,
+    /// Every line agrees with the others within noise: a linear axis from zero, and a note saying so.
+    within_noise: bool,
 }
 
 impl Panel {
@@ -173,6 +177,7 @@ impl Panel {
             x_ticks: Vec::new(),
             x_tick_text: Vec::new(),
             shade_from: None,
+            within_noise: false,
         }
     }
 
@@ -237,6 +242,14 @@ fn grid_layout(
             "xref": "paper", "yref": "paper", "x": (x0 + x1) / 2.0, "y": y1,
             "xanchor": "center", "yanchor": "bottom", "font": {"size": 13},
         }));
+        if panel.within_noise {
+            annotations.push(json!({
+                "text": format!("{WITHIN_NOISE} (axis from zero)"), "showarrow": false,
+                "xref": "paper", "yref": "paper", "x": x0 + 0.01, "y": y1 - 0.01,
+                "xanchor": "left", "yanchor": "top", "font": {"size": 11, "color": "#2B8A3E"},
+                "bgcolor": "rgba(255,255,255,0.8)",
+            }));
+        }
     }
     let mut shapes = Vec::new();
     for (index, panel) in panels.iter().enumerate() {
@@ -347,17 +360,17 @@ fn tick_label(value: f64) -> String {
 }
 
 fn y_axis(panel: &Panel, domain: [f64; 2], anchor: &str, values: &[f64]) -> Value {
+    // Lines within noise of each other are not stretched apart by a log or autoscaled axis.
+    let y_log = panel.y_log && !panel.within_noise;
     let mut axis = json!({
-        "domain": domain, "anchor": anchor, "title": {"text": panel.y_title},
-        "type": if panel.y_log { "log" } else { "linear" },
+        "domain": domain, "anchor": anchor, "title": {"text": if y_log { panel.y_title.clone() } else { panel.y_title.replace(", log)", ")") }},
+        "type": if y_log { "log" } else { "linear" },
         "showline": true, "linecolor": "#ADB5BD", "automargin": true, "rangemode": "tozero",
     });
     if let Some(range) = panel.y_range {
         axis["range"] = json!(range);
     }
-    if panel.y_log
-        && let Some((values, text)) = log_ticks(values)
-    {
+    if y_log && let Some((values, text)) = log_ticks(values) {
         axis["tickmode"] = json!("array");
         axis["tickvals"] = json!(values);
         axis["ticktext"] = json!(text);

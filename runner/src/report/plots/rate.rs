@@ -73,6 +73,7 @@ pub(crate) fn rate_chart(view: &View<'_>, family: Family, endpoints: &[&Endpoint
             Some(Panel {
                 y_log: chart.y_log,
                 y_range: chart.y_range,
+                within_noise: chart.y_range.is_none() && within_noise(view, e, chart.metric),
                 ..Panel::against_rate(view, format!("{} {}", endpoint_glyph(view, e), e.name), chart.y_title)
             })
         })
@@ -113,7 +114,11 @@ pub(crate) fn latency_chart(view: &View<'_>, family: Family, endpoints: &[&Endpo
             let index = base + offset;
             let title = format!("{} {} — {}", endpoint_glyph(view, endpoint), endpoint.name, metric.label());
             let y_title = format!("{} latency (ms, log)", metric.label());
-            panels[index] = Some(Panel { y_log: true, ..Panel::against_rate(view, title, y_title) });
+            panels[index] = Some(Panel {
+                y_log: true,
+                within_noise: within_noise(view, endpoint, metric),
+                ..Panel::against_rate(view, title, y_title)
+            });
             for key in view.series_for(endpoint) {
                 data.extend(metric_traces(view, key, metric, &axis_refs(index)));
             }

@@ -176,7 +176,7 @@ impl Backend for FakeBackend {
         Box::new(NoSamples)
     }
 
-    fn settle_ports(&self, _interrupted: &dyn Fn() -> bool) -> Option<String> {
+    fn settle_ports(&self, _host: &str, _interrupted: &dyn Fn() -> bool) -> Option<String> {
         None
     }
 
@@ -368,24 +368,6 @@ fn ctrl_c_mid_attack_stops_it_once_and_does_not_count_the_cut_test() {
 }
 
 #[test]
-fn the_search_budget_is_shared_and_no_probe_exceeds_the_maximum() {
-    // Each probe is expected to cost 1 s + the per-test overhead (3 s). A 5 s budget over two searches gives
-    // the first 2.5 s, too little for one probe; the second then gets all that is left.
-    let script = Script { capacity_rps: Some(150), ..Script::default() };
-    let args = ["--servers", &two_servers(), "--find-max", "--budget", "5s", "--start-rate", "20", "--max-rate", "300"];
-    let (script, outcome, _out) = run_with(script, &args);
-    let capacity = &outcome.results.capacity;
-    assert_eq!(capacity.len(), 2);
-    assert!(capacity[0].probes.is_empty() && capacity[0].stop.contains("budget"), "{:?}", capacity[0]);
-    let found = capacity[1].sustainable_rps.expect("the second search found a rate");
-    assert!((143..=150).contains(&found), "{:?}", capacity[1]);
-    assert!(capacity[1].probes.iter().any(|p| p.verdict == ProbeVerdict::Misses));
-    let rates: Vec<u32> = script.starts.borrow().iter().filter_map(|s| s.rate).collect();
-    assert!(rates.iter().all(|&rate| rate <= 300), "{rates:?}");
-    assert_eq!(outcome.results.tests.len(), capacity[1].probes.len(), "every probe is a persisted test");
-}
-
-#[test]
 fn a_taken_fixed_port_is_recorded_in_the_test() {
     let (_script, outcome, _out) =
         run_with(Script::default(), &["--servers", SERVERS[0], "--rates", "10", "--port", "8000"]);
@@ -452,3 +434,5 @@ fn a_probe_the_generator_limited_is_measured_once_more() {
         capacity.stop.contains("generator-bound lower bound") && capacity.stop.contains("fell behind its schedule")
     );
 }
+
+mod searches;

@@ -1,0 +1,159 @@
+//! The comparison on synthetic runs made from the fixture: the same run, a doctored copy, repeats whose
+//! spreads overlap or not, and every reason two runs cannot be compared.
+
+use super::table::{NO_REGRESSION, render};
+use super::*;
+use crate::model::RunResults;
+
+const FIXTURE: &str = include_str!("../../../tests/fixtures/bench_fixture/results.json");
+const THRESHOLD: f64 = crate::defaults::COMPARE_THRESHOLD_PCT;
+
+fn fixture() -> RunResults {
+    serde_json::from_str(FIXTURE).expect("the fixture parses")
+}
+
+/// The index of a valid test whose p99 is well above the latency floor.
+fn slow_valid_test(run: &RunResults) -> usize {
+    run.tests
+        .iter()
+        .position(|t| is_judged(t) && t.metrics.as_ref().is_some_and(|m| m.latency_ms.p99 > 10.0))
+        .expect("the fixture has a valid test with p99 above 10 ms")
+}
+
+fn p99(run: &mut RunResults, index: usize) -> &mut f64 {
+    &mut run.tests[index].metrics.as_mut().expect("measured").latency_ms.p99
+}
+
+#[test]
+fn a_run_compared_with_itself_has_no_regression() {
+    let run = fixture();
+    let comparison = compare(&run, &run, THRESHOLD).expect("comparable");
+    assert_eq!(comparison.regressions(), 0);
+    assert!(comparison.matched.iter().flat_map(|m| &m.changes).all(|c| c.verdict == Verdict::Same));
+    assert!(comparison.only_old.is_empty() && comparison.only_new.is_empty());
+    let text = render(&comparison);
+    assert!(text.trim_end().lines().last().is_some_and(|l| l.starts_with(NO_REGRESSION)), "{text}");
+}
+
+#[test]
+fn a_tripled_p99_is_a_regression_and_a_third_of_it_an_improvement() {
+    let old = fixture();
+    let index = slow_valid_test(&old);
+    let mut worse = old.clone();
+    *p99(&mut worse, index) *= 3.0;
+    let comparison = compare(&old, &worse, THRESHOLD).expect("comparable");
+    assert_eq!(comparison.regressions(), 1, "{}", render(&comparison));
+    let regressed = comparison.matched.iter().find(|m| m.regressed()).expect("one");
+    assert_eq!(regressed.key, TestKey::of(&old.tests[index]));
+    let change = regressed.changes.iter().find(|c| c.figure == Figure::P99Ms).expect("p99 compared");
+    assert!((change.change_pct - 200.0).abs() < 1e-6 && change.verdict == Verdict::Worse, "{change:?}");
+    assert!(render(&comparison).contains("REGRESSION: 1 of"), "{}", render(&comparison));
+
+    let mut better = old.clone();
+    *p99(&mut better, index) /= 3.0;
+    let comparison = compare(&old, &better, THRESHOLD).expect("comparable");
+    assert_eq!(comparison.regressions(), 0, "faster is not a regression");
+    assert!(comparison.matched.iter().flat_map(|m| &m.changes).any(|c| c.verdict == Verdict::Better));
+}
+
+#[test]
+fn a_change_within_the_threshold_or_the_latency_floor_is_the_same() {
+    let old = fixture();
+    let index = slow_valid_test(&old);
+    let mut new = old.clone();
+    *p99(&mut new, index) *= 1.0 + THRESHOLD / 200.0;
+    assert_eq!(compare(&old, &new, THRESHOLD).expect("comparable").regressions(), 0, "half the threshold");
+    assert_eq!(compare(&old, &new, THRESHOLD / 4.0).expect("comparable").regressions(), 1, "a tighter threshold");
+
+    let fast =
+        old.tests.iter().position(|t| is_judged(t) && t.metrics.as_ref().is_some_and(|m| m.latency_ms.p99 < 0.3));
+    if let Some(fast) = fast {
+        let mut new = old.clone();
+        *p99(&mut new, fast) *= 1.5;
+        assert_eq!(compare(&old, &new, THRESHOLD).expect("comparable").regressions(), 0, "below the floor");
+    }
+}
+
+/// A run whose one test is repeated with the given p99s.
+fn repeated(p99s: &[f64]) -> RunResults {
+    let mut run = fixture();
+    let index = slow_valid_test(&run);
+    let template = run.tests[index].clone();
+    run.tests = p99s
+        .iter()
+        .enumerate()
+        .map(|(i, &value)| {
+            let mut test = template.clone();
+            test.repeat = u32::try_from(i + 1).unwrap_or(1);
+            test.metrics.as_mut().expect("measured").latency_ms.p99 = value;
+            test
+        })
+        .collect();
+    run
+}
+
+#[test]
+fn with_repeats_only_ranges_that_do_not_overlap_count() {
+    let old = repeated(&[20.0, 30.0, 60.0]);
+    let overlapping = repeated(&[50.0, 55.0, 70.0]);
+    let comparison = compare(&old, &overlapping, THRESHOLD).expect("comparable");
+    let change = &comparison.matched[0].changes.iter().find(|c| c.figure == Figure::P99Ms).expect("p99");
+    assert!(change.change_pct > THRESHOLD && change.verdict == Verdict::Same, "within the spread: {change:?}");
+    assert_eq!((change.old.n, change.old.min, change.old.max), (3, 20.0, 60.0));
+
+    let apart = repeated(&[70.0, 75.0, 80.0]);
+    assert_eq!(compare(&old, &apart, THRESHOLD).expect("comparable").regressions(), 1, "beyond the spread");
+}
+
+#[test]
+fn a_test_that_fails_only_in_the_new_run_is_a_regression() {
+    let old = fixture();
+    let index = slow_valid_test(&old);
+    let mut new = old.clone();
+    new.tests[index].status = TestStatus::Failed;
+    let comparison = compare(&old, &new, THRESHOLD).expect("comparable");
+    assert_eq!(comparison.regressions(), 1);
+    assert!(render(&comparison).contains("failed in the new run"));
+}
+
+#[test]
+fn runs_that_cannot_be_compared_say_what_differs() {
+    let old = fixture();
+    let mut other_machine = old.clone();
+    other_machine.run.machine.cpu_model = "Another CPU".to_owned();
+    other_machine.run.machine.cores += 2;
+    let message = compare(&old, &other_machine, THRESHOLD).expect_err("other machine").to_string();
+    assert!(message.contains("Another CPU") && message.contains("CPUs"), "{message}");
+
+    let mut other_arms = old.clone();
+    other_arms.run.config.servers.push("tokio-per-core".to_owned());
+    let error = compare(&old, &other_arms, THRESHOLD).expect_err("other arms");
+    assert!(matches!(error, Incomparable::Arms { .. }) && error.to_string().contains("tokio-per-core"), "{error}");
+
+    let mut running = old.clone();
+    running.run.status = RunStatus::Running;
+    assert!(matches!(compare(&old, &running, THRESHOLD), Err(Incomparable::HalfWritten { .. })));
+
+    let mut disjoint = old.clone();
+    for test in &mut disjoint.tests {
+        test.rate += 1;
+    }
+    assert!(matches!(compare(&old, &disjoint, THRESHOLD), Err(Incomparable::NothingInCommon { .. })));
+    assert!(matches!(compare(&old, &old, 0.0), Err(Incomparable::BadThreshold(_))));
+
+    let mut other_kernel = old.clone();
+    other_kernel.run.machine.kernel = "7.0".to_owned();
+    let comparison = compare(&old, &other_kernel, THRESHOLD).expect("another kernel is only a note");
+    assert!(comparison.notes.iter().any(|n| n.contains("kernels differ")));
+}
+
+#[test]
+fn the_server_cpu_per_request_is_found_wherever_the_schema_puts_it() {
+    let flat = |pairs: &[(&str, &str)]| pairs.iter().map(|(c, v)| ((*c).to_owned(), (*v).to_owned())).collect();
+    let found = server_us_per_request_in(flat(&[
+        ("accounting.load_generator.cpu.us_per_request", "9.0"),
+        ("accounting.server.cpu.us_per_request", "21.5"),
+    ]));
+    assert_eq!(found, Some(21.5));
+    assert_eq!(server_us_per_request_in(flat(&[("metrics.p99", "1")])), None);
+}

@@ -1,0 +1,52 @@
+//! Searches with the fakes: the shared search budget, and the study (cost tests with repeats first, then
+//! searches only where the server is the limit).
+
+use super::*;
+
+#[test]
+fn the_search_budget_is_shared_and_no_probe_exceeds_the_maximum() {
+    // Each probe is expected to cost 1 s + the per-test overhead (2 s). A 3 s budget over two searches gives
+    // the first 1.5 s, too little for one probe; the second then gets all that is left.
+    let script = Script { capacity_rps: Some(150), ..Script::default() };
+    let args = ["--servers", &two_servers(), "--find-max", "--budget", "3s", "--start-rate", "20", "--max-rate", "300"];
+    let (script, outcome, _out) = run_with(script, &args);
+    let capacity = &outcome.results.capacity;
+    assert_eq!(capacity.len(), 2);
+    assert!(capacity[0].probes.is_empty() && capacity[0].stop.contains("budget"), "{:?}", capacity[0]);
+    let found = capacity[1].sustainable_rps.expect("the second search found a rate");
+    assert!((143..=150).contains(&found), "{:?}", capacity[1]);
+    assert!(capacity[1].probes.iter().any(|p| p.verdict == ProbeVerdict::Misses));
+    let rates: Vec<u32> = script.starts.borrow().iter().filter_map(|s| s.rate).collect();
+    assert!(rates.iter().all(|&rate| rate <= 300), "{rates:?}");
+    assert_eq!(outcome.results.tests.len(), capacity[1].probes.len(), "every probe is a persisted test");
+}
+
+#[test]
+fn the_study_measures_cost_with_repeats_then_searches_only_where_the_server_limits() {
+    let args = ["--servers", SERVERS[0], "--filter", "/api/simple/async_blocking/"];
+    let (script, outcome, _out) = run_with(Script::default(), &args);
+    let results = &outcome.results;
+    let study = results.run.config.study.as_ref().expect("no rate flags: a study");
+    assert_eq!(study.capacity_endpoints, ["simple_async_blocking"]);
+    let probes: Vec<&str> = results.capacity.iter().flat_map(|c| c.probes.iter().map(|p| p.test_id.as_str())).collect();
+    let cost: Vec<(&str, u32, u32)> = results
+        .tests
+        .iter()
+        .filter(|t| !probes.contains(&t.id.as_str()))
+        .map(|t| (t.endpoint.name.as_str(), t.rate, t.repeat))
+        .collect();
+    let noop = crate::defaults::STUDY_COST_RATE;
+    let expected = [
+        ("simple_noop", noop, 1),
+        ("simple_noop", noop, 2),
+        ("simple_noop", noop, 3),
+        ("simple_async_blocking", 10, 1),
+        ("simple_async_blocking", 10, 2),
+        ("simple_async_blocking", 10, 3),
+    ];
+    assert_eq!(cost, expected, "cost first, every endpoint at its rate, three repeats");
+    assert_eq!(results.capacity.len(), 1, "one search: the endpoint the server limits");
+    assert!(!probes.is_empty() && script.starts.borrow().len() == cost.len() + probes.len());
+    let verdict = crate::report::verdict::verdict(results).expect("a study has a verdict");
+    assert_eq!(verdict.endpoints.len(), 2);
+}
