@@ -511,7 +511,8 @@ fn find_max_lands_where_the_handlers_predict() {
         match capacity.endpoint.name.as_str() {
             // One event-loop thread sleeping 50 ms per request: 20 req/s.
             "simple_async_blocking" => {
-                assert!((15..=25).contains(&found), "{} sustains {found}: {capacity:?}", capacity.server);
+                // Physics caps it at 20: a probe above that builds a queue, which the kept-up rule sees.
+                assert!((15..=21).contains(&found), "{} sustains {found}: {capacity:?}", capacity.server);
                 assert!(capacity.valid, "{capacity:?}");
             }
             // Non-blocking sleeps overlap: it meets the SLO all the way to the highest rate allowed.
