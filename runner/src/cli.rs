@@ -1,5 +1,5 @@
 //! The command line, as clap types only: flags, their help, and typed values (durations are parsed here, by
-//! clap). Defaults come from [`crate::defaults`]. Combinations are checked by [`crate::config`], which
+//! clap). Defaults come from [`crate::defaults`]. Combinations are checked by the `config` layer above, which
 //! resolves these flags into a plan.
 
 use std::path::PathBuf;

@@ -191,6 +191,56 @@ fn ns_to_ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// Our metrics against `vegeta report` on the same raw results, with the real binary (tools' test helpers).
+#[cfg(test)]
+mod against_vegeta {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use crate::tools::vegeta::tests::{Responder, attack_spec, noop_endpoint, real_vegeta};
+    use crate::tools::vegeta::write_targets;
+
+    #[test]
+    fn real_attack_matches_vegetas_own_report() {
+        let Some(vegeta) = real_vegeta() else { return };
+        let responder = Responder::start(400, Duration::from_secs(20));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let targets = dir.path().join("targets.json");
+        write_targets(&targets, &responder.base_url(), noop_endpoint(), 1..=shared::db::SEED_ITEMS).expect("targets");
+        let spec = attack_spec(dir.path(), targets, 50, Duration::from_secs(1));
+
+        let attack = vegeta.start_attack(&spec).expect("attack starts");
+        assert!(attack.pid() > 0);
+        let outcome = attack.wait_with_deadline(Duration::from_secs(15)).expect("attack ends");
+        assert!(!outcome.overran && !outcome.killed && !outcome.interrupted, "{outcome:?}");
+
+        let results = vegeta.decode(&spec.output).expect("decode");
+        let ours = super::compute(&results, spec.duration);
+        let theirs = vegeta.report_json(&spec.output).expect("report");
+        println!("ours: {ours:?}\ntheirs: {theirs:?}\nanswered: {}", responder.answered.load(Ordering::Relaxed));
+
+        assert!((45..=55).contains(&ours.requests), "{} requests", ours.requests);
+        assert_eq!(ours.requests, theirs.requests);
+        assert_eq!(ours.successes, ours.requests);
+        assert_eq!(ours.success_pct, 100.0);
+        assert_eq!(ours.status_codes, theirs.status_codes);
+        assert!((ours.send_rate_rps - theirs.rate).abs() < 1e-6 * theirs.rate, "send rate differs");
+        let ns = |ms: f64| ms * 1e6;
+        // max and min are exact on both sides, the mean is vegeta's integer nanoseconds.
+        assert!((ns(ours.latency_ms.max) - theirs.latencies.max_ns as f64).abs() < 1.0);
+        assert!((ns(ours.latency_ms.min) - theirs.latencies.min_ns as f64).abs() < 1.0);
+        assert!((ns(ours.latency_ms.mean) - theirs.latencies.mean_ns as f64).abs() < 2.0);
+        // vegeta's p50 is an estimate: it must land within our exact distribution's p25..p75.
+        let curve =
+            |p: f64| ours.latency_curve_ms.iter().find(|point| point.percentile == p).map(|point| ns(point.latency_ms));
+        let (p25, p75) = (curve(25.0).expect("p25"), curve(75.0).expect("p75"));
+        let their_p50 = theirs.latencies.p50_ns as f64;
+        assert!(p25 <= their_p50 && their_p50 <= p75, "vegeta p50 {their_p50} ns outside our p25..p75 {p25}..{p75}");
+        assert!((ours.attack_duration_s * 1e9 - theirs.duration_ns as f64).abs() < 2.0);
+        assert!((ours.wait_s * 1e9 - theirs.wait_ns as f64).abs() < 2.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ mod decode;
 mod locate;
 mod targets;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;

@@ -13,9 +13,8 @@ use super::attack::go_duration;
 use super::decode::{parse_encoded_line, parse_encoded_stream};
 use super::locate::{VersionLine, find_in_tools, is_executable_file, parse_go_version_m, parse_version_output};
 use super::*;
-use crate::metrics;
 
-fn noop_endpoint() -> &'static shared::Endpoint {
+pub(crate) fn noop_endpoint() -> &'static shared::Endpoint {
     shared::catalogue::by_name("simple_noop").expect("noop endpoint")
 }
 
@@ -154,7 +153,7 @@ fn parses_a_report() {
 // --- Real vegeta against a tiny local responder ------------------------------------------------------
 
 /// Locates vegeta the way the runner does; `None` (with a printed reason) skips a real-vegeta test.
-fn real_vegeta() -> Option<Vegeta> {
+pub(crate) fn real_vegeta() -> Option<Vegeta> {
     match Vegeta::locate(None) {
         Ok(vegeta) => Some(vegeta),
         Err(err) => {
@@ -166,15 +165,15 @@ fn real_vegeta() -> Option<Vegeta> {
 
 /// A bounded HTTP/1.1 keep-alive responder on 127.0.0.1: answers `200 ok` to at most `max_requests`
 /// requests, and stops accepting after `lifetime`.
-struct Responder {
+pub(crate) struct Responder {
     port: u16,
-    answered: Arc<AtomicUsize>,
+    pub(crate) answered: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
 }
 
 impl Responder {
-    fn start(max_requests: usize, lifetime: Duration) -> Responder {
+    pub(crate) fn start(max_requests: usize, lifetime: Duration) -> Responder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
@@ -203,7 +202,7 @@ impl Responder {
         Responder { port, answered, stop, acceptor: Some(acceptor) }
     }
 
-    fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 }
@@ -254,7 +253,7 @@ fn serve_connection(stream: TcpStream, count: &AtomicUsize, stop: &AtomicBool, m
     }
 }
 
-fn attack_spec(dir: &Path, targets: PathBuf, rate: u32, duration: Duration) -> AttackSpec {
+pub(crate) fn attack_spec(dir: &Path, targets: PathBuf, rate: u32, duration: Duration) -> AttackSpec {
     AttackSpec {
         targets,
         rate,
@@ -266,46 +265,6 @@ fn attack_spec(dir: &Path, targets: PathBuf, rate: u32, duration: Duration) -> A
         max_connections: None,
         keep_bodies: false,
     }
-}
-
-#[test]
-fn real_attack_matches_vegetas_own_report() {
-    let Some(vegeta) = real_vegeta() else { return };
-    let responder = Responder::start(400, Duration::from_secs(20));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let targets = dir.path().join("targets.json");
-    write_targets(&targets, &responder.base_url(), noop_endpoint(), 1..=shared::db::SEED_ITEMS).expect("targets");
-    let spec = attack_spec(dir.path(), targets, 50, Duration::from_secs(1));
-
-    let attack = vegeta.start_attack(&spec).expect("attack starts");
-    assert!(attack.pid() > 0);
-    let outcome = attack.wait_with_deadline(Duration::from_secs(15)).expect("attack ends");
-    assert!(!outcome.overran && !outcome.killed && !outcome.interrupted, "{outcome:?}");
-
-    let results = vegeta.decode(&spec.output).expect("decode");
-    let ours = metrics::compute(&results, spec.duration);
-    let theirs = vegeta.report_json(&spec.output).expect("report");
-    println!("ours: {ours:?}\ntheirs: {theirs:?}\nanswered: {}", responder.answered.load(Ordering::Relaxed));
-
-    assert!((45..=55).contains(&ours.requests), "{} requests", ours.requests);
-    assert_eq!(ours.requests, theirs.requests);
-    assert_eq!(ours.successes, ours.requests);
-    assert_eq!(ours.success_pct, 100.0);
-    assert_eq!(ours.status_codes, theirs.status_codes);
-    assert!((ours.send_rate_rps - theirs.rate).abs() < 1e-6 * theirs.rate, "send rate differs");
-    let ns = |ms: f64| ms * 1e6;
-    // max and min are exact on both sides, the mean is vegeta's integer nanoseconds.
-    assert!((ns(ours.latency_ms.max) - theirs.latencies.max_ns as f64).abs() < 1.0);
-    assert!((ns(ours.latency_ms.min) - theirs.latencies.min_ns as f64).abs() < 1.0);
-    assert!((ns(ours.latency_ms.mean) - theirs.latencies.mean_ns as f64).abs() < 2.0);
-    // vegeta's p50 is an estimate: it must land within our exact distribution's p25..p75.
-    let curve =
-        |p: f64| ours.latency_curve_ms.iter().find(|point| point.percentile == p).map(|point| ns(point.latency_ms));
-    let (p25, p75) = (curve(25.0).expect("p25"), curve(75.0).expect("p75"));
-    let their_p50 = theirs.latencies.p50_ns as f64;
-    assert!(p25 <= their_p50 && their_p50 <= p75, "vegeta p50 {their_p50} ns outside our p25..p75 {p25}..{p75}");
-    assert!((ours.attack_duration_s * 1e9 - theirs.duration_ns as f64).abs() < 2.0);
-    assert!((ours.wait_s * 1e9 - theirs.wait_ns as f64).abs() < 2.0);
 }
 
 #[test]
