@@ -4,8 +4,8 @@
 //!
 //! hyper's own `header_read_timeout` needs a `Send + Sync` timer, which monoio's sleep is not, and hyper has no
 //! idle timeout at all. So the timeouts are kept here, the same way for every runtime: a [`Clock`] notes where
-//! the connection is in its request cycle (reading a head, a request in flight, idle between requests) and
-//! since when. The I/O wrapper moves it from idle to reading a head when bytes arrive, the service wrapper
+//! the connection is in its request cycle (reading a head, a request in flight, its response being written,
+//! idle between requests) and since when. The I/O wrapper moves it from idle to reading a head when bytes arrive, the service wrapper
 //! marks a request in flight from the moment hyper hands it over until its response is ready. A watchdog in
 //! the connection's own task races hyper's connection future against the runtime's sleep.
 //!
@@ -117,7 +117,9 @@ where
                 return Poll::Ready(ended(result));
             }
         }
-        if draining && !watchdog.clock.in_flight() {
+        // A response that is ready but not yet written (a client slow to read) is hyper's to finish: it closes
+        // once it flushed, keep-alive being off.
+        if draining && watchdog.clock.awaiting_request() {
             return Poll::Ready(ConnectionEnd::Drained);
         }
         watchdog.poll_expired(cx, timer.as_mut(), &sleep)
@@ -142,7 +144,7 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.set(Phase::Idle, Instant::now());
+        self.0.set(Phase::Responding, Instant::now());
     }
 }
 
@@ -171,7 +173,13 @@ impl<I: Write + Unpin> Write for WatchedIo<I> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.inner).poll_flush(cx);
+        // hyper flushes after writing out what it buffered, so a ready response is on the wire by now.
+        if let Poll::Ready(Ok(())) = flushed {
+            this.clock.response_written();
+        }
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -199,6 +207,9 @@ enum Phase {
     Head,
     /// A request is being handled. No timeout: the request's own work decides how long it takes.
     InFlight,
+    /// The response is ready but not yet written out (the client is slow to read). The idle timeout runs, so a
+    /// client that never reads is closed.
+    Responding,
     /// Between requests of a keep-alive connection. The idle timeout runs.
     Idle,
 }
@@ -208,7 +219,8 @@ impl Phase {
         match self {
             Phase::Head => 0,
             Phase::InFlight => 1,
-            Phase::Idle => 2,
+            Phase::Responding => 2,
+            Phase::Idle => 3,
         }
     }
 
@@ -216,6 +228,7 @@ impl Phase {
         match code {
             0 => Phase::Head,
             1 => Phase::InFlight,
+            2 => Phase::Responding,
             _ => Phase::Idle,
         }
     }
@@ -251,8 +264,16 @@ impl Clock {
         (Phase::from_code(word >> PHASE_SHIFT), self.start + Duration::from_nanos(word & SINCE_MASK))
     }
 
-    fn in_flight(&self) -> bool {
-        self.get().0 == Phase::InFlight
+    /// No request in flight and no response waiting to be written: a stop may close the connection now.
+    fn awaiting_request(&self) -> bool {
+        matches!(self.get().0, Phase::Head | Phase::Idle)
+    }
+
+    /// The last response was written out: the connection waits for its next request from now.
+    fn response_written(&self) {
+        if self.get().0 == Phase::Responding {
+            self.set(Phase::Idle, Instant::now());
+        }
     }
 
     /// Bytes (or the end of the stream) arrived: an idle connection starts reading its next head now.
@@ -267,7 +288,7 @@ impl Clock {
 fn deadline(phase: Phase, since: Instant, limits: &ConnectionLimits) -> Option<Instant> {
     match phase {
         Phase::Head => Some(since + limits.header_timeout),
-        Phase::Idle => Some(since + limits.idle_timeout),
+        Phase::Responding | Phase::Idle => Some(since + limits.idle_timeout),
         Phase::InFlight => None,
     }
 }
@@ -321,7 +342,7 @@ impl Watchdog {
             match deadline {
                 Some(deadline) if Instant::now() >= deadline => {
                     return Poll::Ready(match phase {
-                        Phase::Idle => ConnectionEnd::IdleTimeout,
+                        Phase::Responding | Phase::Idle => ConnectionEnd::IdleTimeout,
                         Phase::Head | Phase::InFlight => ConnectionEnd::HeaderTimeout,
                     });
                 }
@@ -350,11 +371,15 @@ mod tests {
         clock.bytes_arrived();
         assert_eq!(clock.get(), (Phase::Head, start), "bytes of the first head keep its deadline");
         let in_flight = InFlight::enter(Arc::new(Clock::new(start)));
-        assert!(in_flight.0.in_flight());
+        assert!(!in_flight.0.awaiting_request());
         let clock = Arc::clone(&in_flight.0);
         drop(in_flight);
+        assert_eq!(clock.get().0, Phase::Responding, "a ready response is still to be written");
+        assert!(!clock.awaiting_request(), "a stop waits for a response to be written");
+        clock.response_written();
         let (phase, idle_since) = clock.get();
-        assert_eq!(phase, Phase::Idle, "a finished request leaves the connection idle");
+        assert_eq!(phase, Phase::Idle, "a written response leaves the connection idle");
+        assert!(clock.awaiting_request());
         clock.bytes_arrived();
         let (phase, head_since) = clock.get();
         assert_eq!(phase, Phase::Head);
@@ -366,6 +391,7 @@ mod tests {
         let since = Instant::now();
         assert_eq!(deadline(Phase::Head, since, &LIMITS), Some(since + LIMITS.header_timeout));
         assert_eq!(deadline(Phase::Idle, since, &LIMITS), Some(since + LIMITS.idle_timeout));
+        assert_eq!(deadline(Phase::Responding, since, &LIMITS), Some(since + LIMITS.idle_timeout));
         assert_eq!(deadline(Phase::InFlight, since, &LIMITS), None);
     }
 
@@ -378,5 +404,97 @@ mod tests {
         assert!(!must_rearm(Some(now), Some(later)), "a later deadline waits for the armed sleep");
         assert!(!must_rearm(Some(now), None), "in flight: the armed sleep fires and is not replaced");
         assert!(!must_rearm(None, None));
+    }
+}
+
+#[cfg(test)]
+mod drain_tests {
+    //! The stop against a client that is slow to read: a response that is ready but not yet written must still
+    //! reach the client.
+
+    use std::convert::Infallible;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+    use std::task::Waker;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+
+    use super::*;
+
+    const LIMITS: ConnectionLimits = ConnectionLimits {
+        max_head_bytes: 64 * 1024,
+        header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(10),
+    };
+
+    /// A client connection in memory: one request to read, and a socket that takes no bytes until `writable`.
+    #[derive(Clone, Default)]
+    struct SlowReader {
+        request: Arc<Mutex<Vec<u8>>>,
+        written: Arc<Mutex<Vec<u8>>>,
+        writable: Arc<AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl SlowReader {
+        fn start_reading(&self) {
+            self.writable.store(true, Ordering::SeqCst);
+            if let Some(waker) = self.waker.lock().expect("waker lock").take() {
+                waker.wake();
+            }
+        }
+    }
+
+    impl Read for SlowReader {
+        fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, mut buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
+            let mut request = self.request.lock().expect("request lock");
+            if request.is_empty() {
+                // The client keeps its side open and sends nothing more.
+                return Poll::Pending;
+            }
+            buf.put_slice(&request);
+            request.clear();
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl Write for SlowReader {
+        fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            if !self.writable.load(Ordering::SeqCst) {
+                *self.waker.lock().expect("waker lock") = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            self.written.lock().expect("written lock").extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_stop_writes_a_ready_response_before_it_closes() {
+        let client = SlowReader::default();
+        client.request.lock().expect("request lock").extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+        let service =
+            service_fn(|_request| async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("done")))) });
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+        let end = runtime.block_on(async {
+            let unblock = async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                client.start_reading();
+            };
+            // The stop is asked for at once: the response is ready by then, but the socket takes none of it.
+            let served = serve_connection(client.clone(), service, LIMITS, tokio::time::sleep, async {});
+            tokio::join!(served, unblock).0
+        });
+        let written = String::from_utf8_lossy(&client.written.lock().expect("written lock")).into_owned();
+        assert!(written.starts_with("HTTP/1.1 200") && written.ends_with("done"), "ended {end:?}, wrote {written:?}");
     }
 }
