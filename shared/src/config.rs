@@ -24,6 +24,10 @@ pub const DEFAULT_BACKLOG: i32 = 1024;
 pub const MAX_WORKERS: u16 = 1024;
 /// How long a stopping server lets open connections finish before it exits anyway.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest a stop may take, for whoever waits for one: connections get [`SHUTDOWN_GRACE`], the blocking
+/// pool's leftover work gets it again (tokio-per-core), then the database is closed with a TRUNCATE checkpoint
+/// (a margin of 3 s). Killed earlier, a server leaves its `-wal` file behind.
+pub const STOP_DEADLINE: std::time::Duration = SHUTDOWN_GRACE.saturating_mul(2).saturating_add(Duration::from_secs(3));
 
 /// The largest request head (request line and headers) any server accepts; a larger one is answered 431 and
 /// the connection closed. nginx's default is 8 KiB (`large_client_header_buffers` up to 32 KiB); hyper's own

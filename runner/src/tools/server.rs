@@ -18,8 +18,9 @@ use crate::host::affinity;
 
 /// How long a server may take to print its readiness line and answer `/healthz`.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a stopping server may take after SIGTERM before it is killed.
-pub const STOP_GRACE: Duration = Duration::from_secs(8);
+/// How long a stopping server may take after SIGTERM before it is killed: the longest stop the servers allow
+/// themselves.
+pub const STOP_GRACE: Duration = shared::config::STOP_DEADLINE;
 /// Timeout of one operational request (health, catalogue, seed).
 pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a server that closed its stdout gets to exit before it counts as hung rather than dead.
