@@ -12,6 +12,7 @@
 //! - [`config`]: the command-line arguments and defaults every server takes.
 //! - [`client`]: a minimal blocking HTTP/1.1 client for operational calls (health, catalogue, seed).
 //! - [`binaries`]: where the server binaries of the current build profile are.
+//! - [`entry`]: every server binary's `main`: flags, run, exit code.
 //! - [`net`]: listener sockets with the same options for every server, and the readiness line.
 //! - [`io_driver`]: [`IoDriver`], the socket I/O driver a server runs and `/healthz` reports.
 //! - [`router`]: method and raw path to `/healthz`, `/api/endpoints` or a catalogue endpoint.
@@ -35,6 +36,7 @@ pub mod config;
 pub mod cpus;
 pub mod db;
 pub mod dispatch;
+pub mod entry;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "hyper")]

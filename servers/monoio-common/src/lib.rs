@@ -32,6 +32,15 @@ use shared::{IoDriver, ServerArgs};
 pub use executor::MonoioExecutor;
 pub use runtime::RuntimeError;
 
+/// A monoio arm's command line: every server's flags and the monoio arms' own.
+#[derive(Debug, Clone, Args)]
+pub struct MonoioArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub io: IoDriverArgs,
+}
+
 /// The monoio arms' own flag, flattened next to `shared::ServerArgs` in each binary's parser.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct IoDriverArgs {
