@@ -23,6 +23,7 @@
 //! - [`per_core`]: the start-up and shutdown sequence every per-core arm shares: CPU plan, listeners,
 //!   pinned worker threads, readiness, signals, and the accept loop and drain of each worker.
 //! - [`select`]: waiting for the first of two futures on any runtime.
+//! - `tokio_executor` (feature `tokio`): the `Executor` of both tokio arms.
 //! - `hyper_conn` (feature `hyper`): the one place the hyper arms serve a connection.
 //! - `http1` (feature `hyper`): one HTTP/1.1 connection served by hyper with the limits every hyper arm shares (head cap,
 //!   header and idle timeouts, half-close, a stop that closes idle connections at once), on any runtime.
@@ -48,6 +49,8 @@ pub mod net;
 pub mod per_core;
 pub mod router;
 pub mod select;
+#[cfg(feature = "tokio")]
+pub mod tokio_executor;
 
 pub use catalogue::{CATALOGUE, Endpoint, Group, Method, Operation, Style};
 pub use config::ServerArgs;

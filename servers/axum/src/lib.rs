@@ -8,7 +8,6 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -24,7 +23,8 @@ use shared::accept_loop::{DrainSignal, accept_until_stopped};
 use shared::api::JSON_CONTENT_TYPE;
 use shared::catalogue::{ENDPOINTS_PATH, Endpoint, HEALTH_PATH};
 use shared::config::ConnectionLimits;
-use shared::{ApiError, AppState, CATALOGUE, Executor, ServerArgs};
+use shared::tokio_executor::TokioExecutor;
+use shared::{ApiError, AppState, CATALOGUE, ServerArgs};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
@@ -34,26 +34,6 @@ pub const RUNTIME_DESCRIPTION: &str = "tokio multi-thread (work-stealing), axum"
 pub const IO_DRIVER: &str = "epoll";
 /// What the server prefixes its stderr messages with.
 const BINARY: &str = "axum-server";
-
-/// [`Executor`] for tokio: the runtime timer and the bounded blocking pool.
-#[derive(Debug, Clone, Copy)]
-pub struct TokioExecutor;
-
-impl Executor for TokioExecutor {
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
-        tokio::time::sleep(duration)
-    }
-
-    async fn run_blocking<F, R>(&self, work: F) -> Result<R, ApiError>
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ApiError::Internal { detail: format!("blocking task failed: {e}") })
-    }
-}
 
 /// The router: every catalogue endpoint plus `/healthz` and `/api/endpoints`, JSON errors for 404 and 405.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -82,7 +62,7 @@ async fn catalogue_handler(State(state): State<Arc<AppState>>, method: Method, u
         Ok(route) => route,
         Err(error) => return error_response(&error),
     };
-    match shared::handler::handle(&TokioExecutor, &state, route).await {
+    match shared::handler::handle(&TokioExecutor::CurrentRuntime, &state, route).await {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(error) => error_response(&error),
     }
@@ -151,7 +131,7 @@ pub async fn serve(
     let on_connection = |tcp: TcpStream, drain: DrainSignal| {
         tokio::spawn(serve_connection(tcp, router.clone(), limits, drain));
     };
-    accept_until_stopped(BINARY, &TokioExecutor, shutdown, accept, on_connection).await;
+    accept_until_stopped(BINARY, &TokioExecutor::CurrentRuntime, shutdown, accept, on_connection).await;
     Ok(())
 }
 

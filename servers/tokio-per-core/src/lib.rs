@@ -18,7 +18,7 @@
 //!
 //! # Layout
 //! - [`start`] / [`run`]: the server in-process (tests, port 0) and as the process.
-//! - [`pool`]: [`pool::BlockingPool`], the one pool, and [`pool::PooledExecutor`], the `shared::Executor`.
+//! - [`pool`]: [`pool::BlockingPool`], the one pool, and an executor on it per worker.
 //! - `worker`: one worker body: its runtime, its listener, one task per connection.
 
 pub mod pool;

@@ -1,13 +1,11 @@
-//! The one blocking pool every per-core runtime shares, and [`PooledExecutor`], the `shared::Executor` that
-//! sleeps on the calling worker's runtime and runs thread-pool work on that pool.
+//! The one blocking pool every per-core runtime shares, and the per-worker `shared::tokio_executor::TokioExecutor`
+//! on it: sleeps on the calling worker's runtime, runs thread-pool work on that pool.
 
-use std::future::Future;
 use std::io;
-use std::time::Duration;
 
 use shared::config::SHUTDOWN_GRACE;
-use shared::{ApiError, Executor};
-use tokio::runtime::{Handle, Runtime};
+use shared::tokio_executor::TokioExecutor;
+use tokio::runtime::Runtime;
 
 /// A tokio runtime kept only for its blocking pool: no task ever runs on it, so it needs no driver and no
 /// thread of its own; its `Handle::spawn_blocking` is the process's one pool of `--blocking-threads`.
@@ -33,8 +31,8 @@ impl BlockingPool {
     }
 
     /// An executor for one worker: its own handle to the pool, so no per-request reference count is shared.
-    pub fn executor(&self) -> Option<PooledExecutor> {
-        self.runtime.as_ref().map(|runtime| PooledExecutor { pool: runtime.handle().clone() })
+    pub fn executor(&self) -> Option<TokioExecutor> {
+        self.runtime.as_ref().map(|runtime| TokioExecutor::Pool(runtime.handle().clone()))
     }
 }
 
@@ -47,36 +45,14 @@ impl Drop for BlockingPool {
     }
 }
 
-/// Sleeps on the timer of the runtime it is awaited on (the worker's); runs thread-pool work on the shared
-/// pool.
-#[derive(Debug, Clone)]
-pub struct PooledExecutor {
-    pool: Handle,
-}
-
-impl Executor for PooledExecutor {
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
-        tokio::time::sleep(duration)
-    }
-
-    async fn run_blocking<F, R>(&self, work: F) -> Result<R, ApiError>
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        self.pool
-            .spawn_blocking(work)
-            .await
-            .map_err(|e| ApiError::Internal { detail: format!("blocking task failed: {e}") })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
     use std::sync::{Arc, Barrier};
     use std::thread::{self, ThreadId};
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
+
+    use shared::Executor;
 
     use super::*;
 
@@ -84,7 +60,7 @@ mod tests {
 
     /// Runs `tasks` concurrent naps through `executor` on a fresh current_thread runtime pinned to `cpu`,
     /// as a worker would, and returns the pool threads that ran them.
-    fn nap_on_a_worker(executor: PooledExecutor, cpu: usize, tasks: usize, start: Arc<Barrier>) -> Vec<ThreadId> {
+    fn nap_on_a_worker(executor: TokioExecutor, cpu: usize, tasks: usize, start: Arc<Barrier>) -> Vec<ThreadId> {
         shared::cpus::pin_current_thread(cpu).expect("pin");
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         start.wait();
