@@ -10,7 +10,7 @@
 //! answered before or after a lock the test holds was released?), not durations.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -114,6 +114,7 @@ for_each_server!(
     async_and_threadpool_db_writes_wait_for_a_lock_without_stalling,
     sigterm_exits_with_status_zero,
     sigterm_lets_an_in_flight_request_finish,
+    a_stop_refuses_new_connections_while_it_drains,
     health_reports_requests_in_flight,
     request_heads_above_64_kib_are_431_and_closed,
     a_slow_or_silent_request_head_is_closed_after_the_header_timeout,
@@ -825,6 +826,37 @@ fn sigterm_lets_an_in_flight_request_finish(server: &str) {
         .unwrap_or_else(|e| panic!("a request in flight at SIGTERM got no response: {e}"));
     assert_eq!(response.status, 200, "the in-flight request: {}", response.text());
     assert_eq!(status.code(), Some(0), "SIGTERM must exit with 0, got {status}");
+}
+
+/// Once a stop starts, a new connection is refused at once: a listener left open while the worker drains
+/// would take it into its backlog, where nobody accepts it until the process exits.
+fn a_stop_refuses_new_connections_while_it_drains(server: &str) {
+    let server = start_arm(server, ServerOptions::workers(1).arg("--sleep-ms", "800"));
+    let addr = server.addr();
+    let path = endpoint("simple_async").path_for(1);
+    let in_flight = std::thread::spawn(move || shared::client::get(addr, &path, REQUEST_TIMEOUT));
+    std::thread::sleep(Duration::from_millis(250));
+    let pid = libc::pid_t::try_from(server.process().pid()).expect("a pid fits pid_t");
+    // SAFETY: a plain signal to the child this test started; it is still running (its request is in flight).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM could not be sent");
+    std::thread::sleep(Duration::from_millis(200));
+    let late = TcpStream::connect_timeout(&addr, Duration::from_millis(500));
+    let in_flight = in_flight.join().expect("the in-flight request thread panicked");
+    assert!(
+        matches!(&late, Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "a connection made during the drain must be refused, got {late:?}"
+    );
+    assert_eq!(in_flight.map(|response| response.status).ok(), Some(200), "the request in flight still finishes");
+    // Not `stop()`: a second SIGTERM means "exit at once".
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exited = loop {
+        match server.process().exit_status().expect("the server can be polled") {
+            Some(status) => break Some(status),
+            None if Instant::now() > deadline => break None,
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    assert_eq!(exited.and_then(|status| status.code()), Some(0), "the drained server exits with 0 on its own");
 }
 
 // ---------------------------------------------------------------------------------------------------------

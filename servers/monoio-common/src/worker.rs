@@ -32,7 +32,9 @@ where
         // Registering needs the runtime's driver, so it happens inside it.
         let listener =
             TcpListener::from_std(listener).map_err(|source| runtime::RuntimeError::Register { driver, source })?;
-        let accept = async || listener.accept().await.map(|(stream, _peer)| stream);
+        // Owns the listener, so the accept loop closes it when the drain starts: a listener left open would take
+        // in new connections nobody serves until the process exits.
+        let accept = async move || listener.accept().await.map(|(stream, _peer)| stream);
         let on_connection = |stream: TcpStream, drain| {
             // Small JSON responses must not wait for Nagle's algorithm; every arm sets the same. A socket that
             // refuses the option is already broken, and the codec will find out on its first read.

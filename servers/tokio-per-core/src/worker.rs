@@ -25,7 +25,9 @@ pub fn serve(worker: Worker, pool: &BlockingPool) -> Result<(), BoxError> {
     runtime.block_on(async move {
         // Registering needs the runtime's reactor, so it happens inside it.
         let listener = TcpListener::from_std(listener).context("cannot register the listener with tokio")?;
-        let accept = async || listener.accept().await.map(|(stream, _peer)| stream);
+        // Owns the listener, so the accept loop closes it when the drain starts: a listener left open would take
+        // in new connections nobody serves until the process exits.
+        let accept = async move || listener.accept().await.map(|(stream, _peer)| stream);
         let on_connection = |stream: TcpStream, drain| {
             // Small JSON responses must not wait for Nagle's algorithm; every arm sets the same.
             let _ = stream.set_nodelay(true);
