@@ -198,6 +198,10 @@ impl Server for FakeServer {
         u32::MAX - 1
     }
 
+    fn other_processes(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
     fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
