@@ -438,7 +438,8 @@ fn without_partial_server_figures(
         return None;
     }
     let why = format!(
-        "the {server} server ran as {} processes (workers {unsampled:?} beside the one sampled); the runner samples          one process, so its CPU, run-queue and memory figures are not recorded",
+        "the {server} server ran as {} processes (pids {unsampled:?} beside the one sampled); the runner samples \
+         one process, so its CPU, run-queue and memory figures are not recorded",
         unsampled.len() + 1
     );
     if let Some(accounting) = accounting {
