@@ -10,6 +10,7 @@ pub mod openapi;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use shared::api::{EndpointInfo, Health};
@@ -61,6 +62,9 @@ pub struct ExternalServer {
     process: Supervised,
     addr: SocketAddr,
     db: PathBuf,
+    /// Set once its group was stopped: a group id is never signalled again after that (its number may be
+    /// reused once every member is gone).
+    stopped: AtomicBool,
 }
 
 impl ExternalServer {
@@ -89,7 +93,8 @@ impl ExternalServer {
         command.args(&argv[1..]).current_dir(&arm.dir).stdout(Stdio::null());
         affinity::pin_command(&mut command, &spec.cpus);
         let process = Supervised::spawn(command).map_err(|source| spawn_error(program, source))?;
-        let server = ExternalServer { arm: arm.clone(), process, addr, db: spec.db.clone() };
+        let server =
+            ExternalServer { arm: arm.clone(), process, addr, db: spec.db.clone(), stopped: AtomicBool::new(false) };
         server.await_ready(Instant::now() + arm.ready_timeout)?;
         Ok(server)
     }
@@ -173,6 +178,9 @@ impl ExternalServer {
     }
 
     fn stop_group(&self) -> std::io::Result<ExitStatus> {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return self.process.wait();
+        }
         self.process.signal_group(libc::SIGTERM);
         let status = self.process.wait_or_kill(Instant::now() + STOP_GRACE);
         // Workers that outlived their parent (or ignored the signal) go with it.
