@@ -1,5 +1,6 @@
 //! E2E (d): the FastAPI example as an arm beside axum, through the real runner, vegeta and uvicorn, in one
-//! short run; then the same app declared without `{db}`, whose database endpoints are absent with the reason.
+//! short run; then the same app declared without `{db}` and without `health`, whose database endpoints are
+//! absent with the reason and whose health is absent with the reason.
 //! Without Python's packages (examples/fastapi/.venv, which .ci/run installs) it is skipped, and says so:
 //! scripts/test.sh counts it as skipped, not passed.
 
@@ -86,15 +87,16 @@ fn the_fastapi_example_runs_as_an_arm_beside_axum() {
 }
 
 #[test]
-fn an_arm_given_no_database_has_its_database_cells_absent_with_the_reason() {
+fn an_arm_given_no_database_or_health_has_those_absent_with_the_reason() {
     if let Some(reason) = missing_python_packages() {
-        return skip("e2e::fastapi::an_arm_given_no_database_has_its_database_cells_absent_with_the_reason", &reason);
+        return skip("e2e::fastapi::an_arm_given_no_database_or_health_has_those_absent_with_the_reason", &reason);
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let text = std::fs::read_to_string(example_dir().join("servers.toml")).expect("the example's manifest");
     let shared_db = dir.path().join("one.db");
     let text = text
         .replace("name = \"fastapi\"", "name = \"fastapi-nodb\"")
+        .replace("health = \"/healthz\"", "")
         .replace("\"{db}\"", &format!("{:?}", shared_db.display().to_string()))
         .replace("\".venv/bin/python\"", &format!("{:?}", example_dir().join(".venv/bin/python").display().to_string()))
         .replace("\"serve.py\"", &format!("{:?}", example_dir().join("serve.py").display().to_string()));
@@ -109,7 +111,7 @@ fn an_arm_given_no_database_has_its_database_cells_absent_with_the_reason() {
         "--filter",
         "/api/simple/noop/,/api/db/async/read/",
     ];
-    let output = run_runner(&out, &[&args[..], &["--rates", "20", "--duration", "1s", "--warmup", "0"]].concat());
+    let output = run_runner(&out, &[&args[..], &["--rates", "20", "--duration", "1s", "--warmup", "200ms"]].concat());
     assert!(output.status.success(), "{}", describe(&output));
     let results = RunResults::load(&only_run_dir(&out)).expect("results.json loads");
     let measured: Vec<&str> = results.tests.iter().map(|t| t.endpoint.name.as_str()).collect();
@@ -125,4 +127,10 @@ fn an_arm_given_no_database_has_its_database_cells_absent_with_the_reason() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("fastapi-nodb lacks 1 planned endpoint"), "the report shows it:\n{stdout}");
+    let noop = &results.tests[0];
+    assert!(noop.server_health.is_none(), "no health in its manifest: {:?}", noop.server_health);
+    let said = |part: &str| noop.notes.iter().any(|note| note.contains(part));
+    assert!(said("no server health recorded") && said("names no `health`"), "{:?}", noop.notes);
+    assert!(said("whether the warm-up's requests had drained was not checked"), "{:?}", noop.notes);
+    assert_eq!(noop.status, TestStatus::Ok, "{:?}", noop.failure);
 }
