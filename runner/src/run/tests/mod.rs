@@ -1,6 +1,6 @@
 //! The scheduler's orchestration with a fake server and a fake load generator: matrix order, repeats, the
 //! search budget, a server dying mid-test, Ctrl-C between tests and mid-attack, and persistence after every
-//! test, the I/O driver axis. No process is started; the real backend is exercised by the e2e tests.
+//! test, the I/O driver axis, external arms. No process is started; the real backend is exercised by the e2e tests.
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
