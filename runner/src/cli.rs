@@ -81,6 +81,8 @@ fn with_mode_defaults(command: clap::Command) -> clap::Command {
     command.mut_arg("duration", |arg| arg.help(duration)).mut_arg("timeout", |arg| arg.help(timeout))
 }
 
+// Parsed once per process: the size of the run variant costs nothing, boxing it would cost clap's derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a benchmark (the default when no subcommand is given).
@@ -273,6 +275,12 @@ pub struct RunArgs {
     /// Print the test matrix and how long it would take, then exit without running anything.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// A servers.toml declaring arms from outside the workspace (start command, readiness path, catalogue);
+    /// --servers then takes their names too, e.g. --servers axum,fastapi --manifest
+    /// examples/fastapi/servers.toml [default with a manifest: every workspace arm and every manifest arm].
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,7 +1,7 @@
 //! `runner`: parse the command line, run the chosen command, print the error chain, set the exit code.
 //!
 //! Exit codes: 0 success; 1 a failure while running; 2 bad arguments or a missing tool (vegeta, a server
-//! binary); 130 interrupted by Ctrl-C (every finished test is kept). `runner compare`: 0 no regression, 1 a
+//! binary, a manifest arm's program); 130 interrupted by Ctrl-C (every finished test is kept). `runner compare`: 0 no regression, 1 a
 //! regression, 2 runs that cannot be compared.
 
 use std::path::{Path, PathBuf};
@@ -18,6 +18,7 @@ use runner::report;
 use runner::run::calibration;
 use runner::run::progress::stdout_is_terminal;
 use runner::run::{self as session, Tools};
+use runner::tools::external::ManifestError;
 use runner::tools::server::ServerError;
 use runner::tools::vegeta::VegetaError;
 
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
 fn exit_code_for(error: &anyhow::Error) -> u8 {
     let is_usage = error.downcast_ref::<PlanError>().is_some()
         || error.downcast_ref::<UsageError>().is_some()
+        || error.downcast_ref::<ManifestError>().is_some()
         || error.downcast_ref::<VegetaError>().is_some_and(VegetaError::is_setup_problem)
         || error.downcast_ref::<ServerError>().is_some_and(|e| matches!(e, ServerError::BinaryMissing { .. }));
     if is_usage { 2 } else { 1 }

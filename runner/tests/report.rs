@@ -357,6 +357,59 @@ fn a_run_of_four_arms_renders_with_no_code_change() {
     }
 }
 
+/// A fifth arm from a manifest (named only by the data, as any arm), lacking one endpoint: the cell is absent
+/// with its reason in the run's notes, never drawn or tabled as zero.
+#[test]
+fn a_fifth_external_arm_renders_and_its_absent_cell_is_said_not_zeroed() {
+    let mut results = with_four_arms(fixture());
+    let first = results.run.config.servers[0].clone();
+    let lacking = results.tests.iter().find(|t| t.server == first).map(|t| t.endpoint.name.clone()).expect("a test");
+    let copies: Vec<TestRecord> = results
+        .tests
+        .iter()
+        .filter(|t| t.server == first && t.endpoint.name != lacking)
+        .map(|t| TestRecord {
+            id: t.id.replacen(first.as_str(), "fastapi", 1),
+            server: "fastapi".to_owned(),
+            ..t.clone()
+        })
+        .collect();
+    assert!(!copies.is_empty());
+    results.tests.extend(copies);
+    results.run.config.servers.push("fastapi".to_owned());
+    let reason = format!("/openapi.json has no path for {lacking}");
+    results.run.absent.push(runner::model::AbsentCell {
+        server: "fastapi".to_owned(),
+        endpoint: lacking.clone(),
+        reason: reason.clone(),
+    });
+    results
+        .run
+        .notes
+        .push(format!("fastapi lacks 1 planned endpoint(s), absent from the results: {lacking} ({reason})"));
+    let html = render_html(&results);
+    let legend_start = html.find("Colour = server:").expect("the page's legend");
+    let legend = &html[legend_start..legend_start + html[legend_start..].find("</li>").expect("legend end")];
+    assert!(legend.contains("</span>fastapi"), "fastapi in the legend: {legend}");
+    assert!(html.contains("fastapi lacks 1 planned endpoint"), "the absent cell is said on the page");
+    for width in [100, 80] {
+        let report = terminal_report(&results, width, false);
+        assert!(report.lines().all(|l| l.chars().count() <= width));
+        assert!(report.contains("fastapi") && report.contains("fastapi lacks 1 planned"), "{report}");
+    }
+    let rate = results.tests.iter().find(|t| t.server == "fastapi").map(|t| t.rate).expect("a fastapi test");
+    let table = rate_table(&results, rate, false);
+    let rows: Vec<&str> = table.lines().filter(|l| l.split_whitespace().nth(1) == Some("fastapi")).collect();
+    assert!(!rows.is_empty(), "fastapi rows:\n{table}");
+    assert!(
+        rows.iter().all(|row| row.split_whitespace().next() != Some(lacking.as_str())),
+        "no row for the absent cell:\n{table}"
+    );
+    let reloaded: RunResults =
+        serde_json::from_str(&serde_json::to_string(&results).expect("serializes")).expect("loads");
+    assert_eq!(reloaded.run.absent, results.run.absent, "absent cells survive results.json");
+}
+
 /// The fixture as if `--io-drivers io_uring,epoll` had run: every monoio test on io_uring, and a copy of it
 /// on epoll.
 fn with_both_drivers(mut results: RunResults) -> RunResults {

@@ -6,4 +6,5 @@ mod conformance;
 mod e2e;
 mod fuzz;
 mod hardening;
+mod manifest;
 mod report;

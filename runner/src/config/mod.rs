@@ -19,6 +19,7 @@ use crate::defaults;
 use crate::judge::Slo;
 use crate::model::Arm;
 use crate::search::Range;
+use crate::tools::external::ExternalArm;
 
 /// A validated benchmark plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +53,8 @@ pub struct Plan {
     /// Keep response bodies in vegeta's results (off: `-max-body 0`).
     pub keep_bodies: bool,
     pub mode: Mode,
+    /// The `--manifest` arms the run includes (each also in `servers`), in manifest order.
+    pub external: Vec<ExternalArm>,
 }
 
 /// What kind of run this is.
@@ -134,6 +137,11 @@ impl Plan {
 
     pub fn is_calibration(&self) -> bool {
         matches!(self.mode, Mode::Calibrate(_))
+    }
+
+    /// The manifest arm called `server`, when it is one.
+    pub fn external_arm(&self, server: &str) -> Option<&ExternalArm> {
+        self.external.iter().find(|arm| arm.name == server)
     }
 
     /// Every arm of the run, in order: each server, and a server that takes `--io-driver` once per planned

@@ -13,10 +13,13 @@ use crate::cli::{CalibrateArgs, RunArgs};
 use crate::defaults;
 use crate::judge::Slo;
 use crate::search::Range;
+use crate::tools::external::{ExternalArm, ManifestError, manifest};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PlanError {
-    #[error("unknown server {name:?}; choose from: {known}")]
+    #[error(
+        "unknown server {name:?}; choose from: {known} (arms from outside the workspace come from --manifest FILE)"
+    )]
     UnknownServer { name: String, known: String },
     #[error("--servers is empty; name at least one of: {known}")]
     NoServers { known: String },
@@ -44,6 +47,8 @@ pub enum PlanError {
     OutNotAFolder { path: String },
     #[error("--out {path} is not writable ({reason}); name a folder this user can write")]
     OutNotWritable { path: String, reason: String },
+    #[error("--manifest {0}")]
+    Manifest(#[from] ManifestError),
 }
 
 impl Plan {
@@ -56,7 +61,12 @@ impl Plan {
     /// Like [`Plan::resolve`], with the load generator's calibrated clean ceiling, which caps the study's
     /// cost rate.
     pub fn resolve_with_ceiling(args: &RunArgs, clean_ceiling: Option<u32>) -> Result<Plan, PlanError> {
-        let servers = resolve_servers(&args.servers)?;
+        let manifest_arms = match &args.manifest {
+            Some(path) => manifest::load(path, shared::binaries::SERVERS)?,
+            None => Vec::new(),
+        };
+        let servers = resolve_servers(&args.servers, &manifest_arms)?;
+        let external = manifest_arms.into_iter().filter(|arm| servers.contains(&arm.name)).collect();
         let endpoints = resolve_endpoints(&args.filter)?;
         let workers = sorted_unique(&args.workers);
         let study = !args.find_max && args.rates.is_empty();
@@ -95,6 +105,7 @@ impl Plan {
             max_connections: args.max_connections,
             keep_bodies: args.keep_bodies,
             mode,
+            external,
         };
         plan.check_duration()?;
         Ok(plan)
@@ -108,7 +119,7 @@ impl Plan {
             range: search_range(args.start_rate, defaults::MAX_RATE)?,
         };
         let plan = Plan {
-            servers: resolve_servers(std::slice::from_ref(&args.server))?,
+            servers: resolve_servers(std::slice::from_ref(&args.server), &[])?,
             // Calibration measures the load generator: the target's own default driver is enough.
             io_drivers: vec![IoDriver::IoUring],
             filters: vec![shared::catalogue::CALIBRATION_PATH_PREFIX.to_owned()],
@@ -128,6 +139,7 @@ impl Plan {
             max_connections: defaults::MAX_CONNECTIONS,
             keep_bodies: false,
             mode: Mode::Calibrate(search),
+            external: Vec::new(),
         };
         plan.check_duration()?;
         Ok(plan)
@@ -196,8 +208,10 @@ fn builtin(literal: &str) -> Duration {
     crate::cli::positive_duration(literal).unwrap_or(Duration::from_secs(10))
 }
 
-fn resolve_servers(requested: &[String]) -> Result<Vec<String>, PlanError> {
-    let known = shared::binaries::SERVERS;
+/// The `--servers` names, each once: the workspace's arms and the manifest's (all of both when none is named).
+fn resolve_servers(requested: &[String], manifest_arms: &[ExternalArm]) -> Result<Vec<String>, PlanError> {
+    let mut known: Vec<&str> = shared::binaries::SERVERS.to_vec();
+    known.extend(manifest_arms.iter().map(|arm| arm.name.as_str()));
     if requested.is_empty() {
         return Ok(known.iter().map(|s| (*s).to_owned()).collect());
     }

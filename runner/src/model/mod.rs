@@ -22,8 +22,8 @@ pub use limits::{
 };
 pub use machine::Machine;
 pub use run::{
-    CoreLayout, Placement, RESULTS_FILE, RunConfig, RunMetadata, RunResults, RunStatus, SCHEMA_VERSION, SearchConfig,
-    StudyConfig, Versions,
+    AbsentCell, CoreLayout, ExternalArmConfig, Placement, RESULTS_FILE, RunConfig, RunMetadata, RunResults, RunStatus,
+    SCHEMA_VERSION, SearchConfig, StudyConfig, Versions,
 };
 pub use store::{StoreError, newest_run_dir, write_json_atomic};
 pub use test::{

@@ -47,6 +47,33 @@ pub struct RunMetadata {
     /// The load generator's calibrated ceiling on this machine, when `runner calibrate` measured one.
     #[serde(default)]
     pub calibration: Option<Calibration>,
+    /// Planned arm x endpoint cells that were not measured because the arm does not serve the endpoint (an
+    /// external arm's catalogue lacks it): absent with the reason, never a zero. Empty in older runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<AbsentCell>,
+}
+
+/// One arm x endpoint cell of the plan that was not measured, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbsentCell {
+    pub server: String,
+    /// The catalogue endpoint's name.
+    pub endpoint: String,
+    pub reason: String,
+}
+
+/// An arm from `--manifest`, as the run started it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalArmConfig {
+    pub name: String,
+    /// The start command as the manifest writes it, placeholders unreplaced.
+    pub command: Vec<String>,
+    /// Where the manifest declares it (`file:line`).
+    pub declared_at: String,
+    /// The catalogue's path, and whether it is the workspace's contract or an OpenAPI document.
+    pub catalogue: String,
+    /// Its `/healthz` path in the workspace's format, if it serves one.
+    pub health: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +115,9 @@ pub struct RunConfig {
     /// Present for the default study.
     #[serde(default)]
     pub study: Option<StudyConfig>,
+    /// The arms from `--manifest` (empty when there was none, and in older runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external: Vec<ExternalArmConfig>,
 }
 
 /// What the default study measured: cost at equal rates, capacity where the server is the limit.

@@ -14,7 +14,10 @@ use super::audit;
 use crate::config::Plan;
 use crate::model::{SampleSeries, WriteAudit};
 use crate::sampling::account::exited_unreaped;
+use crate::sampling::procfs::group_members;
 use crate::sampling::{Accounts, Monitor};
+use crate::tools::external::openapi::{self, Coverage};
+use crate::tools::external::{ExternalArm, ExternalServer, ExternalSpec};
 use crate::tools::server::{self, ServerProcess, ServerSpec};
 use crate::tools::vegeta::{AttackSpec, RequestResult, RunningAttack, Vegeta};
 
@@ -40,6 +43,14 @@ pub trait Server {
     fn health_within(&self, timeout: Duration) -> Result<Health>;
     /// The catalogue as this server serves it.
     fn endpoints(&self) -> Result<Vec<EndpointInfo>>;
+    /// What it serves of the workspace's catalogue, and why it lacks the rest. A workspace server serves the
+    /// contract's `/api/endpoints`; an external arm may map an OpenAPI document instead.
+    fn coverage(&self) -> Result<Coverage> {
+        Ok(openapi::map_contract(&self.endpoints()?, shared::catalogue::ENDPOINTS_PATH))
+    }
+    /// The other processes of the server (the workers its command forked): sampling its pid does not see
+    /// them, so its CPU figures would be a part of its cost, not all of it.
+    fn other_processes(&self) -> Vec<u32>;
     /// Recreates the standard items.
     fn seed(&self) -> Result<()>;
     /// How it exited, once it has; `None` while it runs.
@@ -89,29 +100,58 @@ pub trait Backend {
     fn load_generator_version(&self) -> String;
 }
 
-/// The real backend: the server binaries next to the runner, vegeta, sysinfo, /proc and SQLite.
+/// The real backend: the server binaries next to the runner, the manifest's arms, vegeta, sysinfo, /proc
+/// and SQLite.
 #[derive(Debug)]
 pub struct Tools {
     pub vegeta: Vegeta,
     /// Server name -> binary.
     pub binaries: BTreeMap<String, PathBuf>,
+    /// Server name -> its manifest entry, for the arms from outside the workspace.
+    pub external: BTreeMap<String, ExternalArm>,
+    /// `--sleep-ms`, which an external arm's command gets as `{sleep_ms}`.
+    pub sleep_ms: u64,
 }
 
 impl Tools {
-    /// Finds vegeta and every planned server binary, so a missing one stops the run before it starts.
+    /// Finds vegeta, every planned server binary and every planned external arm's program, so a missing one
+    /// stops the run before it starts.
     pub fn locate(plan: &Plan) -> Result<Tools> {
         let vegeta = Vegeta::locate(plan.vegeta.as_deref())?;
+        let mut external = BTreeMap::new();
+        for arm in &plan.external {
+            arm.program()?;
+            external.insert(arm.name.clone(), arm.clone());
+        }
         let binaries = plan
             .servers
             .iter()
+            .filter(|name| !external.contains_key(*name))
             .map(|name| server::locate_binary(name).map(|path| (name.clone(), path)))
             .collect::<Result<_, _>>()?;
-        Ok(Tools { vegeta, binaries })
+        Ok(Tools { vegeta, binaries, external, sleep_ms: plan.sleep_ms })
+    }
+
+    fn start_external(&self, arm: &ExternalArm, launch: &Launch) -> Result<Box<dyn Server>> {
+        let spec = ExternalSpec {
+            arm: arm.clone(),
+            host: launch.host.clone(),
+            port: launch.port,
+            workers: launch.workers,
+            db: launch.db.clone(),
+            cpus: launch.cpus.clone(),
+            sleep_ms: self.sleep_ms,
+        };
+        let process = ExternalServer::start(&spec).with_context(|| format!("starting the {} arm", arm.name))?;
+        Ok(Box::new(process))
     }
 }
 
 impl Backend for Tools {
     fn start_server(&self, launch: &Launch) -> Result<Box<dyn Server>> {
+        if let Some(arm) = self.external.get(&launch.server) {
+            return self.start_external(arm, launch);
+        }
         let binary = self.binaries.get(&launch.server).with_context(|| format!("no binary for {}", launch.server))?;
         let spec = ServerSpec {
             server: launch.server.clone(),
@@ -185,6 +225,10 @@ impl Server for ServerProcess {
         Ok(self.exit_status()?.map(|status| status.to_string()))
     }
 
+    fn other_processes(&self) -> Vec<u32> {
+        group_members(ServerProcess::pid(self))
+    }
+
     fn stderr_tail(&self) -> String {
         ServerProcess::stderr_tail(self)
     }
@@ -192,6 +236,54 @@ impl Server for ServerProcess {
     fn stop(self: Box<Self>) -> Result<()> {
         let server = self.server().to_owned();
         ServerProcess::stop(*self).with_context(|| format!("stopping the {server} server"))?;
+        Ok(())
+    }
+}
+
+impl Server for ExternalServer {
+    fn pid(&self) -> u32 {
+        ExternalServer::pid(self)
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    fn db_path(&self) -> &Path {
+        ExternalServer::db_path(self)
+    }
+
+    fn health_within(&self, timeout: Duration) -> Result<Health> {
+        Ok(ExternalServer::health_within(self, timeout)?)
+    }
+
+    fn endpoints(&self) -> Result<Vec<EndpointInfo>> {
+        Ok(ExternalServer::coverage(self)?.served)
+    }
+
+    fn coverage(&self) -> Result<Coverage> {
+        Ok(ExternalServer::coverage(self)?)
+    }
+
+    fn other_processes(&self) -> Vec<u32> {
+        group_members(ExternalServer::pid(self))
+    }
+
+    fn seed(&self) -> Result<()> {
+        Ok(ExternalServer::seed(self)?)
+    }
+
+    fn exited(&self) -> Result<Option<String>> {
+        Ok(self.exit_status()?.map(|status| status.to_string()))
+    }
+
+    fn stderr_tail(&self) -> String {
+        ExternalServer::stderr_tail(self)
+    }
+
+    fn stop(self: Box<Self>) -> Result<()> {
+        let name = self.name().to_owned();
+        ExternalServer::stop(*self).with_context(|| format!("stopping the {name} arm"))?;
         Ok(())
     }
 }

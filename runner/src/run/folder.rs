@@ -9,7 +9,10 @@ use super::calibration::ceiling_notes;
 use super::clock::now;
 use crate::config::Plan;
 use crate::host::{affinity, machine};
-use crate::model::{Calibration, CoreLayout, Machine, RunConfig, RunMetadata, RunStatus, SearchConfig, StudyConfig};
+use crate::model::{
+    Calibration, CoreLayout, ExternalArmConfig, Machine, RunConfig, RunMetadata, RunStatus, SearchConfig, StudyConfig,
+};
+use crate::tools::external::{CatalogueSource, ExternalArm};
 
 /// Creates `<out>/bench_YYYYMMDD_HHMMSS` (with a suffix if that exists), failing early if `out` is not writable.
 pub fn create_run_dir(out: &Path) -> Result<PathBuf> {
@@ -56,6 +59,7 @@ pub fn run_metadata(
         status: RunStatus::Running,
         notes,
         calibration,
+        absent: Vec::new(),
     }
 }
 
@@ -115,6 +119,22 @@ fn run_config(plan: &Plan) -> RunConfig {
             capacity_endpoints: study.capacity_endpoints.iter().map(|name| (*name).to_owned()).collect(),
             base_rate_source: study.base_rate_source.clone(),
         }),
+        external: plan.external.iter().map(external_config).collect(),
+    }
+}
+
+/// A manifest arm as the run records it.
+fn external_config(arm: &ExternalArm) -> ExternalArmConfig {
+    let kind = match &arm.catalogue {
+        CatalogueSource::Contract(_) => "the workspace's contract",
+        CatalogueSource::OpenApi(_) => "an OpenAPI document",
+    };
+    ExternalArmConfig {
+        name: arm.name.clone(),
+        command: arm.command.clone(),
+        declared_at: format!("{}:{}", arm.file, arm.line),
+        catalogue: format!("{} ({kind})", arm.catalogue.path()),
+        health: arm.health.clone(),
     }
 }
 

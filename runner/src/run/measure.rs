@@ -143,11 +143,19 @@ impl TestRunner<'_> {
         let mut notes: Vec<String> = self.backend.settle_ports(host, &interrupted).into_iter().collect();
         let mut server = self.start_server(case, stem, host, &mut notes)?;
         check_serves(server.as_ref(), case.server, case.endpoint)?;
-        let server_health = server.health_within(crate::tools::server::CONTROL_TIMEOUT).ok();
+        let server_health = match server.health_within(crate::tools::server::CONTROL_TIMEOUT) {
+            Ok(health) => Some(health),
+            Err(error) => {
+                notes.push(format!("no server health recorded: {error:#}"));
+                None
+            }
+        };
         check_driver(case, server_health.as_ref())?;
         if !self.plan.warmup.is_zero() {
             self.warm_up(server.as_ref(), case, stem)?;
-            if !wait_quiescent(server.as_ref(), &interrupted) {
+            if server_health.is_none() {
+                notes.push("without /healthz, whether the warm-up's requests had drained was not checked".to_owned());
+            } else if !wait_quiescent(server.as_ref(), &interrupted) {
                 notes.push("the warm-up left a backlog; measured on a freshly restarted (cold) server".to_owned());
                 if let Err(error) = server.stop() {
                     notes.push(format!("stopping the backlogged server failed: {error:#}"));
@@ -167,6 +175,7 @@ impl TestRunner<'_> {
         let attack = attack?;
         let samples = attack.samples.unwrap_or_default();
         let db = server.db_path().to_path_buf();
+        let unsampled = server.other_processes();
         let server_addr = server.base_url().trim_start_matches("http://").to_owned();
         if let Err(error) = server.stop() {
             notes.push(format!("stopping the server failed: {error:#}"));
@@ -187,7 +196,11 @@ impl TestRunner<'_> {
         let acknowledged = metrics.status_codes.get(&StatusCode::OK).copied().unwrap_or(0);
         let write_audit = case.endpoint.writes().then(|| self.backend.audit(&db, acknowledged)).transpose()?;
         write_json_atomic(&self.run_dir.join(&files.samples), &samples)?;
-        let resources = sampling::resources(&samples);
+        let mut resources = sampling::resources(&samples);
+        let mut accounting = accounting;
+        if let Some(note) = without_partial_server_figures(case.server, &unsampled, &mut accounting, &mut resources) {
+            notes.push(note);
+        }
         notes.extend(unsampled_notes(resources.as_ref()));
         let cut_short = attack.cut_short;
         Ok(Measured {
@@ -348,7 +361,7 @@ pub(super) const DB_FOLDER: &str = "db";
 
 /// Deletes a test's database once its audit has read it: a write test at 2,000 req/s leaves an 82 MB `-wal`
 /// file, and nothing reads the database afterwards. A file that is already gone is fine.
-fn remove_database(db: &Path) {
+pub(super) fn remove_database(db: &Path) {
     let mut files = vec![db.to_path_buf()];
     files.extend(["-wal", "-shm", "-journal"].map(|suffix| PathBuf::from(format!("{}{suffix}", db.display()))));
     for file in files {
@@ -411,6 +424,32 @@ fn empty_record(case: &TestCase<'_>, stem: &str, duration: Duration, started_at:
         started_at,
         finished_at: String::new(),
     }
+}
+
+/// A server that forked workers is more processes than the one sampled: its CPU, run-queue and memory
+/// figures would be a part of its cost presented as all of it. They are made absent, with the reason.
+fn without_partial_server_figures(
+    server: &str,
+    unsampled: &[u32],
+    accounting: &mut Option<Accounting>,
+    resources: &mut Option<Resources>,
+) -> Option<String> {
+    if unsampled.is_empty() {
+        return None;
+    }
+    let why = format!(
+        "the {server} server ran as {} processes (pids {unsampled:?} beside the one sampled); the runner samples \
+         one process, so its CPU, run-queue and memory figures are not recorded",
+        unsampled.len() + 1
+    );
+    if let Some(accounting) = accounting {
+        accounting.server.cpu = crate::model::Measured::Absent(why.clone());
+        accounting.server.run_queue = crate::model::Measured::Absent(why.clone());
+        accounting.projected_capacity = crate::model::Measured::Absent(why.clone());
+    }
+    // The load generator's series goes with it: the summary has no place for one process alone.
+    *resources = None;
+    Some(why)
 }
 
 /// Notes for figures that could not be measured: absent, never 0.

@@ -1,12 +1,14 @@
 //! Running a plan: the session over the matrix or the searches ([`session`]), one test ([`measure`]), the
-//! readiness checks around it ([`readiness`]), the write audit ([`audit`]), the run folder and its metadata
-//! ([`folder`]), progress ([`progress`]) and the calibration ([`calibration`]). Everything outside the runner
+//! readiness checks around it ([`readiness`]), the external arms' catalogues ([`discovery`]), the write
+//! audit ([`audit`]), the run folder and its metadata ([`folder`]), progress ([`progress`]) and the
+//! calibration ([`calibration`]). Everything outside the runner
 //! is reached through [`backend::Backend`], so the orchestration is unit-tested with fakes.
 
 pub mod audit;
 pub mod backend;
 pub mod calibration;
 pub mod clock;
+mod discovery;
 pub mod folder;
 mod measure;
 pub mod progress;

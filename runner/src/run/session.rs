@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 
 use super::backend::Backend;
 use super::clock::now;
+use super::discovery::{self, Discovery};
 use super::measure::{Finished, TestRunner};
 use super::progress::{Progress, stdout_is_terminal};
 use crate::config::{Plan, SearchPlan, TestCase};
@@ -37,6 +38,8 @@ pub struct Session<'a> {
     discarded: Option<String>,
     /// Tests started so far: the next one's index, which picks its loopback address.
     started_tests: std::cell::Cell<u32>,
+    /// The cells external arms lack, skipped.
+    discovery: Discovery,
 }
 
 impl<'a> Session<'a> {
@@ -57,11 +60,13 @@ impl<'a> Session<'a> {
             results,
             discarded: None,
             started_tests: Default::default(),
+            discovery: Discovery::default(),
         }
     }
 
     pub(super) fn run_all(&mut self) -> Result<()> {
         self.save()?;
+        self.discover_external_catalogues()?;
         match (self.plan.study().cloned(), self.plan.search().cloned()) {
             (Some(study), _) => {
                 self.run_matrix()?;
@@ -79,8 +84,21 @@ impl<'a> Session<'a> {
         (self.run_dir, self.results)
     }
 
+    /// Reads every external arm's catalogue once; the cells it lacks are recorded as absent and skipped.
+    fn discover_external_catalogues(&mut self) -> Result<()> {
+        if self.plan.external.is_empty() {
+            return Ok(());
+        }
+        let discovery = discovery::discover(self.plan, self.backend, &self.run_dir, &|| self.next_host());
+        self.results.run.absent.clone_from(&discovery.absent);
+        self.results.run.notes.extend(discovery.notes.iter().cloned());
+        self.discovery = discovery;
+        self.save()
+    }
+
     fn run_matrix(&mut self) -> Result<()> {
-        let tests = self.plan.tests();
+        let tests: Vec<TestCase<'_>> =
+            self.plan.tests().into_iter().filter(|case| !self.discovery.skips(case)).collect();
         let progress = Progress::counting(tests.len());
         let mut finished_rate = None;
         for (index, case) in tests.iter().enumerate() {
@@ -125,7 +143,8 @@ impl<'a> Session<'a> {
         } else {
             vec![search.slo]
         };
-        let combos: Vec<TestCase<'_>> = self.plan.combinations();
+        let combos: Vec<TestCase<'_>> =
+            self.plan.combinations().into_iter().filter(|case| !self.discovery.skips(case)).collect();
         let searches: Vec<(TestCase<'_>, Slo)> =
             combos.iter().flat_map(|combo| slos.iter().map(move |slo| (*combo, *slo))).collect();
         let progress = Progress::budgeted(search.budget);

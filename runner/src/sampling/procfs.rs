@@ -97,6 +97,29 @@ fn parse_stat(text: &str) -> Result<StatFields, String> {
     Ok(StatFields { utime: field(14)?, stime: field(15)?, start_ticks: field(22)? })
 }
 
+/// The other processes of the group `leader` leads (field 5 of `/proc/<pid>/stat`): the workers a server
+/// forked, grandchildren and re-parented ones included. Sampling `leader` does not cover them.
+pub fn group_members(leader: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut members: Vec<u32> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()))
+        .filter(|&pid| pid != leader)
+        .filter(|&pid| {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            process_group(&text) == Some(leader)
+        })
+        .collect();
+    members.sort_unstable();
+    members
+}
+
+/// Field 5 of a `/proc/<pid>/stat` line, counted from the last `)` like [`parse_stat`].
+fn process_group(stat: &str) -> Option<u32> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(2)?.parse().ok()
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Run-queue delay
 
@@ -184,6 +207,30 @@ mod tests {
         assert!(parse_stat("no parenthesis").is_err());
         let bad = STAT.replace(" 731 ", " -1 ");
         assert!(parse_stat(&bad).is_err_and(|e| e.contains("field 14")), "{:?}", parse_stat(&bad));
+    }
+
+    #[test]
+    fn group_members_are_the_processes_a_group_leader_forked() {
+        assert_eq!(process_group(STAT), Some(4242));
+        assert_eq!(process_group("garbage"), None);
+        let mut command = std::process::Command::new("sh");
+        command.args(["-c", "sleep 30 & sleep 30 & wait"]);
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn().expect("sh runs");
+        let leader = child.id();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut members = group_members(leader);
+        while members.len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            members = group_members(leader);
+        }
+        // SAFETY: kill(2) on the group of a child this test spawned.
+        unsafe {
+            libc::kill(-libc::pid_t::try_from(leader).expect("pid fits"), libc::SIGKILL);
+        }
+        let _ = child.wait();
+        assert_eq!(members.len(), 2, "{members:?}");
+        assert!(!members.contains(&leader));
     }
 
     #[test]

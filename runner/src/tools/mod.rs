@@ -1,6 +1,8 @@
 //! The processes the runner drives: one supervisor for every child ([`process`]), the server under test
-//! ([`server`]) and the load generator ([`vegeta`]).
+//! ([`server`]), an arm from outside the workspace declared in a manifest ([`external`]), and the load
+//! generator ([`vegeta`]).
 
+pub mod external;
 pub mod process;
 pub mod server;
 pub mod vegeta;

@@ -87,6 +87,18 @@ impl Supervised {
         send_signal(self.pid, signal);
     }
 
+    /// Sends `signal` to the child's whole process group (it leads its own: see [`Self::spawn`]), so the
+    /// processes it forked get it too, including members that outlived a leader already reaped (while any
+    /// member lives, the kernel does not reuse the group's id). A group with no members left is no error.
+    pub fn signal_group(&self, signal: libc::c_int) {
+        if let Ok(group) = libc::pid_t::try_from(self.pid) {
+            // SAFETY: kill(2) on the negated id of the group this child leads; ESRCH means it is empty.
+            unsafe {
+                libc::kill(-group, signal);
+            }
+        }
+    }
+
     /// How many signals [`Self::signal`] sent.
     pub fn signals_sent(&self) -> u32 {
         self.lock().signals
@@ -272,6 +284,22 @@ mod tests {
         assert_eq!(child.signals_sent(), 1);
         child.signal(libc::SIGTERM);
         assert_eq!(child.signals_sent(), 1, "an exited child is never signalled");
+    }
+
+    #[test]
+    fn a_group_signal_reaches_the_processes_the_child_forked() {
+        let child = Supervised::spawn(shell("sleep 30 & echo $! >&2; wait")).expect("sh runs");
+        let forked = poll_until(Instant::now() + Duration::from_secs(5), POLL_INTERVAL, || {
+            child.stderr_tail().trim().parse::<u32>().ok()
+        })
+        .expect("the shell names its background sleep");
+        child.signal_group(libc::SIGKILL);
+        child.wait().expect("reaped");
+        let gone = poll_until(Instant::now() + Duration::from_secs(5), POLL_INTERVAL, || {
+            let status = std::fs::read_to_string(format!("/proc/{forked}/status")).unwrap_or_default();
+            (status.is_empty() || status.contains("State:\tZ")).then_some(())
+        });
+        assert!(gone.is_some(), "the forked sleep {forked} survived the group signal");
     }
 
     #[test]

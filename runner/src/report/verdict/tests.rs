@@ -65,6 +65,24 @@ fn arms_whose_repeats_overlap_show_no_difference_beyond_the_spread() {
 }
 
 #[test]
+fn a_fifth_arm_from_a_manifest_is_judged_by_the_name_its_records_carry() {
+    let results = study(&[
+        ("axum", &[50.0, 52.0, 54.0]),
+        ("tokio-per-core", &[49.0, 51.0, 53.0]),
+        ("monoio-hyper", &[48.0, 50.0, 52.0]),
+        ("monoio", &[47.0, 49.0, 51.0]),
+        ("fastapi", &[1500.0, 1600.0, 1700.0]),
+    ]);
+    let verdict = verdict(&results).expect("a study");
+    let arms: Vec<&str> = verdict.endpoints[0].arms.iter().map(|a| a.arm.as_str()).collect();
+    assert_eq!(arms.len(), 5, "{arms:?}");
+    let fastapi = verdict.endpoints[0].arms.iter().find(|a| a.arm == "fastapi").expect("fastapi judged");
+    assert!(!fastapi.within_spread && fastapi.ratio.is_some_and(|r| r.median > 30.0), "{fastapi:?}");
+    assert!(verdict.readings[0].contains("fastapi costs"), "{:?}", verdict.readings);
+    assert!(text::render(&verdict).contains("fastapi") && html::render(&verdict).contains("fastapi"));
+}
+
+#[test]
 fn an_arm_that_costs_twice_as_much_is_named_with_its_ratio() {
     let results = study(&[("axum", &[50.0, 52.0, 54.0]), ("monoio", &[100.0, 104.0, 110.0])]);
     let verdict = verdict(&results).expect("a study");

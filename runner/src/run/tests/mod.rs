@@ -1,6 +1,6 @@
 //! The scheduler's orchestration with a fake server and a fake load generator: matrix order, repeats, the
 //! search budget, a server dying mid-test, Ctrl-C between tests and mid-attack, and persistence after every
-//! test, the I/O driver axis. No process is started; the real backend is exercised by the e2e tests.
+//! test, the I/O driver axis, external arms. No process is started; the real backend is exercised by the e2e tests.
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -25,6 +25,7 @@ use crate::sampling::account::{CpuWindow, RunQueueDelay, WindowAccount};
 use crate::tools::vegeta::{AttackSpec, RequestResult};
 
 mod drivers;
+mod external;
 
 /// One server start as the fakes saw it.
 #[derive(Debug)]
@@ -55,6 +56,10 @@ struct Script {
     healthz_driver: Option<&'static str>,
     /// In these measured attacks (1-based counts) the load generator falls behind its schedule.
     generator_behind_in_attacks: Vec<usize>,
+    /// Catalogue endpoints an arm from outside the workspace does not serve (its catalogue lacks them).
+    external_lacks: Vec<&'static str>,
+    /// The pids of the worker processes a server forked beside the one sampled.
+    forked_workers: Vec<u32>,
     starts: RefCell<Vec<Start>>,
     attacks: Cell<usize>,
     stops: Cell<usize>,
@@ -70,6 +75,8 @@ struct FakeServer {
     db: PathBuf,
     port: u16,
     io_driver: Option<String>,
+    /// An arm from outside the workspace (its catalogue lacks [`Script::external_lacks`]).
+    external: bool,
 }
 
 struct FakeAttack {
@@ -130,7 +137,9 @@ impl Backend for FakeBackend {
             );
         }
         self.0.server_dead.set(false);
-        Ok(Box::new(FakeServer { script: Rc::clone(&self.0), db: launch.db.clone(), port: 40_000, io_driver }))
+        let external = !SERVERS.contains(&launch.server.as_str());
+        let db = launch.db.clone();
+        Ok(Box::new(FakeServer { script: Rc::clone(&self.0), db, port: 40_000, io_driver, external }))
     }
 
     fn start_attack(&self, spec: &AttackSpec) -> Result<Box<dyn Attack>> {
@@ -198,6 +207,10 @@ impl Server for FakeServer {
         u32::MAX - 1
     }
 
+    fn other_processes(&self) -> Vec<u32> {
+        self.script.forked_workers.clone()
+    }
+
     fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -225,7 +238,9 @@ impl Server for FakeServer {
     }
 
     fn endpoints(&self) -> Result<Vec<EndpointInfo>> {
-        Ok(shared::api::catalogue_info())
+        let mut served = shared::api::catalogue_info();
+        served.retain(|e| !self.external || !self.script.external_lacks.contains(&e.name.as_str()));
+        Ok(served)
     }
 
     fn seed(&self) -> Result<()> {
