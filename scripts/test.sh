@@ -9,6 +9,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 ./scripts/install-deps.sh --with-browser
+./scripts/install-fastapi-example.sh
 cargo build --release --workspace
 log="$(mktemp)"
 # Tests that cannot run here (the FastAPI arm without its Python packages) pass in cargo's count but write a

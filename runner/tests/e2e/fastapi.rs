@@ -1,7 +1,7 @@
 //! E2E (d): the FastAPI example as an arm beside axum, through the real runner, vegeta and uvicorn, in one
 //! short run; then the same app declared without `{db}` and without `health`, whose database endpoints are
 //! absent with the reason and whose health is absent with the reason.
-//! Without Python's packages (examples/fastapi/.venv, which .ci/run installs) it is skipped, and says so:
+//! Without Python's packages (examples/fastapi/.venv, which scripts/test.sh installs) it is skipped, and says so:
 //! scripts/test.sh counts it as skipped, not passed.
 
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ fn missing_python_packages() -> Option<String> {
             String::from_utf8_lossy(&output.stderr).trim()
         )),
         Err(error) => Some(format!(
-            "{} does not run ({error}); install it with: python3 -m venv examples/fastapi/.venv && examples/fastapi/.venv/bin/pip install -r examples/fastapi/requirements.txt",
+            "{} does not run ({error}); install it with: ./scripts/install-fastapi-example.sh",
             python.display()
         )),
     }
