@@ -86,6 +86,10 @@ pub const COMPARE_THRESHOLD_PCT: f64 = 25.0;
 /// by more than any threshold with scheduling noise alone. `runner compare` never counts them, and a chart
 /// whose lines differ by less says so.
 pub const LATENCY_NOISE_FLOOR_MS: f64 = 0.5;
+/// `runner compare` judges a p99 only over at least this many requests on both sides: with fewer, the p99 is
+/// one of the slowest few requests, which one scheduler hiccup decides (a sleep endpoint's 15-request cost
+/// test at 10 req/s moved its p99 by 40% between two runs of the same study).
+pub const COMPARE_P99_MIN_REQUESTS: u64 = 1000;
 /// Two single measurements closer than this share of the larger one are the same within run-to-run noise
 /// (about ±10% on this machine): a chart whose lines all agree that closely says so, on an axis from zero.
 pub const NOISE_SHARE: f64 = 0.10;

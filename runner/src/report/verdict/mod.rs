@@ -11,33 +11,11 @@ pub mod text;
 use shared::{Operation, Style};
 
 use crate::model::{CapacityResult, EndpointRef, RunResults, TestRecord, TestStatus};
+pub use crate::report::spread::Spread;
+use crate::report::spread::server_cpu_per_request;
 
 /// The words an arm gets when its repeats overlap the best arm's.
 pub const NO_DIFFERENCE: &str = "no difference beyond the spread";
-
-/// min, median and max over repeats.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Spread {
-    pub min: f64,
-    pub median: f64,
-    pub max: f64,
-    pub n: usize,
-}
-
-impl Spread {
-    fn of(values: &[f64]) -> Option<Spread> {
-        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        sorted.sort_by(f64::total_cmp);
-        let (min, max) = (*sorted.first()?, *sorted.last()?);
-        let mid = sorted.len() / 2;
-        let median = if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 };
-        Some(Spread { min, median, max, n: sorted.len() })
-    }
-
-    fn overlaps(&self, other: &Spread) -> bool {
-        self.min <= other.max && other.min <= self.max
-    }
-}
 
 /// An arm's capacity on one endpoint, and how far it can be trusted.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,19 +119,7 @@ fn catalogue_index(name: &str) -> usize {
 /// The server's CPU µs per request of one valid test and its measurement uncertainty, when measured.
 fn cost_of(test: &TestRecord) -> Option<(f64, f64)> {
     let valid = test.status == TestStatus::Ok && test.validity.valid;
-    let cpu = test.accounting.as_ref()?.server.cpu.value()?;
-    let cost = cpu.us_per_request.filter(|_| valid)?;
-    Some((cost, cpu.us_per_request_uncertainty.unwrap_or(0.0)))
-}
-
-/// The costs' median, and their min–max widened by each one's uncertainty (two 10 ms clock ticks spread
-/// over the test's requests): a difference the clock cannot resolve is no difference.
-fn cost_spread(costs: &[(f64, f64)]) -> Option<Spread> {
-    let values: Vec<f64> = costs.iter().map(|(cost, _)| *cost).collect();
-    let middle = Spread::of(&values)?;
-    let low = costs.iter().map(|(c, u)| c - u).fold(f64::INFINITY, f64::min).max(0.0);
-    let high = costs.iter().map(|(c, u)| c + u).fold(f64::NEG_INFINITY, f64::max);
-    Some(Spread { min: low, max: high, ..middle })
+    server_cpu_per_request(test).filter(|_| valid)
 }
 
 fn projected_of(test: &TestRecord) -> Option<f64> {
@@ -179,7 +145,7 @@ fn endpoint_verdict(
         .map(|arm| {
             let tests = of_arm(arm);
             let costs: Vec<(f64, f64)> = tests.iter().filter_map(|t| cost_of(t)).collect();
-            (arm.clone(), cost_spread(&costs), tests)
+            (arm.clone(), Spread::widened(&costs), tests)
         })
         .collect();
     let best = costs.iter().filter_map(|(_, c, _)| *c).min_by(|a, b| a.median.total_cmp(&b.median));
@@ -206,7 +172,7 @@ fn endpoint_verdict(
             },
             None => {
                 let projected: Vec<f64> = tests.iter().filter_map(|t| projected_of(t)).collect();
-                Spread::of(&projected).map_or(Capacity::Unknown, |s| Capacity::Projected(s.median))
+                Spread::of(projected).map_or(Capacity::Unknown, |s| Capacity::Projected(s.median))
             }
         };
         verdicts.push(ArmVerdict { arm, cost, ratio, within_spread, capacity });
