@@ -51,13 +51,33 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
 }
 
 fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
-    let plan = Plan::resolve_with_ceiling(args, clean_ceiling(&args.out))?;
+    let mut plan = Plan::resolve_with_ceiling(args, clean_ceiling(&args.out))?;
+    let calibrate_first = plan.study().and_then(|_| calibration::missing(&args.out, &machine::detect()));
     if args.dry_run {
         print!("{}", plan.describe());
+        if let Some(why) = calibrate_first {
+            println!("calibration: {why}; the study calibrates the load generator first");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     plan.check_output()?;
     let tools = Tools::locate(&plan)?;
+    let interrupted = install_interrupt_flag()?;
+    if let Some(why) = calibrate_first {
+        eprintln!("{why}: calibrating the load generator first (a quick one, stored there for later runs)");
+        let Some(calibrated) = calibration::run_quick(&plan, std::env::args().collect(), Arc::clone(&interrupted))?
+        else {
+            eprintln!("interrupted during the calibration: nothing stored, no study run");
+            return Ok(ExitCode::from(130));
+        };
+        let clean = calibrated.generator.as_ref().and_then(|g| g.clean_ceiling_rps);
+        eprintln!(
+            "calibration stored in {}: clean up to {} req/s",
+            args.out.join(model::CALIBRATION_FILE).display(),
+            clean.map_or_else(|| "no probed rate".to_owned(), |c| c.to_string())
+        );
+        plan = Plan::resolve_with_ceiling(args, clean)?;
+    }
     let (soft_before, soft_after) = machine::raise_open_file_limit();
     if soft_after < 4096 {
         eprintln!(
@@ -65,7 +85,6 @@ fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
         );
     }
     eprint!("{}", plan.describe());
-    let interrupted = install_interrupt_flag()?;
     let outcome = session::run(&plan, &tools, std::env::args().collect(), Arc::clone(&interrupted))?;
     finish_run(&outcome.results, &outcome.run_dir, plan.html)?;
     if outcome.interrupted() {

@@ -661,6 +661,13 @@ fn no_rate_flags_run_the_study_and_its_verdict_ends_the_output() {
     let out = tempfile::tempdir().expect("temp dir");
     let output = run_runner(out.path(), &["--servers", "axum", "--filter", "/api/simple/noop/"]);
     assert!(output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("calibration.json is missing: calibrating the load generator first"), "{stderr}");
+    let calibration = out.path().join("calibration.json");
+    assert!(calibration.is_file(), "the quick calibration is stored for later runs");
+    let calibration_runs = out.path().join("calibration");
+    assert!(only_run_dir(&calibration_runs).join("results.json").is_file(), "its probes are kept apart");
+    std::fs::remove_dir_all(&calibration_runs).expect("removed");
     let run_dir = only_run_dir(out.path());
     let results = RunResults::load(&run_dir).expect("results.json loads");
     let study = results.run.config.study.as_ref().expect("a study");

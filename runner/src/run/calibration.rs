@@ -1,14 +1,48 @@
 //! The load generator's calibration: its throughput ceiling, its latency floor and clean ceiling, built from a
 //! `runner calibrate` run, and what a run gets from it (warnings for rates above the throughput ceiling, the
-//! marker on tests above the clean ceiling).
+//! marker on tests above the clean ceiling). A study with no calibration to take its cost rate from runs a
+//! quick one first ([`run_quick`]) and stores it like `runner calibrate` does.
 
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::config::Plan;
+use super::backend::Tools;
+use crate::config::{Plan, study};
 use crate::judge::clean_ceiling::{GeneratorProbe, floor_record, includes_generator_latency};
-use crate::model::{Calibration, GENERATOR_LATENCY_MARKER, RunResults, TestRecord, TestStatus};
+use crate::model::{
+    CALIBRATION_FILE, Calibration, GENERATOR_LATENCY_MARKER, Machine, RunResults, TestRecord, TestStatus,
+    write_json_atomic,
+};
+
+/// Why `out` holds no calibration a run on `machine` can use (missing, made on another machine, or
+/// unreadable), in words naming the file; `None` when it holds one.
+pub fn missing(out: &Path, machine: &Machine) -> Option<String> {
+    let path = out.join(CALIBRATION_FILE);
+    match Calibration::load_for(out, machine) {
+        Ok(Some(_)) => None,
+        Ok(None) if path.exists() => Some(format!("{} was made on another machine", path.display())),
+        Ok(None) => Some(format!("{} is missing", path.display())),
+        Err(error) => Some(format!("{error}")),
+    }
+}
+
+/// The study's quick calibration: short probes from the cost rate up (see [`study::quick_calibration`]),
+/// stored in `plan.out`'s calibration file; `None` when Ctrl-C interrupted it (nothing is stored then).
+pub fn run_quick(plan: &Plan, arguments: Vec<String>, interrupted: Arc<AtomicBool>) -> Result<Option<Calibration>> {
+    let quick = study::quick_calibration(&plan.out, plan.vegeta.clone(), plan.pin_cores)?;
+    let tools = Tools::locate(&quick)?;
+    let outcome = super::run(&quick, &tools, arguments, interrupted)?;
+    if outcome.interrupted() {
+        return Ok(None);
+    }
+    let calibration = calibration_from(&outcome.results)?;
+    write_json_atomic(&plan.out.join(CALIBRATION_FILE), &calibration)?;
+    Ok(Some(calibration))
+}
 
 /// Warnings for requested rates above the calibrated load-generator ceiling.
 pub fn ceiling_notes(plan: &Plan, calibration: &Calibration) -> Vec<String> {

@@ -145,6 +145,8 @@ impl<'a> Session<'a> {
             let left = search.budget.saturating_sub(started.elapsed());
             let share = left / u32::try_from(searches.len() - index).unwrap_or(1);
             let budget = Budget { deadline: Instant::now() + share, probe_cost: self.probe_cost() };
+            // A study's search starts where the endpoint's design puts its capacity.
+            let range = self.plan.study().and_then(|s| s.search_range(combo.endpoint.name)).unwrap_or(search.range);
             let mut prober = SessionProber {
                 session: self,
                 combo: *combo,
@@ -153,7 +155,7 @@ impl<'a> Session<'a> {
                 started,
                 measured: &mut measured,
             };
-            let outcome = search::find_max(&mut prober, search.range, budget, Instant::now);
+            let outcome = search::find_max(&mut prober, range, budget, Instant::now);
             let shared_cores = self.placement(combo.workers).shared;
             let searched = Searched { arm: combo.arm(), workers: combo.workers, endpoint: combo.endpoint };
             let capacity = capacity_result(searched, &outcome, &self.results.tests, shared_cores);

@@ -46,7 +46,7 @@ pub struct ArmVerdict {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointVerdict {
     pub endpoint: EndpointRef,
-    /// The rate every arm's cost was measured at.
+    /// The rate every arm's cost was measured at; `None` for an endpoint measured by its capacity alone.
     pub rate: Option<u32>,
     pub arms: Vec<ArmVerdict>,
     /// Arms of the run with no valid cost test on this endpoint.
@@ -76,7 +76,13 @@ pub fn verdict(results: &RunResults) -> Option<Verdict> {
             missing.push(format!("{name}: not measured"));
             continue;
         };
-        endpoints.push(endpoint_verdict(endpoint, rate, arms, &cost_tests, &results.capacity));
+        endpoints.push(endpoint_verdict(endpoint, Some(rate), arms, &cost_tests, &results.capacity));
+    }
+    // Endpoints measured by their capacity alone: at the rates they serve, the clock cannot resolve a cost.
+    for name in study.capacity_endpoints.iter().filter(|name| !study.cost_rates.contains_key(*name)) {
+        if let Some(endpoint) = results.capacity.iter().map(|c| &c.endpoint).find(|e| &e.name == name) {
+            endpoints.push(endpoint_verdict(endpoint, None, arms, &cost_tests, &results.capacity));
+        }
     }
     endpoints.sort_by_key(|e| catalogue_index(&e.endpoint.name));
     for endpoint in &endpoints {
@@ -126,9 +132,10 @@ fn projected_of(test: &TestRecord) -> Option<f64> {
     Some(test.accounting.as_ref()?.projected_capacity.value()?.rps)
 }
 
+/// One endpoint: each arm's cost at `rate` (`None`: an endpoint whose cost is not measured) and capacity.
 fn endpoint_verdict(
     endpoint: &EndpointRef,
-    rate: u32,
+    rate: Option<u32>,
     arms: &[String],
     tests: &[&TestRecord],
     capacity: &[CapacityResult],
@@ -137,7 +144,7 @@ fn endpoint_verdict(
         tests
             .iter()
             .copied()
-            .filter(|t| &t.arm().to_string() == arm && t.endpoint.name == endpoint.name && t.rate == rate)
+            .filter(|t| &t.arm().to_string() == arm && t.endpoint.name == endpoint.name && Some(t.rate) == rate)
             .collect()
     };
     let costs: Vec<(String, Option<Spread>, Vec<&TestRecord>)> = arms
@@ -152,7 +159,7 @@ fn endpoint_verdict(
     let mut verdicts = Vec::new();
     let mut missing = Vec::new();
     for (arm, cost, tests) in costs {
-        if cost.is_none() {
+        if cost.is_none() && rate.is_some() {
             missing.push(arm.clone());
         }
         // The ratio's range spans both arms' ranges: this arm's lowest over the best's highest, and so on.
@@ -177,7 +184,7 @@ fn endpoint_verdict(
         };
         verdicts.push(ArmVerdict { arm, cost, ratio, within_spread, capacity });
     }
-    EndpointVerdict { endpoint: endpoint.clone(), rate: Some(rate), arms: verdicts, missing }
+    EndpointVerdict { endpoint: endpoint.clone(), rate, arms: verdicts, missing }
 }
 
 /// The family an endpoint's reading falls under: how it runs its work, and whether it reads or writes.
@@ -211,9 +218,6 @@ fn readings(endpoints: &[EndpointVerdict]) -> Vec<String> {
 
 fn reading(family: &str, endpoints: &[&EndpointVerdict]) -> String {
     let measured: Vec<&ArmVerdict> = endpoints.iter().flat_map(|e| &e.arms).filter(|a| a.cost.is_some()).collect();
-    if measured.is_empty() {
-        return format!("{family}: not measured");
-    }
     let differing: Vec<&ArmVerdict> = measured.iter().copied().filter(|a| !a.within_spread).collect();
     let searched: Vec<(&str, u32)> = endpoints
         .iter()
@@ -223,7 +227,21 @@ fn reading(family: &str, endpoints: &[&EndpointVerdict]) -> String {
             _ => None,
         })
         .collect();
-    let capacity = capacity_reading(&searched);
+    let bounds: Vec<u32> = endpoints
+        .iter()
+        .flat_map(|e| &e.arms)
+        .filter_map(|a| match a.capacity {
+            Capacity::LowerBound(rps, _) => Some(rps),
+            _ => None,
+        })
+        .collect();
+    let capacity = capacity_reading(&searched) + &bound_reading(&bounds);
+    if measured.is_empty() {
+        return match capacity.strip_prefix("; ") {
+            Some(capacity) => format!("{family}: {capacity}"),
+            None => format!("{family}: not measured"),
+        };
+    }
     if differing.is_empty() {
         return format!("{family}: {NO_DIFFERENCE} in cost between the arms{capacity}");
     }
@@ -239,6 +257,16 @@ fn reading(family: &str, endpoints: &[&EndpointVerdict]) -> String {
             cheapest.join(", ")
         ),
         None => format!("{family}: cheapest {}{capacity}", cheapest.join(", ")),
+    }
+}
+
+/// The searches that did not converge, so a reading never hides them.
+fn bound_reading(bounds: &[u32]) -> String {
+    match (bounds.iter().min(), bounds.iter().max()) {
+        (Some(low), Some(high)) => {
+            format!("; {} search(es) did not converge (capacity at least {low}-{high} req/s there)", bounds.len())
+        }
+        _ => String::new(),
     }
 }
 

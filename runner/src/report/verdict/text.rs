@@ -9,7 +9,9 @@ use crate::report::text::num;
 pub fn render(verdict: &Verdict) -> String {
     let mut text = String::from(
         "VERDICT. Cost: server CPU µs per request at one rate for every arm (median of the repeats, min–max).\n\
-         Capacity: the SLO search where the server is the limit (≥: a lower bound); ~: projected from cost.\n",
+         Capacity: the SLO search where the server is the limit (≥: a lower bound); ~: projected from cost.\n\
+         Sleeps that hold a thread: capacity only (at tens of requests per second no test holds enough requests\n\
+         for the CPU clock's 10 ms ticks to resolve a cost).\n",
     );
     let mut rows = vec![[
         "endpoint @ rate".to_owned(),
@@ -24,7 +26,7 @@ pub fn render(verdict: &Verdict) -> String {
             None => endpoint.endpoint.name.clone(),
         };
         for (index, arm) in endpoint.arms.iter().enumerate() {
-            rows.push(arm_cells(if index == 0 { &label } else { "" }, arm));
+            rows.push(arm_cells(if index == 0 { &label } else { "" }, arm, endpoint.rate.is_some()));
         }
     }
     push_aligned(&mut text, &rows);
@@ -39,11 +41,11 @@ pub fn render(verdict: &Verdict) -> String {
 }
 
 /// The cells of one arm's row: endpoint label (first arm only), arm, cost, ratio, capacity.
-fn arm_cells(label: &str, arm: &ArmVerdict) -> [String; 5] {
+fn arm_cells(label: &str, arm: &ArmVerdict, cost_measured: bool) -> [String; 5] {
     [
         label.to_owned(),
         arm.arm.clone(),
-        arm.cost.map_or_else(|| "not measured".to_owned(), |c| spread_text(&c)),
+        arm.cost.map_or_else(|| cost_missing(cost_measured).to_owned(), |c| spread_text(&c)),
         ratio_text(arm),
         capacity_text(&arm.capacity),
     ]
@@ -70,6 +72,11 @@ fn push_aligned(text: &mut String, rows: &[[String; 5]]) {
         );
         let _ = writeln!(text, "{}", line.trim_end());
     }
+}
+
+/// The cost cell without a cost: a test that did not measure one, or an endpoint measured by capacity alone.
+pub(super) fn cost_missing(cost_measured: bool) -> &'static str {
+    if cost_measured { "not measured" } else { "capacity only" }
 }
 
 fn spread_text(spread: &Spread) -> String {
