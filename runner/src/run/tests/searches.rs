@@ -51,3 +51,25 @@ fn the_study_measures_cost_with_repeats_then_searches_only_where_the_server_limi
     assert!(verdict.missing.is_empty(), "{:?}", verdict.missing);
     assert!(verdict.readings.iter().any(|r| r.starts_with("event-loop-blocking sleeps: capacity 21")), "{verdict:?}");
 }
+
+#[test]
+fn a_study_interrupted_in_its_cost_phase_keeps_what_finished_and_its_verdict_names_what_is_missing() {
+    // Two arms x simple_noop x three repeats, then the searches. Ctrl-C during the fourth cost test: three
+    // are finished (both arms' first repeat, the first arm's second), the fourth is cut short.
+    let args = ["--servers", &two_servers(), "--filter", "/api/simple/async_blocking/"];
+    let (_script, outcome, _out) = run_with(Script { ctrl_c_in_attack: Some(4), ..Script::default() }, &args);
+    assert!(outcome.interrupted());
+    let on_disk = RunResults::load(&outcome.run_dir).expect("results.json is complete after Ctrl-C");
+    assert_eq!(on_disk.run.status, RunStatus::Interrupted);
+    assert_eq!(on_disk.tests.len(), 3, "every finished test is kept: {:?}", on_disk.tests);
+    assert!(on_disk.capacity.is_empty(), "no search started after Ctrl-C");
+    let verdict = crate::report::verdict::verdict(&on_disk).expect("an interrupted study still has a verdict");
+    let noop = verdict.endpoints.iter().find(|e| e.endpoint.name == "simple_noop").expect("simple_noop");
+    assert!(noop.arms.iter().all(|arm| arm.cost.is_some()), "both arms have a cost: {noop:?}");
+    let missing = verdict.missing.join("\n");
+    for server in [SERVERS[0], SERVERS[1]] {
+        assert!(missing.contains(&format!("simple_async_blocking: no capacity search for {server}")), "{missing}");
+    }
+    let text = crate::report::verdict::text::render(&verdict);
+    assert!(text.contains("Missing") && text.contains("simple_noop @ 2000/s"), "{text}");
+}
