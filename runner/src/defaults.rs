@@ -75,6 +75,9 @@ pub const STUDY_TEST_OVERHEAD: Duration = Duration::from_millis(400);
 pub const STUDY_SEARCH_STEP: f64 = 1.1;
 /// Probes' worth of budget each study search gets (three when it lands where its design predicts).
 pub const STUDY_PROBES_PER_SEARCH: u32 = 4;
+/// ... and what each later search keeps when an earlier one needs more (a probe the load generator limited
+/// is measured twice, which took a search over its even share in a run here).
+pub const STUDY_MIN_PROBES: u32 = 3;
 /// The quick calibration a study runs first when the results folder has none: probes long enough for
 /// [`CLEAN_MIN_REQUESTS`] at the cost rate, within this budget.
 pub const QUICK_CALIBRATION_DURATION: &str = "1s";

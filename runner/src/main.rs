@@ -71,11 +71,11 @@ fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(130));
         };
         let clean = calibrated.generator.as_ref().and_then(|g| g.clean_ceiling_rps);
-        eprintln!(
-            "calibration stored in {}: clean up to {} req/s",
-            args.out.join(model::CALIBRATION_FILE).display(),
-            clean.map_or_else(|| "no probed rate".to_owned(), |c| c.to_string())
+        let clean_text = clean.map_or_else(
+            || "no probed rate was clean (the machine is busy?); rerun `runner calibrate` when it is quiet".to_owned(),
+            |c| format!("clean up to {c} req/s"),
         );
+        eprintln!("calibration stored in {}: {clean_text}", args.out.join(model::CALIBRATION_FILE).display());
         plan = Plan::resolve_with_ceiling(args, clean)?;
     }
     let (soft_before, soft_after) = machine::raise_open_file_limit();

@@ -35,7 +35,7 @@ pub fn render(verdict: &Verdict) -> String {
         let _ = writeln!(text, "  {reading}");
     }
     if !verdict.missing.is_empty() {
-        let _ = writeln!(text, "Missing (the study did not finish?): {}", verdict.missing.join("; "));
+        let _ = writeln!(text, "Missing (not run, or no valid result): {}", verdict.missing.join("; "));
     }
     text
 }

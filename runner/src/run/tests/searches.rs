@@ -73,3 +73,14 @@ fn a_study_interrupted_in_its_cost_phase_keeps_what_finished_and_its_verdict_nam
     let text = crate::report::verdict::text::render(&verdict);
     assert!(text.contains("Missing") && text.contains("simple_noop @ 2000/s"), "{text}");
 }
+
+#[test]
+fn an_early_study_search_may_borrow_from_later_ones_while_each_keeps_three_probes() {
+    use crate::run::session::search_share;
+    let secs = Duration::from_secs_f64;
+    // 97 s left for 7 searches, 3.3 s probes: the first may use all but 6 x 3 probes.
+    assert_eq!(search_share(secs(97.0), 7, Some(secs(9.9))), secs(97.0) - secs(9.9) * 6);
+    assert_eq!(search_share(secs(30.0), 2, None), secs(15.0), "--find-max: even shares");
+    assert_eq!(search_share(secs(10.0), 4, Some(secs(9.9))), secs(2.5), "never below the even share");
+    assert_eq!(search_share(secs(10.0), 1, Some(secs(9.9))), secs(10.0), "the last search gets what is left");
+}
