@@ -77,8 +77,10 @@ fn closing_line(comparison: &Comparison) -> String {
     let regressions = comparison.regressions();
     let tests = comparison.matched.len();
     if regressions == 0 {
-        format!("{NO_REGRESSION}: {tests} matching tests, none worse beyond the threshold and spread")
+        format!("{NO_REGRESSION}: {tests} matching tests and searches, none worse beyond the threshold and spread")
     } else {
-        format!("REGRESSION: {regressions} of {tests} matching tests got worse beyond the threshold and spread")
+        format!(
+            "REGRESSION: {regressions} of {tests} matching tests and searches got worse beyond the threshold and spread"
+        )
     }
 }
