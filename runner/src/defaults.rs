@@ -50,8 +50,9 @@ pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 pub const STUDY_LIMIT: Duration = Duration::from_secs(390);
 /// A default run writes at most this (the limit).
 pub const STUDY_DISK_LIMIT_BYTES: u64 = 100_000_000;
-/// vegeta's binary results per request, as measured here with bodies off: 4.15 MB for 20,000 requests.
-pub const RESULT_BYTES_PER_REQUEST: u64 = 210;
+/// vegeta's binary results per request, as measured here with bodies off: 84.7 MB for the 365,607 requests
+/// of a default study (4.15 MB for 20,000 no-op requests).
+pub const RESULT_BYTES_PER_REQUEST: u64 = 232;
 /// A test's record and CPU samples (JSON), with a margin (5-7 KB measured).
 pub const RECORD_BYTES: u64 = 10_000;
 /// The HTML report (plotly inline, ~4.7 MB) with results.json and results.csv, with a margin.
@@ -61,16 +62,17 @@ pub const STUDY_REPEAT: u32 = 3;
 /// Rate of the cost tests: half the ~4,000 req/s up to which vegeta's own latency stays clean here, and high
 /// enough that idle wake-ups do not dominate CPU per request.
 pub const STUDY_COST_RATE: u32 = 2000;
-/// Length of one cost test and of one capacity probe: 3,600 requests at 2,000 req/s, so CPU µs per request is
-/// known to ±5.6 µs (two 10 ms clock ticks), and ~100 cost tests store ~75 MB. Disk, not time, is the bound:
-/// at ~210 bytes per request, longer tests would not fit the 100 MB a default run may write.
-pub const STUDY_DURATION: &str = "1800ms";
+/// Length of one cost test and of one capacity probe: 3,400 requests at 2,000 req/s, so CPU µs per request is
+/// known to ±5.9 µs (two 10 ms clock ticks), and 96 cost tests store ~76 MB. Disk, not time, is the bound:
+/// at ~232 bytes per request, longer tests would not fit the 100 MB a default run may write with its first
+/// calibration (1.8 s tests wrote 89 MB per run folder here, plus 3.4 MB of calibration).
+pub const STUDY_DURATION: &str = "1700ms";
 /// Warm-up before each cost test and probe.
 pub const STUDY_WARMUP: &str = "500ms";
 /// What one study test costs beyond its attacks, as measured here (0.2-0.3 s), with a margin.
 pub const STUDY_TEST_OVERHEAD: Duration = Duration::from_millis(400);
 /// A capacity search of the study starts at the capacity the endpoint's design predicts and steps by this
-/// factor: a 10% overload queues ~100 ms of backlog per second at 20 req/s (50 ms sleeps), which a 1.8 s probe
+/// factor: a 10% overload queues ~100 ms of backlog per second at 20 req/s (50 ms sleeps), which a 1.7 s probe
 /// sees in its p99, so 1.1 brackets the capacity in two or three probes where doubling needs six or seven.
 pub const STUDY_SEARCH_STEP: f64 = 1.1;
 /// Probes' worth of budget each study search gets (three when it lands where its design predicts).

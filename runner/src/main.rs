@@ -53,6 +53,9 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
 fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
     let mut plan = Plan::resolve_with_ceiling(args, clean_ceiling(&args.out))?;
     let calibrate_first = plan.study().and_then(|_| calibration::missing(&args.out, &machine::detect()));
+    if calibrate_first.is_none() {
+        plan.study_calibrated();
+    }
     if args.dry_run {
         print!("{}", plan.describe());
         if let Some(why) = calibrate_first {
@@ -77,6 +80,7 @@ fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
         );
         eprintln!("calibration stored in {}: {clean_text}", args.out.join(model::CALIBRATION_FILE).display());
         plan = Plan::resolve_with_ceiling(args, clean)?;
+        plan.study_calibrated();
     }
     let (soft_before, soft_after) = machine::raise_open_file_limit();
     if soft_after < 4096 {

@@ -132,6 +132,13 @@ impl Plan {
         }
     }
 
+    /// See [`StudyPlan::calibrated`]; nothing outside a study.
+    pub fn study_calibrated(&mut self) {
+        if let Mode::Study(study) = &mut self.mode {
+            study.calibrated();
+        }
+    }
+
     pub fn is_calibration(&self) -> bool {
         matches!(self.mode, Mode::Calibrate(_))
     }

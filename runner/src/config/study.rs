@@ -14,8 +14,8 @@
 //!
 //! **Budget** ([`StudyEstimate`]): the whole study, with the quick calibration when there is none, within
 //! [`defaults::STUDY_LIMIT`] of wall time and [`defaults::STUDY_DISK_LIMIT_BYTES`] of disk on this 2-core
-//! machine kind. Disk is the tighter bound: vegeta's results take ~210 bytes per request, so ~100 cost
-//! tests at 2,000 req/s can hold ~1.8 s each; time then leaves ~4 probes per search.
+//! machine kind. Disk is the tighter bound: vegeta's results take ~232 bytes per request, so 96 cost tests
+//! at 2,000 req/s can hold 1.7 s each; time then leaves ~4 probes per search.
 
 use std::time::Duration;
 
@@ -56,8 +56,10 @@ pub struct StudyEstimate {
     pub searches: u32,
     /// The searches' shared time budget (each gets an even share of what is left).
     pub search_phase: Duration,
-    /// Raw results, records and the report.
+    /// Raw results, records and the report (the calibration's included).
     pub disk_bytes: u64,
+    /// What of it the quick calibration writes.
+    pub calibration_bytes: u64,
 }
 
 impl StudyEstimate {
@@ -183,10 +185,11 @@ fn estimate(
         .sum::<f64>()
         * f64::from(arms);
     let calibration_requests = if calibrate_first { quick_calibration_requests() } else { 0.0 };
-    let requests = cost_requests + probe_requests + calibration_requests;
+    let bytes = |requests: f64| (requests * defaults::RESULT_BYTES_PER_REQUEST as f64) as u64;
     let records = u64::from(cost_tests + searches * defaults::STUDY_PROBES_PER_SEARCH) * defaults::RECORD_BYTES;
-    let disk_bytes = (requests * defaults::RESULT_BYTES_PER_REQUEST as f64) as u64 + records + defaults::REPORT_BYTES;
-    StudyEstimate { calibration, cost_tests, cost_phase, searches, search_phase, disk_bytes }
+    let calibration_bytes = bytes(calibration_requests);
+    let disk_bytes = bytes(cost_requests + probe_requests) + calibration_bytes + records + defaults::REPORT_BYTES;
+    StudyEstimate { calibration, cost_tests, cost_phase, searches, search_phase, disk_bytes, calibration_bytes }
 }
 
 /// The most requests the quick calibration stores: as many probes as its budget holds, at the mean of its
@@ -200,13 +203,14 @@ fn quick_calibration_requests() -> f64 {
     probes.ceil() * mean_rate * builtin(defaults::QUICK_CALIBRATION_DURATION).as_secs_f64()
 }
 
-/// The quick calibration's highest probe: it only has to show whether twice the cost rate is clean.
+/// The quick calibration's highest probe: the cost rate is half the clean ceiling or the built-in rate,
+/// whichever is lower, so it only has to show whether twice the built-in rate is clean.
 pub fn quick_calibration_max() -> u32 {
-    defaults::STUDY_COST_RATE * 4
+    defaults::STUDY_COST_RATE * 2
 }
 
 /// The quick calibration the study runs first when `out` holds none: `runner calibrate` in short probes,
-/// from the cost rate to four times it, its run folder under `out/calibration/`.
+/// from the cost rate to twice it, its run folder under `out/calibration/`.
 pub fn quick_calibration(
     out: &std::path::Path,
     vegeta: Option<std::path::PathBuf>,
@@ -234,6 +238,13 @@ impl StudyPlan {
     /// The cost rate of an endpoint of the plan; `None` for one whose cost is not measured.
     pub fn rate_of(&self, endpoint: &str) -> Option<u32> {
         self.cost_rates.iter().find(|(name, _)| *name == endpoint).map(|(_, rate)| *rate)
+    }
+
+    /// The results folder holds a calibration for this machine (perhaps one with no clean rate, which
+    /// leaves the built-in rate): no quick calibration runs first.
+    pub fn calibrated(&mut self) {
+        self.estimate.calibration = None;
+        self.estimate.disk_bytes -= std::mem::take(&mut self.estimate.calibration_bytes);
     }
 
     /// Where the capacity search of `endpoint` starts and how it steps.
@@ -339,12 +350,12 @@ mod tests {
     }
 
     #[test]
-    fn the_quick_calibration_probes_from_the_cost_rate_to_four_times_it() {
+    fn the_quick_calibration_probes_from_the_cost_rate_to_twice_it() {
         let plan =
             quick_calibration(std::path::Path::new("results"), None, true).expect("the built-in arguments resolve");
         assert!(plan.is_calibration());
         let range = plan.search().map(|s| s.range).expect("a search");
-        assert_eq!((range.start, range.max), (defaults::STUDY_COST_RATE, 4 * defaults::STUDY_COST_RATE));
+        assert_eq!((range.start, range.max), (defaults::STUDY_COST_RATE, 2 * defaults::STUDY_COST_RATE));
         assert_eq!(plan.out, std::path::Path::new("results").join(defaults::QUICK_CALIBRATION_FOLDER));
         let requests = builtin(defaults::QUICK_CALIBRATION_DURATION).as_secs_f64() * f64::from(range.start);
         assert!(requests >= defaults::CLEAN_MIN_REQUESTS as f64, "each probe can judge the clean ceiling");

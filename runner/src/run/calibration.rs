@@ -44,9 +44,10 @@ pub fn run_quick(plan: &Plan, arguments: Vec<String>, interrupted: Arc<AtomicBoo
     Ok(Some(calibration))
 }
 
-/// Warnings for requested rates above the calibrated load-generator ceiling.
+/// Warnings for requested rates above the calibrated load-generator ceiling. A calibration whose search did
+/// not converge (the study's quick one stops at twice its cost rate) has only a lower bound: no warning.
 pub fn ceiling_notes(plan: &Plan, calibration: &Calibration) -> Vec<String> {
-    let Some(ceiling) = calibration.ceiling_rps else { return Vec::new() };
+    let Some(ceiling) = calibration.ceiling_rps.filter(|_| calibration.valid) else { return Vec::new() };
     let above: Vec<String> = plan.rates().iter().filter(|&&r| r > ceiling).map(ToString::to_string).collect();
     if above.is_empty() {
         return Vec::new();
@@ -139,6 +140,8 @@ mod tests {
         let notes = ceiling_notes(&plan, &calibration);
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("5000, 9000") && notes[0].contains("4000"), "{notes:?}");
+        let bound = Calibration { valid: false, ..calibration.clone() };
+        assert!(ceiling_notes(&plan, &bound).is_empty(), "a lower bound is no ceiling");
 
         let dir = tempfile::tempdir().expect("temp dir");
         model::write_json_atomic(&dir.path().join(model::CALIBRATION_FILE), &calibration).expect("written");
