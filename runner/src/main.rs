@@ -53,13 +53,37 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
 }
 
 fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
-    let plan = Plan::resolve_with_ceiling(args, clean_ceiling(&args.out))?;
+    let mut plan = Plan::resolve_with_ceiling(args, clean_ceiling(&args.out))?;
+    let calibrate_first = plan.study().and_then(|_| calibration::missing(&args.out, &machine::detect()));
+    if calibrate_first.is_none() {
+        plan.study_calibrated();
+    }
     if args.dry_run {
         print!("{}", plan.describe());
+        if let Some(why) = calibrate_first {
+            println!("calibration: {why}; the study calibrates the load generator first");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     plan.check_output()?;
     let tools = Tools::locate(&plan)?;
+    let interrupted = install_interrupt_flag()?;
+    if let Some(why) = calibrate_first {
+        eprintln!("{why}: calibrating the load generator first (a quick one, stored there for later runs)");
+        let Some(calibrated) = calibration::run_quick(&plan, std::env::args().collect(), Arc::clone(&interrupted))?
+        else {
+            eprintln!("interrupted during the calibration: nothing stored, no study run");
+            return Ok(ExitCode::from(130));
+        };
+        let clean = calibrated.generator.as_ref().and_then(|g| g.clean_ceiling_rps);
+        let clean_text = clean.map_or_else(
+            || "no probed rate was clean (the machine is busy?); rerun `runner calibrate` when it is quiet".to_owned(),
+            |c| format!("clean up to {c} req/s"),
+        );
+        eprintln!("calibration stored in {}: {clean_text}", args.out.join(model::CALIBRATION_FILE).display());
+        plan = Plan::resolve_with_ceiling(args, clean)?;
+        plan.study_calibrated();
+    }
     let (soft_before, soft_after) = machine::raise_open_file_limit();
     if soft_after < 4096 {
         eprintln!(
@@ -67,7 +91,6 @@ fn run_benchmark(args: &RunArgs) -> Result<ExitCode> {
         );
     }
     eprint!("{}", plan.describe());
-    let interrupted = install_interrupt_flag()?;
     let outcome = session::run(&plan, &tools, std::env::args().collect(), Arc::clone(&interrupted))?;
     finish_run(&outcome.results, &outcome.run_dir, plan.html)?;
     if outcome.interrupted() {

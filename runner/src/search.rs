@@ -11,11 +11,22 @@ use std::time::{Duration, Instant};
 use crate::defaults::{SEARCH_GROWTH as GROWTH, SEARCH_PRECISION as PRECISION};
 use crate::model::ProbeVerdict;
 
-/// Where the search starts and the rate it never exceeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where the search starts, the rate it never exceeds, and how far each ramp step goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Range {
     pub start: u32,
     pub max: u32,
+    /// Rate multiplier while no probe has missed yet (and divisor after a first miss). Doubling
+    /// ([`GROWTH`]) finds an unknown capacity in few probes; a search that starts at the capacity it expects
+    /// steps by a few percent, so it brackets it in two or three probes instead of bisecting down from 2x.
+    pub growth: f64,
+}
+
+impl Range {
+    /// A search that knows nothing of the capacity: doubles from `start`.
+    pub fn doubling(start: u32, max: u32) -> Range {
+        Range { start, max, growth: GROWTH }
+    }
 }
 
 /// How one probe went.
@@ -130,6 +141,7 @@ pub fn find_max(prober: &mut impl Prober, range: Range, budget: Budget, now: imp
     let mut misses: Option<u32> = None;
     let mut probes = Vec::new();
     let mut rate = range.start.clamp(1, max_rate);
+    let growth = if range.growth.is_finite() && range.growth > 1.0 { range.growth } else { GROWTH };
     // The estimate, or what the last probe really took when that was more (overloaded probes wait for their
     // timeouts): a cheap probe never lets an expensive one start at the very end of the budget.
     let mut probe_cost = budget.probe_cost;
@@ -147,7 +159,7 @@ pub fn find_max(prober: &mut impl Prober, range: Range, budget: Budget, now: imp
             Verdict::Invalid(why) => break Stop::Invalid(why),
             Verdict::Failed(why) => break Stop::Failed(why),
         }
-        match next_rate(meets, misses, rate, max_rate) {
+        match next_rate(meets, misses, rate, max_rate, growth) {
             Ok(next) => rate = next,
             Err(stop) => break stop,
         }
@@ -156,12 +168,12 @@ pub fn find_max(prober: &mut impl Prober, range: Range, budget: Budget, now: imp
 }
 
 /// The next rate to probe, or why the search is over.
-fn next_rate(meets: Option<u32>, misses: Option<u32>, current: u32, max_rate: u32) -> Result<u32, Stop> {
+fn next_rate(meets: Option<u32>, misses: Option<u32>, current: u32, max_rate: u32, growth: f64) -> Result<u32, Stop> {
     match (meets, misses) {
         (_, None) if current >= max_rate => Err(Stop::MaxRateReached(max_rate)),
-        (_, None) => Ok(scale(current, GROWTH).min(max_rate)),
+        (_, None) => Ok(scale(current, growth).max(current + 1).min(max_rate)),
         (None, Some(miss)) if miss <= 1 => Err(Stop::NothingSustained),
-        (None, Some(miss)) => Ok(scale(miss, 1.0 / GROWTH).max(1)),
+        (None, Some(miss)) => Ok(scale(miss, 1.0 / growth).min(miss - 1).max(1)),
         (Some(meet), Some(miss)) if f64::from(miss) <= f64::from(meet) * (1.0 + PRECISION) || miss - meet <= 1 => {
             Err(Stop::Converged)
         }
@@ -203,7 +215,7 @@ mod tests {
 
     fn search(capacity: u32, start: u32) -> SearchOutcome {
         let mut server = Simulated { capacity, invalid_above: None, probes: 0 };
-        find_max(&mut server, Range { start, max: crate::defaults::MAX_RATE }, unlimited(), Instant::now)
+        find_max(&mut server, Range::doubling(start, crate::defaults::MAX_RATE), unlimited(), Instant::now)
     }
 
     #[test]
@@ -236,9 +248,23 @@ mod tests {
     }
 
     #[test]
+    fn a_search_that_starts_at_the_expected_capacity_brackets_it_in_a_few_small_steps() {
+        for (capacity, expected) in [(20, 20), (800, 800), (19, 20), (760, 800), (1000, 800)] {
+            let mut server = Simulated { capacity, invalid_above: None, probes: 0 };
+            let range = Range { start: expected, max: expected * 4, growth: 1.1 };
+            let outcome = find_max(&mut server, range, unlimited(), Instant::now);
+            assert_eq!(outcome.stop, Stop::Converged, "{capacity}: {outcome:?}");
+            let found = outcome.sustainable.expect("sustained");
+            assert!(found <= capacity && f64::from(found) * (1.0 + PRECISION) >= f64::from(capacity), "{outcome:?}");
+            let most = if capacity == expected { 3 } else { 5 };
+            assert!(outcome.probes.len() <= most, "{capacity} from {expected}: {:?}", outcome.probes);
+        }
+    }
+
+    #[test]
     fn the_highest_allowed_rate_caps_the_ramp() {
         let mut server = Simulated { capacity: 50_000, invalid_above: None, probes: 0 };
-        let outcome = find_max(&mut server, Range { start: 100, max: 1000 }, unlimited(), Instant::now);
+        let outcome = find_max(&mut server, Range::doubling(100, 1000), unlimited(), Instant::now);
         assert_eq!(outcome.probes.iter().map(|p| p.rate).collect::<Vec<_>>(), [100, 200, 400, 800, 1000]);
         assert_eq!((outcome.sustainable, outcome.stop), (Some(1000), Stop::MaxRateReached(1000)));
     }
@@ -253,7 +279,7 @@ mod tests {
     fn an_invalid_probe_stops_with_a_lower_bound() {
         let mut server = Simulated { capacity: 10_000, invalid_above: Some(3000), probes: 0 };
         let outcome =
-            find_max(&mut server, Range { start: 1000, max: crate::defaults::MAX_RATE }, unlimited(), Instant::now);
+            find_max(&mut server, Range::doubling(1000, crate::defaults::MAX_RATE), unlimited(), Instant::now);
         assert_eq!(outcome.sustainable, Some(2000));
         assert!(matches!(outcome.stop, Stop::Invalid(_)));
         assert!(!outcome.stop.is_conclusive());
@@ -277,7 +303,7 @@ mod tests {
         let budget = Budget { deadline: start + Duration::from_secs(20), probe_cost: Duration::from_secs(5) };
         let outcome = find_max(
             &mut Ticking { server: &mut server, clock: &clock },
-            Range { start: 100, max: crate::defaults::MAX_RATE },
+            Range::doubling(100, crate::defaults::MAX_RATE),
             budget,
             || clock.get(),
         );

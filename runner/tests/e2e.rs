@@ -526,7 +526,7 @@ fn find_max_lands_where_the_handlers_predict() {
     assert!(stdout.contains("sustains"), "{stdout}");
 }
 
-/// `runner compare` on real run folders: a run against itself, against a copy whose p99s were tripled, and
+/// `runner compare` on real run folders: a run against itself, against a copy whose p50s were tripled, and
 /// against folders that cannot be compared.
 #[test]
 fn compare_passes_a_run_against_itself_and_fails_a_doctored_copy() {
@@ -550,9 +550,10 @@ fn compare_passes_a_run_against_itself_and_fails_a_doctored_copy() {
     std::fs::create_dir(&doctored).expect("created");
     let mut results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).expect("readable")).expect("JSON");
+    // Triple the median latency: 20 requests are too few for compare to judge a p99 (their slowest one).
     for test in results["tests"].as_array_mut().expect("tests") {
-        let p99 = test["metrics"]["latency_ms"]["p99"].as_f64().expect("a p99");
-        test["metrics"]["latency_ms"]["p99"] = serde_json::json!(p99 * 3.0);
+        let p50 = test["metrics"]["latency_ms"]["p50"].as_f64().expect("a p50");
+        test["metrics"]["latency_ms"]["p50"] = serde_json::json!(p50 * 3.0);
     }
     std::fs::write(doctored.join("results.json"), results.to_string()).expect("written");
     let worse = compare(&run_dir, &doctored);
@@ -663,6 +664,13 @@ fn no_rate_flags_run_the_study_and_its_verdict_ends_the_output() {
     let out = tempfile::tempdir().expect("temp dir");
     let output = run_runner(out.path(), &["--servers", "axum", "--filter", "/api/simple/noop/"]);
     assert!(output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("calibration.json is missing: calibrating the load generator first"), "{stderr}");
+    let calibration = out.path().join("calibration.json");
+    assert!(calibration.is_file(), "the quick calibration is stored for later runs");
+    let calibration_runs = out.path().join("calibration");
+    assert!(only_run_dir(&calibration_runs).join("results.json").is_file(), "its probes are kept apart");
+    std::fs::remove_dir_all(&calibration_runs).expect("removed");
     let run_dir = only_run_dir(out.path());
     let results = RunResults::load(&run_dir).expect("results.json loads");
     let study = results.run.config.study.as_ref().expect("a study");

@@ -135,6 +135,13 @@ impl Plan {
         }
     }
 
+    /// See [`StudyPlan::calibrated`]; nothing outside a study.
+    pub fn study_calibrated(&mut self) {
+        if let Mode::Study(study) = &mut self.mode {
+            study.calibrated();
+        }
+    }
+
     pub fn is_calibration(&self) -> bool {
         matches!(self.mode, Mode::Calibrate(_))
     }
@@ -191,7 +198,7 @@ impl Plan {
         let arms = self.arms();
         for &workers in &self.workers {
             for &endpoint in &self.endpoints {
-                let rate = study.rate_of(endpoint.name).unwrap_or(study.base_rate);
+                let Some(rate) = study.rate_of(endpoint.name) else { continue };
                 for repeat in 1..=study.repeat {
                     for arm in &arms {
                         let (server, io_driver) = (arm.server, arm.io_driver);
@@ -232,9 +239,7 @@ impl Plan {
     pub fn estimated_duration(&self) -> Duration {
         let tests = u32::try_from(self.tests().len()).unwrap_or(u32::MAX);
         match &self.mode {
-            Mode::Study(study) => {
-                (self.duration + self.warmup + defaults::STUDY_TEST_OVERHEAD) * tests + study.search.budget
-            }
+            Mode::Study(study) => study.estimate.total(),
             Mode::Search(search) | Mode::Calibrate(search) => search.budget,
             Mode::Matrix { .. } => (self.duration + self.warmup + defaults::PER_TEST_OVERHEAD) * tests,
         }
@@ -275,13 +280,8 @@ impl Plan {
         for endpoint in &self.endpoints {
             let _ = writeln!(text, "  {:<34} {:<4} {}", endpoint.name, endpoint.method.as_str(), endpoint.path);
         }
-        if self.study().is_some() {
-            let _ = writeln!(
-                text,
-                "study: {tests} cost tests, then {} capacity searches; about {} in all",
-                self.combinations().len(),
-                human(self.estimated_duration())
-            );
+        if let Some(study) = self.study() {
+            study::describe_estimate(&study.estimate, &mut text);
         } else if self.search().is_some() {
             let combos = self.combinations().len();
             let _ = writeln!(

@@ -73,10 +73,8 @@ impl Plan {
         let mode = if args.find_max {
             Mode::Search(search_plan(args)?)
         } else if study {
-            let lowest_workers = workers.first().copied().unwrap_or(1);
-            let mut plan = study::study_plan(&endpoints, servers.len(), lowest_workers, args.sleep_ms, clean_ceiling);
-            plan.repeat = plan.repeat.max(args.repeat);
-            Mode::Study(plan)
+            // Planned below, once the arms and the test length are known.
+            Mode::Matrix { rates: Vec::new(), repeat: 1 }
         } else {
             matrix_mode(args)?
         };
@@ -107,6 +105,21 @@ impl Plan {
             mode,
             external,
         };
+        if study {
+            let mut plan = plan;
+            let scope = study::StudyScope {
+                endpoints: &plan.endpoints,
+                arms: plan.arms().len(),
+                workers: plan.workers.first().copied().unwrap_or(1),
+                sleep_ms: plan.sleep_ms,
+                repeat: defaults::STUDY_REPEAT.max(args.repeat),
+                duration: plan.duration,
+                warmup: plan.warmup,
+            };
+            plan.mode = Mode::Study(study::study_plan(scope, clean_ceiling));
+            plan.check_duration()?;
+            return Ok(plan);
+        }
         plan.check_duration()?;
         Ok(plan)
     }
@@ -200,7 +213,7 @@ fn search_range(start: u32, max: u32) -> Result<Range, PlanError> {
     if start > max {
         return Err(PlanError::StartAboveMax { start, max });
     }
-    Ok(Range { start, max })
+    Ok(Range::doubling(start, max))
 }
 
 /// A built-in default duration; they are all valid literals (a unit test parses every one).

@@ -38,9 +38,11 @@ fn no_rate_flags_run_the_study_and_rates_run_the_matrix_as_before() {
     let Mode::Study(ref plan_of_study) = study.mode else { panic!("no rate flags: the study, got {:?}", study.mode) };
     assert!(plan_of_study.repeat >= 3);
     let tests = study.tests();
-    assert_eq!(tests.len(), SERVERS.len() * study.endpoints.len() * 3, "every arm x endpoint x 3 repeats");
+    let searched = plan_of_study.capacity_endpoints.len();
+    assert_eq!(searched, 2, "the two sleeps that hold a thread");
+    assert_eq!(tests.len(), SERVERS.len() * (study.endpoints.len() - searched) * 3, "arm x cost endpoint x 3");
     let rate_of = |name: &str| tests.iter().find(|t| t.endpoint.name == name).map(|t| t.rate);
-    assert_eq!(rate_of("simple_async_blocking"), Some(10), "well inside what a blocked loop serves");
+    assert_eq!(rate_of("simple_async_blocking"), None, "measured by its capacity");
     assert_eq!(rate_of("get_item_async_read"), Some(defaults::STUDY_COST_RATE));
     let searched: Vec<&str> = study.combinations().iter().map(|c| c.endpoint.name).collect();
     assert!(searched.iter().all(|name| ["simple_sync_threadpool", "simple_async_blocking"].contains(name)));
@@ -107,7 +109,7 @@ fn what_cannot_run_is_refused_naming_the_flag() {
     assert_eq!(inverted, PlanError::StartAboveMax { start: 500, max: 100 });
     assert!(inverted.to_string().contains("--start-rate 500") && inverted.to_string().contains("--max-rate 100"));
     let capped = plan(&["--find-max", "--start-rate", "50", "--max-rate", "400"]).expect("valid");
-    assert_eq!(capped.search().map(|s| s.range), Some(Range { start: 50, max: 400 }));
+    assert_eq!(capped.search().map(|s| s.range), Some(Range::doubling(50, 400)));
 
     let short = plan(&["--duration", "1ns", "--rates", "10"]).expect_err("no request fits");
     assert!(matches!(short, PlanError::DurationTooShort { rate: 10, .. }), "{short:?}");

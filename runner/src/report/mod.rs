@@ -10,6 +10,7 @@
 //! - `compare`: `runner compare OLD NEW`, matching tests of two runs and the changes beyond their spread.
 //! - `csv`: `results.csv`, one row per test, every number and word of its record as a column.
 //! - `verdict`: the study's verdict (cost, capacity, ratio to the best, readings): terminal and HTML.
+//! - `spread`: min, median and max over repeats, widened by measurement uncertainty where a figure has one.
 //! - `text`: width-aware text helpers shared by the terminal renderers.
 //! - `assets/`: the HTML report's stylesheet and script, as files (`include_str!`).
 //!
@@ -21,6 +22,7 @@ pub mod compare;
 pub mod csv;
 mod html;
 mod plots;
+pub mod spread;
 mod summary;
 mod table;
 mod terminal;

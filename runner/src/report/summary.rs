@@ -10,6 +10,7 @@ use shared::{Group, Operation};
 
 use crate::model::{Arm, EndpointRef, RunResults, TestRecord, TestStatus};
 
+pub(crate) use super::spread::Spread;
 use super::text::megabytes;
 
 /// The chart family an endpoint belongs to, so one chart never mixes sleeps with database writes.
@@ -139,27 +140,6 @@ impl Metric {
             Metric::ServerRssMb => "MB",
             _ => "ms",
         }
-    }
-}
-
-/// Median and range of one metric over a cell's repeats.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Spread {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-    /// How many repeats the numbers come from.
-    pub n: usize,
-}
-
-impl Spread {
-    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
-        let mut values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
-        values.sort_by(f64::total_cmp);
-        let (first, last) = (*values.first()?, *values.last()?);
-        let mid = values.len() / 2;
-        let median = if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] };
-        Some(Spread { median, min: first, max: last, n: values.len() })
     }
 }
 

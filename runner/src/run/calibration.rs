@@ -1,18 +1,53 @@
 //! The load generator's calibration: its throughput ceiling, its latency floor and clean ceiling, built from a
 //! `runner calibrate` run, and what a run gets from it (warnings for rates above the throughput ceiling, the
-//! marker on tests above the clean ceiling).
+//! marker on tests above the clean ceiling). A study with no calibration to take its cost rate from runs a
+//! quick one first ([`run_quick`]) and stores it like `runner calibrate` does.
 
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::config::Plan;
+use super::backend::Tools;
+use crate::config::{Plan, study};
 use crate::judge::clean_ceiling::{GeneratorProbe, floor_record, includes_generator_latency};
-use crate::model::{Calibration, GENERATOR_LATENCY_MARKER, RunResults, TestRecord, TestStatus};
+use crate::model::{
+    CALIBRATION_FILE, Calibration, GENERATOR_LATENCY_MARKER, Machine, RunResults, TestRecord, TestStatus,
+    write_json_atomic,
+};
 
-/// Warnings for requested rates above the calibrated load-generator ceiling.
+/// Why `out` holds no calibration a run on `machine` can use (missing, made on another machine, or
+/// unreadable), in words naming the file; `None` when it holds one.
+pub fn missing(out: &Path, machine: &Machine) -> Option<String> {
+    let path = out.join(CALIBRATION_FILE);
+    match Calibration::load_for(out, machine) {
+        Ok(Some(_)) => None,
+        Ok(None) if path.exists() => Some(format!("{} was made on another machine", path.display())),
+        Ok(None) => Some(format!("{} is missing", path.display())),
+        Err(error) => Some(format!("{error}")),
+    }
+}
+
+/// The study's quick calibration: short probes from the cost rate up (see [`study::quick_calibration`]),
+/// stored in `plan.out`'s calibration file; `None` when Ctrl-C interrupted it (nothing is stored then).
+pub fn run_quick(plan: &Plan, arguments: Vec<String>, interrupted: Arc<AtomicBool>) -> Result<Option<Calibration>> {
+    let quick = study::quick_calibration(&plan.out, plan.vegeta.clone(), plan.pin_cores)?;
+    let tools = Tools::locate(&quick)?;
+    let outcome = super::run(&quick, &tools, arguments, interrupted)?;
+    if outcome.interrupted() {
+        return Ok(None);
+    }
+    let calibration = calibration_from(&outcome.results)?;
+    write_json_atomic(&plan.out.join(CALIBRATION_FILE), &calibration)?;
+    Ok(Some(calibration))
+}
+
+/// Warnings for requested rates above the calibrated load-generator ceiling. A calibration whose search did
+/// not converge (the study's quick one stops at twice its cost rate) has only a lower bound: no warning.
 pub fn ceiling_notes(plan: &Plan, calibration: &Calibration) -> Vec<String> {
-    let Some(ceiling) = calibration.ceiling_rps else { return Vec::new() };
+    let Some(ceiling) = calibration.ceiling_rps.filter(|_| calibration.valid) else { return Vec::new() };
     let above: Vec<String> = plan.rates().iter().filter(|&&r| r > ceiling).map(ToString::to_string).collect();
     if above.is_empty() {
         return Vec::new();
@@ -105,6 +140,8 @@ mod tests {
         let notes = ceiling_notes(&plan, &calibration);
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("5000, 9000") && notes[0].contains("4000"), "{notes:?}");
+        let bound = Calibration { valid: false, ..calibration.clone() };
+        assert!(ceiling_notes(&plan, &bound).is_empty(), "a lower bound is no ceiling");
 
         let dir = tempfile::tempdir().expect("temp dir");
         model::write_json_atomic(&dir.path().join(model::CALIBRATION_FILE), &calibration).expect("written");

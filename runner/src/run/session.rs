@@ -16,7 +16,7 @@ use super::discovery::{self, Discovery};
 use super::measure::{Finished, TestRunner};
 use super::progress::{Progress, stdout_is_terminal};
 use crate::config::{Plan, SearchPlan, TestCase};
-use crate::defaults::{CLEAN_P99_BOUND, PER_TEST_OVERHEAD};
+use crate::defaults::{CLEAN_P99_BOUND, PER_TEST_OVERHEAD, STUDY_MIN_PROBES};
 use crate::host::affinity::placement_for;
 use crate::host::loopback;
 use crate::judge::Slo;
@@ -162,8 +162,10 @@ impl<'a> Session<'a> {
                 measured.clear();
             }
             let left = search.budget.saturating_sub(started.elapsed());
-            let share = left / u32::try_from(searches.len() - index).unwrap_or(1);
+            let share = search_share(left, searches.len() - index, self.search_reserve());
             let budget = Budget { deadline: Instant::now() + share, probe_cost: self.probe_cost() };
+            // A study's search starts where the endpoint's design puts its capacity.
+            let range = self.plan.study().and_then(|s| s.search_range(combo.endpoint.name)).unwrap_or(search.range);
             let mut prober = SessionProber {
                 session: self,
                 combo: *combo,
@@ -172,7 +174,7 @@ impl<'a> Session<'a> {
                 started,
                 measured: &mut measured,
             };
-            let outcome = search::find_max(&mut prober, search.range, budget, Instant::now);
+            let outcome = search::find_max(&mut prober, range, budget, Instant::now);
             let shared_cores = self.placement(combo.workers).shared;
             let searched = Searched { arm: combo.arm(), workers: combo.workers, endpoint: combo.endpoint };
             let capacity = capacity_result(searched, &outcome, &self.results.tests, shared_cores);
@@ -183,6 +185,13 @@ impl<'a> Session<'a> {
         }
         progress.finish();
         Ok(())
+    }
+
+    /// What each later search of a study keeps when an earlier one needs more than its even share (a probe
+    /// the load generator limited is measured twice): [`STUDY_MIN_PROBES`] probes, enough to bracket a
+    /// capacity where the design predicts it. A `--find-max` search keeps its even share.
+    fn search_reserve(&self) -> Option<Duration> {
+        self.plan.study().map(|_| self.probe_cost() * STUDY_MIN_PROBES)
     }
 
     /// What one probe is expected to cost: warm-up, attack, and the start, seed, stop and decode around them.
@@ -303,6 +312,14 @@ impl SessionProber<'_, '_, '_> {
         }
         if interrupted { None } else { Some(verdict) }
     }
+}
+
+/// The budget of the next search, with `left` to share among `remaining` searches: an even share, or, with a
+/// `reserve`, more when the later ones can still each keep it.
+pub(in crate::run) fn search_share(left: Duration, remaining: usize, reserve: Option<Duration>) -> Duration {
+    let remaining = u32::try_from(remaining.max(1)).unwrap_or(u32::MAX);
+    let even = left / remaining;
+    reserve.map_or(even, |reserve| even.max(left.saturating_sub(reserve * (remaining - 1))))
 }
 
 /// Run-wide notes for the report header.

@@ -1,14 +1,17 @@
-//! `runner compare OLD NEW`: lines up the matching tests of two runs (same arm, workers, endpoint and rate,
-//! and I/O driver when recorded) and says which figures changed beyond their spread. A pure function of the
-//! two runs' results, so it lives with the reports; [`table`] renders it.
+//! `runner compare OLD NEW`: lines up the matching tests of two runs (same arm as the reports label it,
+//! workers, endpoint and rate) and the matching capacity searches, and says which figures changed beyond
+//! their spread. A pure function of the two runs' results, so it lives with the reports; [`table`] renders it.
 //!
 //! A figure counts as changed when its median moved by more than the threshold (`--threshold`, default
-//! [`crate::defaults::COMPARE_THRESHOLD_PCT`]) and, when both sides were repeated, their min–max ranges do
-//! not overlap. Latency changes smaller than [`crate::defaults::LATENCY_NOISE_FLOOR_MS`] never count: at
-//! sub-millisecond latencies scheduling noise alone moves p99 by more than any threshold. Figures compared:
-//! p50 and p99 latency and the achieved rate of every test, and the server's CPU µs per request when the
-//! records carry one. Only valid results are judged; a test that failed in the new run but not in the old
-//! one is a regression.
+//! [`crate::defaults::COMPARE_THRESHOLD_PCT`]) and the two runs' ranges do not overlap: min–max over the
+//! repeats, widened by each value's measurement uncertainty where the record has one (the server's CPU µs
+//! per request is known only to two clock ticks over the test's requests, tens of µs at low rates). Latency
+//! changes smaller than [`crate::defaults::LATENCY_NOISE_FLOOR_MS`] never count, nor a p99 over fewer than
+//! [`crate::defaults::COMPARE_P99_MIN_REQUESTS`] requests (there it is one or two requests' latency).
+//! Figures compared: p50 and p99 latency, the achieved rate and the server's CPU µs per request of every
+//! test, and the sustainable rate of every capacity search that converged in both runs. A search's probes
+//! are compared through its result, not one by one: two searches probe different rates near overload. Only
+//! valid results are judged; a test that failed in the new run but not in the old one is a regression.
 
 pub mod table;
 
@@ -16,8 +19,9 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use super::csv::flatten_record;
-use crate::model::{Machine, RunResults, RunStatus, TestRecord, TestStatus};
+use crate::defaults::{COMPARE_P99_MIN_REQUESTS, LATENCY_NOISE_FLOOR_MS};
+use crate::model::{CapacityResult, Machine, RunResults, RunStatus, TestRecord, TestStatus};
+use crate::report::spread::{Spread, server_cpu_per_request};
 
 /// Why two runs cannot be compared (the runner exits 2).
 #[derive(Debug, Error, PartialEq)]
@@ -28,40 +32,48 @@ pub enum Incomparable {
     Arms { old_run: String, new_run: String, old: String, new: String },
     #[error("{run} is half-written (status running: still running or killed); compare finished runs")]
     HalfWritten { run: String },
-    #[error("no test of {new_run} matches one of {old_run} (same arm, workers, endpoint and rate)")]
+    #[error("no test or search of {new_run} matches one of {old_run} (same arm, workers, endpoint and rate)")]
     NothingInCommon { old_run: String, new_run: String },
     #[error("--threshold must be a positive percentage; got {0}")]
     BadThreshold(f64),
 }
 
-/// What identifies "the same test" in two runs.
+/// What identifies "the same test" (or the same capacity search) in two runs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TestKey {
-    pub server: String,
-    /// The I/O driver, when the run recorded one (`io_driver`, else the server's own `/healthz`).
-    pub driver: Option<String>,
+    /// The arm as every report labels it ([`crate::model::Arm`]): `axum`, `monoio/io_uring`.
+    pub arm: String,
     pub workers: u16,
     pub endpoint: String,
-    pub rate: u32,
+    /// The test's rate; `None` for a capacity search, which finds its own rates.
+    pub rate: Option<u32>,
 }
 
 impl TestKey {
     fn of(record: &TestRecord) -> TestKey {
-        let flat = flatten_record(record);
-        let find = |column: &str| flat.iter().find(|(c, _)| c == column).map(|(_, v)| v.clone());
         TestKey {
-            server: record.server.clone(),
-            driver: find("io_driver").or_else(|| find("server_health.io_driver")),
+            arm: record.arm().to_string(),
             workers: record.workers,
             endpoint: record.endpoint.name.clone(),
-            rate: record.rate,
+            rate: Some(record.rate),
         }
     }
 
-    /// `axum/epoll w1 get_item_async_read @ 500/s`.
+    fn of_search(result: &CapacityResult) -> TestKey {
+        TestKey {
+            arm: result.arm().to_string(),
+            workers: result.workers,
+            endpoint: result.endpoint.name.clone(),
+            rate: None,
+        }
+    }
+
+    /// `monoio/io_uring w1 get_item_async_read @ 500/s`, or `axum w1 simple_async_blocking capacity`.
     pub fn label(&self) -> String {
-        let driver = self.driver.as_ref().map(|d| format!("/{d}")).unwrap_or_default();
-        format!("{}{driver} w{} {} @ {}/s", self.server, self.workers, self.endpoint, self.rate)
+        match self.rate {
+            Some(rate) => format!("{} w{} {} @ {rate}/s", self.arm, self.workers, self.endpoint),
+            None => format!("{} w{} {} capacity", self.arm, self.workers, self.endpoint),
+        }
     }
 }
 
@@ -72,10 +84,14 @@ pub enum Figure {
     P99Ms,
     AchievedRps,
     ServerCpuUsPerRequest,
+    /// A capacity search's sustainable rate.
+    CapacityRps,
 }
 
 impl Figure {
-    pub const ALL: [Figure; 4] = [Figure::P50Ms, Figure::P99Ms, Figure::AchievedRps, Figure::ServerCpuUsPerRequest];
+    /// The figures of one test (a capacity search has only [`Figure::CapacityRps`]).
+    pub const OF_A_TEST: [Figure; 4] =
+        [Figure::P50Ms, Figure::P99Ms, Figure::AchievedRps, Figure::ServerCpuUsPerRequest];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -83,74 +99,44 @@ impl Figure {
             Figure::P99Ms => "p99 ms",
             Figure::AchievedRps => "achieved req/s",
             Figure::ServerCpuUsPerRequest => "server CPU µs/req",
+            Figure::CapacityRps => "capacity req/s",
         }
     }
 
     fn higher_is_better(self) -> bool {
-        matches!(self, Figure::AchievedRps)
+        matches!(self, Figure::AchievedRps | Figure::CapacityRps)
     }
 
     fn is_latency(self) -> bool {
         matches!(self, Figure::P50Ms | Figure::P99Ms)
     }
 
-    /// The figure of one valid test, when it has it.
-    fn of(self, record: &TestRecord) -> Option<f64> {
+    /// The figure of one valid test and its measurement uncertainty (0 where the figure is exact).
+    fn of(self, record: &TestRecord) -> Option<(f64, f64)> {
         let metrics = record.metrics.as_ref();
+        let exact = |value: Option<f64>| value.map(|v| (v, 0.0));
         match self {
-            Figure::P50Ms => metrics.map(|m| m.latency_ms.p50),
-            Figure::P99Ms => metrics.map(|m| m.latency_ms.p99),
-            Figure::AchievedRps => metrics.map(|m| m.achieved_rps),
-            Figure::ServerCpuUsPerRequest => server_us_per_request(record),
+            Figure::P50Ms => exact(metrics.map(|m| m.latency_ms.p50)),
+            Figure::P99Ms => exact(metrics.map(|m| m.latency_ms.p99)),
+            Figure::AchievedRps => exact(metrics.map(|m| m.achieved_rps)),
+            Figure::ServerCpuUsPerRequest => server_cpu_per_request(record),
+            Figure::CapacityRps => None,
         }
     }
-}
 
-/// The server's CPU µs per request, if the record carries one: read from its flattened JSON, so whichever
-/// part of the schema measures it is found (a column naming the server and ending in `us_per_request`).
-fn server_us_per_request(record: &TestRecord) -> Option<f64> {
-    server_us_per_request_in(flatten_record(record))
-}
-
-fn server_us_per_request_in(flat: super::csv::FlatRecord) -> Option<f64> {
-    flat.into_iter()
-        .find(|(column, _)| {
-            column.ends_with("us_per_request")
-                && column.contains("server")
-                && !column.contains("load_generator")
-                && !column.contains("vegeta")
+    /// Why this figure of these tests cannot be judged, if it cannot.
+    fn unresolved(self, tests: &[&TestRecord]) -> Option<String> {
+        let fewest = tests.iter().filter_map(|t| t.metrics.as_ref().map(|m| m.requests)).min()?;
+        (self == Figure::P99Ms && fewest < COMPARE_P99_MIN_REQUESTS).then(|| {
+            format!("p99 of {fewest} requests is one of its slowest few: not judged below {COMPARE_P99_MIN_REQUESTS}")
         })
-        .and_then(|(_, value)| value.parse().ok())
-}
-
-/// min, median and max of one figure over a test's valid repeats.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Range {
-    pub min: f64,
-    pub median: f64,
-    pub max: f64,
-    pub n: usize,
-}
-
-impl Range {
-    fn of(values: &[f64]) -> Option<Range> {
-        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        sorted.sort_by(f64::total_cmp);
-        let (first, last) = (sorted.first().copied()?, sorted.last().copied()?);
-        let middle = sorted.len() / 2;
-        let median = if sorted.len() % 2 == 1 { sorted[middle] } else { (sorted[middle - 1] + sorted[middle]) / 2.0 };
-        Some(Range { min: first, median, max: last, n: sorted.len() })
-    }
-
-    fn overlaps(&self, other: &Range) -> bool {
-        self.min <= other.max && other.min <= self.max
     }
 }
 
 /// How a figure moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Within the threshold, the spread or the latency floor.
+    /// Within the threshold, the spread, the measurement uncertainty or the latency floor.
     Same,
     Better,
     Worse,
@@ -160,11 +146,14 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FigureChange {
     pub figure: Figure,
-    pub old: Range,
-    pub new: Range,
+    /// min, median and max over the valid repeats, widened by the measurement uncertainty.
+    pub old: Spread,
+    pub new: Spread,
     /// Change of the median, percent of the old one (signed).
     pub change_pct: f64,
     pub verdict: Verdict,
+    /// Why the figure was not judged (its verdict is then [`Verdict::Same`]).
+    pub unresolved: Option<String>,
 }
 
 /// A test present in both runs.
@@ -218,22 +207,30 @@ pub fn compare(old: &RunResults, new: &RunResults, threshold_pct: f64) -> Result
     check_arms(old, new)?;
     let old_groups = groups(old);
     let new_groups = groups(new);
-    let matched: Vec<Matched> = old_groups
+    let mut matched: Vec<Matched> = old_groups
         .iter()
         .filter_map(|(key, before)| new_groups.get(key).map(|after| match_test(key, before, after, threshold_pct)))
         .collect();
+    let (old_searches, new_searches) = (searches(old), searches(new));
+    matched.extend(old_searches.iter().filter_map(|(key, before)| {
+        new_searches.get(key).map(|after| match_search(key, before, after, threshold_pct))
+    }));
     if matched.is_empty() {
         return Err(Incomparable::NothingInCommon { old_run: old.run.id.clone(), new_run: new.run.id.clone() });
     }
-    let only = |from: &BTreeMap<TestKey, Vec<&TestRecord>>, other: &BTreeMap<TestKey, Vec<&TestRecord>>| {
-        from.keys().filter(|k| !other.contains_key(*k)).cloned().collect()
+    let only = |tests: &BTreeMap<TestKey, Vec<&TestRecord>>,
+                other_tests: &BTreeMap<TestKey, Vec<&TestRecord>>,
+                searched: &BTreeMap<TestKey, &CapacityResult>,
+                other_searched: &BTreeMap<TestKey, &CapacityResult>| {
+        let tests = tests.keys().filter(|k| !other_tests.contains_key(*k));
+        tests.chain(searched.keys().filter(|k| !other_searched.contains_key(*k))).cloned().collect()
     };
     Ok(Comparison {
         old_run: old.run.id.clone(),
         new_run: new.run.id.clone(),
         threshold_pct,
-        only_old: only(&old_groups, &new_groups),
-        only_new: only(&new_groups, &old_groups),
+        only_old: only(&old_groups, &new_groups, &old_searches, &new_searches),
+        only_new: only(&new_groups, &old_groups, &new_searches, &old_searches),
         matched,
         notes,
     })
@@ -277,13 +274,39 @@ fn check_arms(old: &RunResults, new: &RunResults) -> Result<(), Incomparable> {
     })
 }
 
-/// Every test of a run under its key (repeats together).
+/// Every test of a run under its key (repeats together), except the probes of its capacity searches: those
+/// are compared through the search's result.
 fn groups(run: &RunResults) -> BTreeMap<TestKey, Vec<&TestRecord>> {
+    let probes: Vec<&str> = run.capacity.iter().flat_map(|c| c.probes.iter().map(|p| p.test_id.as_str())).collect();
     let mut groups: BTreeMap<TestKey, Vec<&TestRecord>> = BTreeMap::new();
-    for test in &run.tests {
+    for test in run.tests.iter().filter(|t| !probes.contains(&t.id.as_str())) {
         groups.entry(TestKey::of(test)).or_default().push(test);
     }
     groups
+}
+
+/// Every capacity search of a run under its key (the last, when a run searched one twice).
+fn searches(run: &RunResults) -> BTreeMap<TestKey, &CapacityResult> {
+    run.capacity.iter().map(|result| (TestKey::of_search(result), result)).collect()
+}
+
+/// Two searches of one arm and endpoint: their sustainable rates, judged only when both converged.
+fn match_search(key: &TestKey, old: &CapacityResult, new: &CapacityResult, threshold_pct: f64) -> Matched {
+    let bound = |run: &str, result: &CapacityResult| {
+        (!result.valid).then(|| format!("a lower bound in the {run} run ({}): not judged", result.stop))
+    };
+    let newly_failed = old.sustainable_rps.is_some() && new.sustainable_rps.is_none() && new.valid;
+    let note = if newly_failed {
+        Some("sustained no rate in the new run".to_owned())
+    } else {
+        bound("old", old).or_else(|| bound("new", new))
+    };
+    let rate = |result: &CapacityResult| Spread::of(result.sustainable_rps.map(f64::from));
+    let changes = match (&note, rate(old), rate(new)) {
+        (None, Some(before), Some(after)) => vec![judge(Figure::CapacityRps, before, after, threshold_pct, None)],
+        _ => Vec::new(),
+    };
+    Matched { key: key.clone(), changes, note, newly_failed }
 }
 
 fn is_judged(test: &TestRecord) -> bool {
@@ -310,27 +333,35 @@ fn match_test(key: &TestKey, old: &[&TestRecord], new: &[&TestRecord], threshold
     let changes = if note.is_some() {
         Vec::new()
     } else {
-        Figure::ALL.iter().filter_map(|&figure| figure_change(figure, &old_valid, &new_valid, threshold_pct)).collect()
+        Figure::OF_A_TEST
+            .iter()
+            .filter_map(|&figure| figure_change(figure, &old_valid, &new_valid, threshold_pct))
+            .collect()
     };
     Matched { key: key.clone(), changes, note, newly_failed }
 }
 
 fn figure_change(figure: Figure, old: &[&TestRecord], new: &[&TestRecord], threshold_pct: f64) -> Option<FigureChange> {
-    let values = |tests: &[&TestRecord]| tests.iter().filter_map(|t| figure.of(t)).collect::<Vec<f64>>();
-    let (old, new) = (Range::of(&values(old))?, Range::of(&values(new))?);
+    let values = |tests: &[&TestRecord]| tests.iter().filter_map(|t| figure.of(t)).collect::<Vec<(f64, f64)>>();
+    let (before, after) = (Spread::widened(&values(old))?, Spread::widened(&values(new))?);
+    let unresolved = figure.unresolved(old).or_else(|| figure.unresolved(new));
+    Some(judge(figure, before, after, threshold_pct, unresolved))
+}
+
+/// A figure changed when its median moved beyond the threshold, the two ranges (spread and measurement
+/// uncertainty) do not overlap, and, for latency, the move is beyond the noise floor; never when it could
+/// not be judged.
+fn judge(figure: Figure, old: Spread, new: Spread, threshold_pct: f64, unresolved: Option<String>) -> FigureChange {
     let change_pct = if old.median == 0.0 { 0.0 } else { (new.median - old.median) / old.median * 100.0 };
-    let repeated = old.n > 1 && new.n > 1;
-    let beyond_spread = !repeated || !old.overlaps(&new);
-    let beyond_floor =
-        !figure.is_latency() || (new.median - old.median).abs() >= crate::defaults::LATENCY_NOISE_FLOOR_MS;
-    let changed = change_pct.abs() > threshold_pct && beyond_spread && beyond_floor;
+    let beyond_floor = !figure.is_latency() || (new.median - old.median).abs() >= LATENCY_NOISE_FLOOR_MS;
+    let changed = unresolved.is_none() && change_pct.abs() > threshold_pct && !old.overlaps(&new) && beyond_floor;
     let got_worse = (change_pct > 0.0) != figure.higher_is_better();
     let verdict = match (changed, got_worse) {
         (false, _) => Verdict::Same,
         (true, true) => Verdict::Worse,
         (true, false) => Verdict::Better,
     };
-    Some(FigureChange { figure, old, new, change_pct, verdict })
+    FigureChange { figure, old, new, change_pct, verdict, unresolved }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::{Comparison, FigureChange, Range, Verdict};
+use super::{Comparison, FigureChange, Verdict};
+use crate::report::spread::Spread;
 use crate::report::text::num;
 
 /// The words the last line starts with when nothing got worse.
@@ -15,10 +16,11 @@ pub fn render(comparison: &Comparison) -> String {
     let _ = writeln!(text, "comparing {} (old) with {} (new)", comparison.old_run, comparison.new_run);
     let _ = writeln!(
         text,
-        "a change counts beyond {}% of the median (latency: and beyond {} ms), with repeats also beyond the \
-         min–max spread",
+        "a change counts beyond {}% of the median and beyond both runs' min–max spread widened by the measurement \
+         uncertainty (latency: also beyond {} ms; p99: over {}+ requests)",
         num(comparison.threshold_pct),
-        num(crate::defaults::LATENCY_NOISE_FLOOR_MS)
+        num(crate::defaults::LATENCY_NOISE_FLOOR_MS),
+        crate::defaults::COMPARE_P99_MIN_REQUESTS
     );
     for note in &comparison.notes {
         let _ = writeln!(text, "note: {note}");
@@ -52,8 +54,9 @@ fn change_line(change: &FigureChange) -> String {
         Verdict::Better => "better",
         Verdict::Worse => "WORSE",
     };
+    let why = change.unresolved.as_ref().map(|why| format!(" ({why})")).unwrap_or_default();
     format!(
-        "{:<18} {:>22} {:>22} {:>+7.1}%  {verdict}",
+        "{:<18} {:>22} {:>22} {:>+7.1}%  {verdict}{why}",
         change.figure.label(),
         range_text(&change.old),
         range_text(&change.new),
@@ -61,9 +64,9 @@ fn change_line(change: &FigureChange) -> String {
     )
 }
 
-/// `2.35`, or `2.35 (2.10–2.60, n=3)` over repeats.
-fn range_text(range: &Range) -> String {
-    if range.n > 1 {
+/// `2.35`, or `2.35 (2.10–2.60, n=3)` over repeats or within a measurement uncertainty.
+fn range_text(range: &Spread) -> String {
+    if range.n > 1 || range.min < range.max {
         format!("{} ({}–{}, n={})", num(range.median), num(range.min), num(range.max), range.n)
     } else {
         num(range.median)
@@ -74,8 +77,10 @@ fn closing_line(comparison: &Comparison) -> String {
     let regressions = comparison.regressions();
     let tests = comparison.matched.len();
     if regressions == 0 {
-        format!("{NO_REGRESSION}: {tests} matching tests, none worse beyond the threshold and spread")
+        format!("{NO_REGRESSION}: {tests} matching tests and searches, none worse beyond the threshold and spread")
     } else {
-        format!("REGRESSION: {regressions} of {tests} matching tests got worse beyond the threshold and spread")
+        format!(
+            "REGRESSION: {regressions} of {tests} matching tests and searches got worse beyond the threshold and spread"
+        )
     }
 }

@@ -3,7 +3,7 @@
 
 use super::table::{NO_REGRESSION, render};
 use super::*;
-use crate::model::RunResults;
+use crate::model::{CapacityResult, RunResults};
 
 const FIXTURE: &str = include_str!("../../../tests/fixtures/bench_fixture/results.json");
 const THRESHOLD: f64 = crate::defaults::COMPARE_THRESHOLD_PCT;
@@ -147,13 +147,123 @@ fn runs_that_cannot_be_compared_say_what_differs() {
     assert!(comparison.notes.iter().any(|n| n.contains("kernels differ")));
 }
 
+const RECORD: &str = include_str!("../../../tests/fixtures/record_with_accounting.json");
+
+/// A run of the recorded test (axum, whose `/healthz` says epoll) repeated at the given server CPU µs per
+/// request, each known to `uncertainty`.
+fn costing(us: &[f64], uncertainty: f64) -> RunResults {
+    let mut run = fixture();
+    let template: TestRecord = serde_json::from_str(RECORD).expect("a record of the current schema");
+    run.tests = us
+        .iter()
+        .enumerate()
+        .map(|(i, &value)| {
+            let mut test = template.clone();
+            test.repeat = u32::try_from(i + 1).unwrap_or(1);
+            test.validity.valid = true;
+            if let Some(crate::model::Measured::Measured(cpu)) = test.accounting.as_mut().map(|a| &mut a.server.cpu) {
+                cpu.us_per_request = Some(value);
+                cpu.us_per_request_uncertainty = Some(uncertainty);
+            }
+            test
+        })
+        .collect();
+    run
+}
+
+fn cpu_change(comparison: &Comparison) -> &FigureChange {
+    let changes = comparison.matched.iter().flat_map(|m| &m.changes);
+    changes.into_iter().find(|c| c.figure == Figure::ServerCpuUsPerRequest).expect("CPU compared")
+}
+
 #[test]
-fn the_server_cpu_per_request_is_found_wherever_the_schema_puts_it() {
-    let flat = |pairs: &[(&str, &str)]| pairs.iter().map(|(c, v)| ((*c).to_owned(), (*v).to_owned())).collect();
-    let found = server_us_per_request_in(flat(&[
-        ("accounting.load_generator.cpu.us_per_request", "9.0"),
-        ("accounting.server.cpu.us_per_request", "21.5"),
-    ]));
-    assert_eq!(found, Some(21.5));
-    assert_eq!(server_us_per_request_in(flat(&[("metrics.p99", "1")])), None);
+fn a_cpu_change_within_the_clock_ticks_uncertainty_is_no_regression() {
+    // +29% on the median and the repeats apart, but each figure is known only to ±6.7 µs (two 10 ms ticks over
+    // 3,000 requests): the two runs' ranges overlap once the uncertainty is counted.
+    let old = costing(&[40.0, 41.0, 42.0], 6.7);
+    let new = costing(&[52.0, 53.0, 54.0], 6.7);
+    let comparison = compare(&old, &new, THRESHOLD).expect("comparable");
+    let change = cpu_change(&comparison);
+    assert!(change.change_pct > THRESHOLD && change.verdict == Verdict::Same, "{change:?}");
+    assert_eq!((change.old.min, change.new.max), (40.0 - 6.7, 54.0 + 6.7), "widened by the uncertainty");
+    assert_eq!(comparison.regressions(), 0, "{}", render(&comparison));
+
+    let precise = compare(&costing(&[40.0, 41.0, 42.0], 1.0), &costing(&[52.0, 53.0, 54.0], 1.0), THRESHOLD);
+    assert_eq!(precise.expect("comparable").regressions(), 1, "beyond a 1 µs uncertainty it is a regression");
+    let once = compare(&costing(&[40.0], 6.7), &costing(&[53.0], 6.7), THRESHOLD).expect("comparable");
+    assert_eq!(cpu_change(&once).verdict, Verdict::Same, "a single test is judged within its uncertainty too");
+}
+
+#[test]
+fn a_p99_over_few_requests_is_not_judged() {
+    // The recorded test has 200 requests: its p99 is one of its two slowest.
+    let old = costing(&[40.0], 1.0);
+    let mut new = old.clone();
+    new.tests[0].metrics.as_mut().expect("measured").latency_ms.p99 *= 3.0;
+    let comparison = compare(&old, &new, THRESHOLD).expect("comparable");
+    let change = comparison.matched[0].changes.iter().find(|c| c.figure == Figure::P99Ms).expect("p99 shown");
+    assert!(change.verdict == Verdict::Same && change.unresolved.is_some(), "{change:?}");
+    assert!(render(&comparison).contains("not judged below 1000"), "{}", render(&comparison));
+}
+
+#[test]
+fn arms_are_labelled_as_the_reports_label_them() {
+    let run = costing(&[40.0], 1.0);
+    let key = TestKey::of(&run.tests[0]);
+    assert_eq!(key.arm, "axum", "a tokio arm is named by its server, not its /healthz driver");
+    let mut monoio = run.tests[0].clone();
+    monoio.server = "monoio".to_owned();
+    monoio.io_driver = Some(shared::IoDriver::Epoll);
+    assert_eq!(TestKey::of(&monoio).label(), format!("monoio/epoll w1 {} @ 200/s", monoio.endpoint.name));
+    assert_eq!(TestKey::of(&monoio).arm, monoio.arm().to_string());
+}
+
+/// A run whose one search on the recorded test's arm and endpoint sustained `rps`, with one probe at that
+/// rate whose p99 is `probe_p99`.
+fn searched(rps: u32, probe_p99: f64, valid: bool) -> RunResults {
+    let mut run = costing(&[40.0, 41.0, 42.0], 1.0);
+    let mut probe = run.tests[0].clone();
+    probe.id = format!("probe_{rps}");
+    probe.rate = rps;
+    probe.repeat = 4;
+    probe.metrics.as_mut().expect("measured").latency_ms.p99 = probe_p99;
+    let template = &run.tests[0];
+    run.capacity = vec![CapacityResult {
+        server: template.server.clone(),
+        io_driver: template.io_driver,
+        workers: template.workers,
+        endpoint: template.endpoint.clone(),
+        sustainable_rps: Some(rps),
+        lowest_miss_rps: Some(rps + 1),
+        valid,
+        stop: if valid { "converged within 5%".to_owned() } else { "time budget ran out".to_owned() },
+        generator_bound: false,
+        p99_ms: Some(probe_p99),
+        achieved_rps: Some(f64::from(rps)),
+        cpu_mean_pct: None,
+        server_us_per_request: None,
+        probes: vec![crate::model::ProbeRecord {
+            rate: rps,
+            verdict: crate::model::ProbeVerdict::Meets,
+            detail: String::new(),
+            test_id: probe.id.clone(),
+        }],
+    }];
+    run.tests.push(probe);
+    run
+}
+
+#[test]
+fn searches_are_compared_by_their_capacity_not_probe_by_probe() {
+    let old = searched(20, 60.0, true);
+    let noisy_probe = searched(20, 95.0, true);
+    let comparison = compare(&old, &noisy_probe, THRESHOLD).expect("comparable");
+    assert_eq!(comparison.regressions(), 0, "a probe near overload is not a test: {}", render(&comparison));
+    assert!(comparison.matched.iter().any(|m| m.key.rate.is_none()), "the search is matched");
+
+    let halved = compare(&old, &searched(10, 60.0, true), THRESHOLD).expect("comparable");
+    assert_eq!(halved.regressions(), 1, "{}", render(&halved));
+    assert!(render(&halved).contains("capacity req/s"), "{}", render(&halved));
+    let bound = compare(&old, &searched(10, 60.0, false), THRESHOLD).expect("comparable");
+    assert_eq!(bound.regressions(), 0, "a lower bound is not judged: {}", render(&bound));
 }

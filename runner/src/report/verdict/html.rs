@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::text::{capacity_text, ratio_text};
+use super::text::{capacity_text, cost_missing, ratio_text};
 use super::{Capacity, NO_DIFFERENCE, Verdict};
 use crate::report::text::{escape, num};
 
@@ -12,7 +12,8 @@ pub fn render(verdict: &Verdict) -> String {
         "<section id=\"verdict\">\n<h2>Verdict</h2>\n<p><b>Cost</b>: server CPU µs per request at one rate for \
          every arm (median of the repeats, min–max). <b>Capacity</b>: the SLO search where the server is the \
          limit (≥ marks a lower bound); ~ is projected from cost (CPUs × 10<sup>6</sup> / µs per request), \
-         never measured. <b>× best</b>: each arm's cost over the cheapest arm's; \u{201c}",
+         never measured; sleeps that hold a thread are measured by capacity only (at tens of requests per \
+         second no test holds enough requests for the CPU clock's 10 ms ticks to resolve a cost). <b>× best</b>: each arm's cost over the cheapest arm's; \u{201c}",
     );
     html.push_str(NO_DIFFERENCE);
     html.push_str("\u{201d} where its repeats overlap the cheapest arm's.</p>\n<ul class=\"readings\">\n");
@@ -25,7 +26,7 @@ pub fn render(verdict: &Verdict) -> String {
     );
     for endpoint in &verdict.endpoints {
         for arm in &endpoint.arms {
-            let cost = arm.cost.map_or_else(|| "not measured".to_owned(), |c| num(c.median));
+            let cost = arm.cost.map_or_else(|| cost_missing(endpoint.rate.is_some()).to_owned(), |c| num(c.median));
             let range =
                 arm.cost.filter(|c| c.n > 1).map_or_else(String::new, |c| format!("{}–{}", num(c.min), num(c.max)));
             let title = match &arm.capacity {

@@ -11,33 +11,11 @@ pub mod text;
 use shared::{Operation, Style};
 
 use crate::model::{CapacityResult, EndpointRef, RunResults, TestRecord, TestStatus};
+pub use crate::report::spread::Spread;
+use crate::report::spread::server_cpu_per_request;
 
 /// The words an arm gets when its repeats overlap the best arm's.
 pub const NO_DIFFERENCE: &str = "no difference beyond the spread";
-
-/// min, median and max over repeats.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Spread {
-    pub min: f64,
-    pub median: f64,
-    pub max: f64,
-    pub n: usize,
-}
-
-impl Spread {
-    fn of(values: &[f64]) -> Option<Spread> {
-        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        sorted.sort_by(f64::total_cmp);
-        let (min, max) = (*sorted.first()?, *sorted.last()?);
-        let mid = sorted.len() / 2;
-        let median = if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 };
-        Some(Spread { min, median, max, n: sorted.len() })
-    }
-
-    fn overlaps(&self, other: &Spread) -> bool {
-        self.min <= other.max && other.min <= self.max
-    }
-}
 
 /// An arm's capacity on one endpoint, and how far it can be trusted.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +46,7 @@ pub struct ArmVerdict {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointVerdict {
     pub endpoint: EndpointRef,
-    /// The rate every arm's cost was measured at.
+    /// The rate every arm's cost was measured at; `None` for an endpoint measured by its capacity alone.
     pub rate: Option<u32>,
     pub arms: Vec<ArmVerdict>,
     /// Arms of the run with no valid cost test on this endpoint.
@@ -98,7 +76,13 @@ pub fn verdict(results: &RunResults) -> Option<Verdict> {
             missing.push(format!("{name}: not measured"));
             continue;
         };
-        endpoints.push(endpoint_verdict(endpoint, rate, arms, &cost_tests, &results.capacity));
+        endpoints.push(endpoint_verdict(endpoint, Some(rate), arms, &cost_tests, &results.capacity));
+    }
+    // Endpoints measured by their capacity alone: at the rates they serve, the clock cannot resolve a cost.
+    for name in study.capacity_endpoints.iter().filter(|name| !study.cost_rates.contains_key(*name)) {
+        if let Some(endpoint) = results.capacity.iter().map(|c| &c.endpoint).find(|e| &e.name == name) {
+            endpoints.push(endpoint_verdict(endpoint, None, arms, &cost_tests, &results.capacity));
+        }
     }
     endpoints.sort_by_key(|e| catalogue_index(&e.endpoint.name));
     for endpoint in &endpoints {
@@ -141,28 +125,17 @@ fn catalogue_index(name: &str) -> usize {
 /// The server's CPU µs per request of one valid test and its measurement uncertainty, when measured.
 fn cost_of(test: &TestRecord) -> Option<(f64, f64)> {
     let valid = test.status == TestStatus::Ok && test.validity.valid;
-    let cpu = test.accounting.as_ref()?.server.cpu.value()?;
-    let cost = cpu.us_per_request.filter(|_| valid)?;
-    Some((cost, cpu.us_per_request_uncertainty.unwrap_or(0.0)))
-}
-
-/// The costs' median, and their min–max widened by each one's uncertainty (two 10 ms clock ticks spread
-/// over the test's requests): a difference the clock cannot resolve is no difference.
-fn cost_spread(costs: &[(f64, f64)]) -> Option<Spread> {
-    let values: Vec<f64> = costs.iter().map(|(cost, _)| *cost).collect();
-    let middle = Spread::of(&values)?;
-    let low = costs.iter().map(|(c, u)| c - u).fold(f64::INFINITY, f64::min).max(0.0);
-    let high = costs.iter().map(|(c, u)| c + u).fold(f64::NEG_INFINITY, f64::max);
-    Some(Spread { min: low, max: high, ..middle })
+    server_cpu_per_request(test).filter(|_| valid)
 }
 
 fn projected_of(test: &TestRecord) -> Option<f64> {
     Some(test.accounting.as_ref()?.projected_capacity.value()?.rps)
 }
 
+/// One endpoint: each arm's cost at `rate` (`None`: an endpoint whose cost is not measured) and capacity.
 fn endpoint_verdict(
     endpoint: &EndpointRef,
-    rate: u32,
+    rate: Option<u32>,
     arms: &[String],
     tests: &[&TestRecord],
     capacity: &[CapacityResult],
@@ -171,7 +144,7 @@ fn endpoint_verdict(
         tests
             .iter()
             .copied()
-            .filter(|t| &t.arm().to_string() == arm && t.endpoint.name == endpoint.name && t.rate == rate)
+            .filter(|t| &t.arm().to_string() == arm && t.endpoint.name == endpoint.name && Some(t.rate) == rate)
             .collect()
     };
     let costs: Vec<(String, Option<Spread>, Vec<&TestRecord>)> = arms
@@ -179,14 +152,14 @@ fn endpoint_verdict(
         .map(|arm| {
             let tests = of_arm(arm);
             let costs: Vec<(f64, f64)> = tests.iter().filter_map(|t| cost_of(t)).collect();
-            (arm.clone(), cost_spread(&costs), tests)
+            (arm.clone(), Spread::widened(&costs), tests)
         })
         .collect();
     let best = costs.iter().filter_map(|(_, c, _)| *c).min_by(|a, b| a.median.total_cmp(&b.median));
     let mut verdicts = Vec::new();
     let mut missing = Vec::new();
     for (arm, cost, tests) in costs {
-        if cost.is_none() {
+        if cost.is_none() && rate.is_some() {
             missing.push(arm.clone());
         }
         // The ratio's range spans both arms' ranges: this arm's lowest over the best's highest, and so on.
@@ -206,12 +179,12 @@ fn endpoint_verdict(
             },
             None => {
                 let projected: Vec<f64> = tests.iter().filter_map(|t| projected_of(t)).collect();
-                Spread::of(&projected).map_or(Capacity::Unknown, |s| Capacity::Projected(s.median))
+                Spread::of(projected).map_or(Capacity::Unknown, |s| Capacity::Projected(s.median))
             }
         };
         verdicts.push(ArmVerdict { arm, cost, ratio, within_spread, capacity });
     }
-    EndpointVerdict { endpoint: endpoint.clone(), rate: Some(rate), arms: verdicts, missing }
+    EndpointVerdict { endpoint: endpoint.clone(), rate, arms: verdicts, missing }
 }
 
 /// The family an endpoint's reading falls under: how it runs its work, and whether it reads or writes.
@@ -245,9 +218,6 @@ fn readings(endpoints: &[EndpointVerdict]) -> Vec<String> {
 
 fn reading(family: &str, endpoints: &[&EndpointVerdict]) -> String {
     let measured: Vec<&ArmVerdict> = endpoints.iter().flat_map(|e| &e.arms).filter(|a| a.cost.is_some()).collect();
-    if measured.is_empty() {
-        return format!("{family}: not measured");
-    }
     let differing: Vec<&ArmVerdict> = measured.iter().copied().filter(|a| !a.within_spread).collect();
     let searched: Vec<(&str, u32)> = endpoints
         .iter()
@@ -257,7 +227,21 @@ fn reading(family: &str, endpoints: &[&EndpointVerdict]) -> String {
             _ => None,
         })
         .collect();
-    let capacity = capacity_reading(&searched);
+    let bounds: Vec<u32> = endpoints
+        .iter()
+        .flat_map(|e| &e.arms)
+        .filter_map(|a| match a.capacity {
+            Capacity::LowerBound(rps, _) => Some(rps),
+            _ => None,
+        })
+        .collect();
+    let capacity = capacity_reading(&searched) + &bound_reading(&bounds);
+    if measured.is_empty() {
+        return match capacity.strip_prefix("; ") {
+            Some(capacity) => format!("{family}: {capacity}"),
+            None => format!("{family}: not measured"),
+        };
+    }
     if differing.is_empty() {
         return format!("{family}: {NO_DIFFERENCE} in cost between the arms{capacity}");
     }
@@ -273,6 +257,16 @@ fn reading(family: &str, endpoints: &[&EndpointVerdict]) -> String {
             cheapest.join(", ")
         ),
         None => format!("{family}: cheapest {}{capacity}", cheapest.join(", ")),
+    }
+}
+
+/// The searches that did not converge, so a reading never hides them.
+fn bound_reading(bounds: &[u32]) -> String {
+    match (bounds.iter().min(), bounds.iter().max()) {
+        (Some(low), Some(high)) => {
+            format!("; {} search(es) did not converge (capacity at least {low}-{high} req/s there)", bounds.len())
+        }
+        _ => String::new(),
     }
 }
 

@@ -125,3 +125,23 @@ fn an_interrupted_study_says_what_is_missing() {
     assert!(missing.contains("simple_async_blocking: no capacity search for axum"), "{missing}");
     assert!(text::render(&verdict).contains("Missing"), "{}", text::render(&verdict));
 }
+
+#[test]
+fn the_table_columns_line_up_whatever_the_arm_labels() {
+    let mut results = study(&[("axum", &[50.0, 52.0, 54.0]), ("monoio-hyper", &[100.0, 104.0, 110.0])]);
+    for test in results.tests.iter_mut().filter(|t| t.server == "monoio-hyper") {
+        test.io_driver = Some(shared::IoDriver::IoUring);
+    }
+    let rendered = text::render(&verdict(&results).expect("a study"));
+    assert!(rendered.contains("monoio-hyper/io_uring"), "{rendered}");
+    let table: Vec<&str> = rendered
+        .lines()
+        .skip_while(|line| !line.starts_with("endpoint @ rate"))
+        .take_while(|line| !line.is_empty())
+        .collect();
+    assert_eq!(table.len(), 3, "a header and two arms:\n{rendered}");
+    let widths: Vec<usize> = table.iter().map(|line| line.chars().count()).collect();
+    assert!(widths.iter().all(|&w| w == widths[0]), "every row ends in the same column: {widths:?}\n{rendered}");
+    let arm_column = |line: &str| line.chars().position(|c| !c.is_whitespace()).unwrap_or(0);
+    assert_eq!(arm_column(table[2]), table[0].find("arm").unwrap_or(0), "{rendered}");
+}
