@@ -13,6 +13,7 @@
 //! delay); [`record`] turns them into the results schema.
 
 pub mod account;
+pub mod cgroup;
 pub mod procfs;
 pub mod record;
 
