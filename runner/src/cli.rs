@@ -81,6 +81,8 @@ fn with_mode_defaults(command: clap::Command) -> clap::Command {
     command.mut_arg("duration", |arg| arg.help(duration)).mut_arg("timeout", |arg| arg.help(timeout))
 }
 
+// Parsed once per process: the size of its largest variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a benchmark (the default when no subcommand is given).
@@ -269,6 +271,12 @@ pub struct RunArgs {
     /// deleted once its write audit has read it, which keeps a run's disk use to its results.
     #[arg(long)]
     pub keep_db: bool,
+
+    /// Hosts that run vegeta, comma-separated as [user@]host (over OpenSSH; `local` names this machine), each
+    /// at its share of every rate, started on one agreed schedule; their results are merged per request.
+    /// Load must only be aimed from and at machines you control [default: one vegeta on this machine].
+    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    pub attackers: Vec<String>,
 
     /// Print the test matrix and how long it would take, then exit without running anything.
     #[arg(long)]

@@ -3,6 +3,7 @@
 //! [`resolve`] builds it and refuses what cannot run; this module says what it means: the tests in run
 //! order, the searches, the estimated time, and the plan in words.
 
+pub mod attackers;
 mod resolve;
 pub mod study;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use shared::{Endpoint, IoDriver};
 
+pub use attackers::{Attacker, shares};
 pub use resolve::PlanError;
 pub use study::StudyPlan;
 
@@ -51,6 +53,9 @@ pub struct Plan {
     pub max_connections: u32,
     /// Keep response bodies in vegeta's results (off: `-max-body 0`).
     pub keep_bodies: bool,
+    /// `--attackers`: the hosts that run vegeta, each at its share of every rate. Empty: the one local
+    /// vegeta, pinned as always.
+    pub attackers: Vec<Attacker>,
     pub mode: Mode,
 }
 

@@ -105,6 +105,7 @@ impl TestRunner<'_> {
                     schedule_lag: measured.schedule_lag.as_ref(),
                     accounting: measured.accounting.as_ref(),
                     load_generator_cpus: cpus_or_all(&placement.load_generator_cpus),
+                    generators_apart: false,
                 };
                 invalidities = validity::invalidities(&evidence);
                 record.validity = validity::validity_from(&invalidities, placement.shared);
@@ -407,6 +408,7 @@ fn empty_record(case: &TestCase<'_>, stem: &str, duration: Duration, started_at:
         schedule_lag: None,
         kept_up: None,
         markers: Vec::new(),
+        attack_set: None,
         files: TestFiles::for_stem(stem),
         started_at,
         finished_at: String::new(),
