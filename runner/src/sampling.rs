@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
 use self::account::{ProcessAccount, WindowAccount, clock_ticks_per_second};
+use self::procfs::Unmeasured;
 use crate::model::{Resources, Sample, SampleSeries, UsageSummary};
 
 /// A safety cap on samples per process (over 5 days at the default interval), so a forgotten monitor ends.
@@ -40,7 +41,7 @@ pub struct Monitor {
     accounts: Option<SharedAccounts>,
 }
 
-type SharedAccounts = Arc<Mutex<(ProcessAccount, ProcessAccount)>>;
+type SharedAccounts = Arc<Mutex<(ProcessAccount, Option<ProcessAccount>)>>;
 
 /// The server's and the load generator's exact accounting over one window.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,17 +75,21 @@ impl Monitor {
     /// Like [`Monitor::start`], and follows both processes' exact accounting: the server from now, the load
     /// generator (spawned after `opened`) from its birth. [`Monitor::stop_accounting`] closes the window;
     /// call it once the load generator has exited but before it is reaped, so its final CPU still reads.
-    pub fn start_accounting(server_pid: u32, load_generator_pid: u32, opened: Instant, interval: Duration) -> Monitor {
+    /// Without a local load generator (every attacker on another host), only the server is accounted.
+    pub fn start_accounting(
+        server_pid: u32,
+        load_generator_pid: Option<u32>,
+        opened: Instant,
+        interval: Duration,
+    ) -> Monitor {
         let interval = interval.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
-        let accounts =
-            Arc::new(Mutex::new((ProcessAccount::open(server_pid), ProcessAccount::born(load_generator_pid, opened))));
+        let load_generator = load_generator_pid.map(|pid| ProcessAccount::born(pid, opened));
+        let accounts = Arc::new(Mutex::new((ProcessAccount::open(server_pid), load_generator)));
         let observed = Arc::clone(&accounts);
         let (stop, stopped) = mpsc::channel();
         let sampler = std::thread::Builder::new()
             .name("monitor".to_owned())
-            .spawn(move || {
-                sample_until_stopped(server_pid, Some(load_generator_pid), interval, &stopped, Some(&observed))
-            })
+            .spawn(move || sample_until_stopped(server_pid, load_generator_pid, interval, &stopped, Some(&observed)))
             .ok();
         Monitor { server_pid, interval, stop: Some(stop), sampler, accounts: Some(accounts) }
     }
@@ -99,7 +104,7 @@ impl Monitor {
                 .unwrap_or_else(|shared| shared.lock().unwrap_or_else(PoisonError::into_inner).clone());
             Accounts {
                 server: server.close(clock_ticks_per_second()),
-                load_generator: load_generator.close(clock_ticks_per_second()),
+                load_generator: load_generator.map_or_else(not_local, |lg| lg.close(clock_ticks_per_second())),
             }
         });
         (series, accounts)
@@ -121,6 +126,11 @@ impl Monitor {
         self.stop.take();
         self.sampler.take().and_then(|sampler| sampler.join().ok()).unwrap_or_default()
     }
+}
+
+/// The account of a load generator that did not run on this machine.
+fn not_local() -> WindowAccount {
+    WindowAccount { cpu: Err(Unmeasured::NotLocal), run_queue: Err(Unmeasured::NotLocal) }
 }
 
 impl Drop for Monitor {
@@ -165,7 +175,9 @@ fn sample_until_stopped(
         if let Some(accounts) = accounts {
             let mut accounts = accounts.lock().unwrap_or_else(PoisonError::into_inner);
             accounts.0.observe();
-            accounts.1.observe();
+            if let Some(load_generator) = accounts.1.as_mut() {
+                load_generator.observe();
+            }
         }
         let now = Instant::now();
         let t_s = (now - started).as_secs_f64();

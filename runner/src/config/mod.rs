@@ -243,6 +243,9 @@ impl Plan {
         let tests = self.tests().len();
         let _ = writeln!(text, "servers:   {}", join(&self.arms()));
         let _ = writeln!(text, "workers:   {}", join(&self.workers));
+        if !self.attackers.is_empty() {
+            let _ = writeln!(text, "attackers: {} (each rate split evenly between them)", join(&self.attackers));
+        }
         match (self.study(), self.search()) {
             (Some(study), _) => study::describe(study, &mut text),
             (None, None) => {

@@ -5,14 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use shared::api::{EndpointInfo, Health};
 
 use super::audit;
-use crate::config::Plan;
+use crate::config::{Attacker, Plan};
 use crate::model::{SampleSeries, WriteAudit};
+use crate::sampling::account::CpuWindow;
 use crate::sampling::account::exited_unreaped;
 use crate::sampling::{Accounts, Monitor};
 use crate::tools::server::{self, ServerProcess, ServerSpec};
@@ -61,6 +62,25 @@ pub trait Attack {
     fn stop_overrun(&self) -> Result<()>;
     /// After it ended: an error when the load generator itself failed.
     fn outcome(&self) -> Result<()>;
+    /// After it ended: brings its raw results to its spec's output, when it ran elsewhere (a local one wrote
+    /// them there itself).
+    fn collect(&self) -> Result<()> {
+        Ok(())
+    }
+    /// After it ended: its load generator's CPU over the attack, read where it ran, and the CPUs it had;
+    /// `None` for a local one, which the test's sampler accounts.
+    fn remote_cpu(&self) -> Option<(Result<CpuWindow, String>, Option<usize>)> {
+        None
+    }
+}
+
+/// An attacker's clock against the runner's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClockOffset {
+    /// Its clock minus the runner's, nanoseconds.
+    pub offset_ns: i64,
+    /// The true offset is within `offset_ns ± uncertainty_ns`.
+    pub uncertainty_ns: u64,
 }
 
 /// CPU and memory sampling of one attack, and the exact accounting of its window.
@@ -77,7 +97,21 @@ pub trait Backend {
     /// One record per request of a finished attack's raw results.
     fn decode(&self, raw: &Path) -> Result<Vec<RequestResult>>;
     /// Starts sampling; `opened` is an instant before the load generator was spawned, where its window opens.
-    fn start_sampling(&self, server_pid: u32, load_generator_pid: u32, opened: Instant) -> Box<dyn Sampler>;
+    fn start_sampling(&self, server_pid: u32, load_generator_pid: Option<u32>, opened: Instant) -> Box<dyn Sampler>;
+    /// The remote attacker's clock against the runner's.
+    fn clock_offset(&self, attacker: &Attacker) -> Result<ClockOffset>;
+    /// Starts `spec` on a remote attacker so that it sends from `start_at` (the runner's clock; the attacker
+    /// waits for it on its own clock, `clock` ahead) with its targets and results on that host.
+    fn start_remote_attack(
+        &self,
+        attacker: &Attacker,
+        spec: &AttackSpec,
+        start_at: SystemTime,
+        clock: ClockOffset,
+    ) -> Result<Box<dyn Attack>>;
+    /// The address this machine's server listens on so the remote attackers reach it: this machine's source
+    /// address on the route to them.
+    fn address_towards(&self, attackers: &[Attacker]) -> Result<String>;
     /// Waits (bounded) while earlier tests' TIME_WAIT sockets towards `host` crowd the ephemeral ports; a note
     /// if it waited.
     fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String>;
@@ -135,8 +169,26 @@ impl Backend for Tools {
         Ok(self.vegeta.decode(raw)?)
     }
 
-    fn start_sampling(&self, server_pid: u32, load_generator_pid: u32, opened: Instant) -> Box<dyn Sampler> {
+    fn start_sampling(&self, server_pid: u32, load_generator_pid: Option<u32>, opened: Instant) -> Box<dyn Sampler> {
         Box::new(Monitor::start_accounting(server_pid, load_generator_pid, opened, crate::defaults::SAMPLE_INTERVAL))
+    }
+
+    fn clock_offset(&self, attacker: &Attacker) -> Result<ClockOffset> {
+        anyhow::bail!("attacker {attacker}: no ssh transport in this build")
+    }
+
+    fn start_remote_attack(
+        &self,
+        attacker: &Attacker,
+        _spec: &AttackSpec,
+        _start_at: SystemTime,
+        _clock: ClockOffset,
+    ) -> Result<Box<dyn Attack>> {
+        anyhow::bail!("attacker {attacker}: no ssh transport in this build")
+    }
+
+    fn address_towards(&self, attackers: &[Attacker]) -> Result<String> {
+        crate::host::route::source_address_towards(attackers.iter().filter(|a| a.is_remote()).map(Attacker::host))
     }
 
     fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String> {

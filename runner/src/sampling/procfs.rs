@@ -28,6 +28,8 @@ pub enum Unmeasured {
     SchedstatUnsupported { path: PathBuf },
     #[error("the window has no duration")]
     EmptyWindow,
+    #[error("no load generator ran on this machine (each attacker's is read on its own host)")]
+    NotLocal,
 }
 
 impl Unmeasured {

@@ -15,15 +15,17 @@ use shared::IoDriver;
 use shared::api::{EndpointInfo, Health};
 use shared::binaries::SERVERS;
 
-use super::backend::{Attack, Backend, Launch, Sampler, Server};
+use super::backend::{Attack, Backend, ClockOffset, Launch, Sampler, Server};
 use super::{RunOutcome, run};
 use crate::cli::Cli;
+use crate::config::Attacker;
 use crate::config::Plan;
 use crate::model::{Calibration, ProbeVerdict, RunResults, RunStatus, SampleSeries, TestStatus, WriteAudit};
 use crate::sampling::Accounts;
 use crate::sampling::account::{CpuWindow, RunQueueDelay, WindowAccount};
 use crate::tools::vegeta::{AttackSpec, RequestResult};
 
+mod attackers;
 mod drivers;
 
 /// One server start as the fakes saw it.
@@ -36,6 +38,8 @@ struct Start {
     rate: Option<u32>,
     /// Tests `results.json` held on disk when the server started.
     tests_on_disk: usize,
+    /// The address it listened on.
+    host: String,
 }
 
 /// What the fakes do, and what they saw.
@@ -55,6 +59,12 @@ struct Script {
     healthz_driver: Option<&'static str>,
     /// In these measured attacks (1-based counts) the load generator falls behind its schedule.
     generator_behind_in_attacks: Vec<usize>,
+    /// This remote attacker's vegeta dies in every attack.
+    attacker_dies: Option<&'static str>,
+    /// Every attack started: its results file, rate and the clock its timestamps are on (ns ahead).
+    outputs: RefCell<Vec<(PathBuf, u32, i64)>>,
+    /// Remote attacks started, by host.
+    remote_starts: RefCell<Vec<String>>,
     starts: RefCell<Vec<Start>>,
     attacks: Cell<usize>,
     stops: Cell<usize>,
@@ -74,6 +84,9 @@ struct FakeServer {
 
 struct FakeAttack {
     script: Rc<Script>,
+    /// It runs on a remote attacker: it reports its CPU, and it may die.
+    remote: bool,
+    dies: bool,
     /// Runs until interrupted (a Ctrl-C or a dead server stops it).
     until_interrupted: bool,
     stopped: Cell<bool>,
@@ -121,6 +134,7 @@ impl Backend for FakeBackend {
             io_driver: io_driver.clone(),
             rate: None,
             tests_on_disk: on_disk,
+            host: launch.host.clone(),
         });
         if self.0.io_uring_unavailable && io_driver.as_deref() == Some("io_uring") {
             bail!(
@@ -134,6 +148,7 @@ impl Backend for FakeBackend {
     }
 
     fn start_attack(&self, spec: &AttackSpec) -> Result<Box<dyn Attack>> {
+        self.0.outputs.borrow_mut().push((spec.output.clone(), spec.rate, 0));
         let attack = self.0.attacks.get() + 1;
         self.0.attacks.set(attack);
         if let Some(start) = self.0.starts.borrow_mut().last_mut() {
@@ -147,13 +162,39 @@ impl Backend for FakeBackend {
             self.0.interrupted.store(true, Ordering::SeqCst);
         }
         let until_interrupted = ctrl_c || self.0.server_dead.get();
-        Ok(Box::new(FakeAttack { script: Rc::clone(&self.0), until_interrupted, stopped: Cell::new(false) }))
+        let script = Rc::clone(&self.0);
+        Ok(Box::new(FakeAttack { script, remote: false, dies: false, until_interrupted, stopped: Cell::new(false) }))
+    }
+
+    fn clock_offset(&self, attacker: &Attacker) -> Result<ClockOffset> {
+        let offset_ns = if attacker.host() == "h1" { REMOTE_CLOCK_AHEAD_NS } else { -REMOTE_CLOCK_AHEAD_NS };
+        Ok(ClockOffset { offset_ns, uncertainty_ns: 200_000 })
+    }
+
+    fn start_remote_attack(
+        &self,
+        attacker: &Attacker,
+        spec: &AttackSpec,
+        _start_at: std::time::SystemTime,
+        clock: ClockOffset,
+    ) -> Result<Box<dyn Attack>> {
+        self.0.remote_starts.borrow_mut().push(attacker.to_string());
+        self.0.outputs.borrow_mut().push((spec.output.clone(), spec.rate, clock.offset_ns));
+        let dies = self.0.attacker_dies == Some(attacker.host());
+        let script = Rc::clone(&self.0);
+        Ok(Box::new(FakeAttack { script, remote: true, dies, until_interrupted: false, stopped: Cell::new(false) }))
+    }
+
+    fn address_towards(&self, _attackers: &[Attacker]) -> Result<String> {
+        Ok("198.18.0.1".to_owned())
     }
 
     fn decode(&self, raw: &Path) -> Result<Vec<RequestResult>> {
         // `{server}_w{workers}_{endpoint}_{rate}`, with `_r{n}` after it for a repeat.
         let stem = raw.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
-        let rate: u32 = stem.rsplit('_').find_map(|part| part.parse().ok()).unwrap_or(1);
+        let started = self.0.outputs.borrow().iter().find(|(output, _, _)| output == raw).map(|(_, r, c)| (*r, *c));
+        let from_stem = stem.rsplit('_').find_map(|part| part.parse().ok()).unwrap_or(1);
+        let (rate, clock_ns) = started.unwrap_or((from_stem, 0));
         let slow = self.0.capacity_rps.is_some_and(|capacity| rate > capacity);
         let latency_ns = if slow { 500_000_000 } else { 1_000_000 };
         let gap_ns = 1_000_000_000 / i64::from(rate);
@@ -163,7 +204,7 @@ impl Backend for FakeBackend {
             .map(|seq| RequestResult {
                 seq,
                 code: 200,
-                timestamp_ns: 1_800_000_000_000_000_000 + seq as i64 * (gap_ns + behind_ns),
+                timestamp_ns: 1_800_000_000_000_000_000 + clock_ns + (seq as i64 + 1) * (gap_ns + behind_ns),
                 latency_ns,
                 bytes_in: 2,
                 bytes_out: 0,
@@ -172,7 +213,7 @@ impl Backend for FakeBackend {
             .collect())
     }
 
-    fn start_sampling(&self, _server_pid: u32, _load_generator_pid: u32, _opened: Instant) -> Box<dyn Sampler> {
+    fn start_sampling(&self, _server_pid: u32, _load_generator_pid: Option<u32>, _opened: Instant) -> Box<dyn Sampler> {
         Box::new(NoSamples)
     }
 
@@ -270,9 +311,24 @@ impl Attack for FakeAttack {
     }
 
     fn outcome(&self) -> Result<()> {
+        if self.dies {
+            bail!("`ssh h2 vegeta attack` exited with signal: 9 (SIGKILL)");
+        }
         Ok(())
     }
+
+    fn remote_cpu(&self) -> Option<(Result<CpuWindow, String>, Option<usize>)> {
+        let window = CpuWindow {
+            cpu: Duration::from_millis(50),
+            uncertainty: Duration::from_millis(20),
+            wall: Duration::from_secs(1),
+        };
+        self.remote.then_some((Ok(window), Some(2)))
+    }
 }
+
+/// How far ahead of the runner's clock the fake attacker h1's clock is (the others' are as far behind).
+const REMOTE_CLOCK_AHEAD_NS: i64 = 3_000_000_000;
 
 fn plan(out: &Path, args: &[&str]) -> Plan {
     let out = out.display().to_string();
