@@ -6,13 +6,13 @@
 //! attacker's failure, named with its host, while the others run on.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Result, bail};
 
-use super::backend::{Attack, ClockOffset, Sampler, Server};
-use super::measure::TestRunner;
-use crate::config::{Attacker, TestCase, shares};
+use super::backend::{Attack, Backend, ClockOffset, Sampler, Server};
+use crate::config::{Attacker, Plan, TestCase, shares};
 use crate::defaults::{ATTACK_OVERRUN, ATTACK_POLL, ATTACKERS_START_LEAD};
 use crate::model::SampleSeries;
 use crate::sampling::Accounts;
@@ -62,7 +62,18 @@ struct Running {
     failure: Option<String>,
 }
 
-impl TestRunner<'_> {
+/// What running a set of attacks needs from its test: the plan, the outside world and the Ctrl-C flag.
+pub(super) struct Attacks<'a> {
+    pub plan: &'a Plan,
+    pub backend: &'a dyn Backend,
+    pub interrupted: &'a AtomicBool,
+}
+
+impl Attacks<'_> {
+    fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
     /// The attacks of one test: the one local vegeta with the whole rate, or each attacker with its share,
     /// its results in a file of its own (`{stem}_{host}.bin`).
     pub(super) fn members(&self, spec: AttackSpec) -> Vec<Member> {

@@ -11,6 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::attack_results::{LocalCpus, set_results};
+use super::attack_set::Attacks;
 use super::backend::{Backend, Launch, Server};
 use super::clock::now;
 use super::readiness::{check_serves, wait_quiescent};
@@ -68,8 +69,13 @@ pub(super) struct TestRunner<'a> {
 }
 
 impl TestRunner<'_> {
-    pub(super) fn is_interrupted(&self) -> bool {
+    fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// This test's attacks.
+    fn attacks(&self) -> Attacks<'_> {
+        Attacks { plan: self.plan, backend: self.backend, interrupted: self.interrupted }
     }
 
     fn placement(&self, workers: u16) -> Placement {
@@ -160,7 +166,7 @@ impl TestRunner<'_> {
         let files = TestFiles::for_stem(stem);
         let raw = self.run_dir.join(&files.raw);
         let spec = self.attack_spec(case, &targets, &raw, stem, self.plan.duration);
-        let attack = self.attack(server.as_ref(), case, self.members(spec), true);
+        let attack = self.attacks().attack(server.as_ref(), case, self.attacks().members(spec), true);
         // 2,000 lines (~150 KB) per test, rebuilt at will from the catalogue and the test's `server_addr`:
         // kept, they would be a quarter of a study's disk use.
         let _ = std::fs::remove_file(&targets);
@@ -220,7 +226,7 @@ impl TestRunner<'_> {
         let targets = self.write_targets(server, case, &warm_stem)?;
         let raw = self.run_dir.join(TARGETS_FOLDER).join(format!("{warm_stem}.bin"));
         let spec = self.attack_spec(case, &targets, &raw, &warm_stem, self.plan.warmup);
-        let outcome = self.attack(server, case, self.members(spec), false).context("warming up");
+        let outcome = self.attacks().attack(server, case, self.attacks().members(spec), false).context("warming up");
         let _ = std::fs::remove_file(&targets);
         let outcome = outcome?;
         for member in &outcome.members {
