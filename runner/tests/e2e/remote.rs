@@ -182,3 +182,18 @@ pub fn assert_all_gone(names: &[String]) {
         assert!(!netns.contains(name.as_str()) && !links.contains(&format!(" {name}:")), "{name} is left over");
     }
 }
+
+#[test]
+fn the_hosts_are_torn_down_when_a_test_panics() {
+    let (names_out, names_in) = std::sync::mpsc::channel();
+    let failed = std::thread::spawn(move || {
+        let hosts = TestHosts::create(2);
+        let _ = names_out.send(hosts.names());
+        panic!("a failing test");
+    })
+    .join();
+    assert!(failed.is_err());
+    let names = names_in.recv().expect("the fixture was created");
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_all_gone(&names);
+}
