@@ -278,6 +278,14 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
     pub attackers: Vec<String>,
 
+    /// With --attackers: vegeta's path on the attacker hosts [default: their PATH, then ~/go/bin/vegeta].
+    #[arg(long, value_name = "PATH")]
+    pub attacker_vegeta: Option<String>,
+
+    /// OpenSSH client config file (`ssh -F`) for reaching remote hosts: keys, ports, users, known hosts.
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
     /// Print the test matrix and how long it would take, then exit without running anything.
     #[arg(long)]
     pub dry_run: bool,

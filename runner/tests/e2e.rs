@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use runner::model::{RunResults, RunStatus, TestRecord, TestStatus};
 use shared::IoDriver;
 
+mod attackers;
 mod remote;
 
 /// Tests whose figures must not be disturbed take this for reading; the test that starves vegeta with busy

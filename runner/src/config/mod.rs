@@ -56,6 +56,10 @@ pub struct Plan {
     /// `--attackers`: the hosts that run vegeta, each at its share of every rate. Empty: the one local
     /// vegeta, pinned as always.
     pub attackers: Vec<Attacker>,
+    /// `--attacker-vegeta`: vegeta's path on the attacker hosts (else found there).
+    pub attacker_vegeta: Option<String>,
+    /// `--ssh-config`: the OpenSSH client config for remote hosts.
+    pub ssh_config: Option<PathBuf>,
     pub mode: Mode,
 }
 

@@ -107,6 +107,8 @@ impl Plan {
             max_connections: args.max_connections,
             keep_bodies: args.keep_bodies,
             attackers: resolve_attackers(&args.attackers)?,
+            attacker_vegeta: args.attacker_vegeta.clone(),
+            ssh_config: args.ssh_config.clone(),
             mode,
         };
         plan.check_duration()?;
@@ -142,6 +144,8 @@ impl Plan {
             max_connections: defaults::MAX_CONNECTIONS,
             keep_bodies: false,
             attackers: Vec::new(),
+            attacker_vegeta: None,
+            ssh_config: None,
             mode: Mode::Calibrate(search),
         };
         plan.check_duration()?;

@@ -1,7 +1,9 @@
 //! A test's load as a set of attacks. Without `--attackers` the set is the one local vegeta, started at once
 //! and pinned as always. With it, every named attacker runs vegeta at its share of the rate on one
 //! schedule: an agreed start a little ahead, which each remote attacker waits for on its own clock (the
-//! runner's plus its measured offset) and the local one, when named, on the runner's. The attacks are
+//! runner's plus its measured offset) and the local one, when named, on the runner's. The start is agreed
+//! only once every remote attack is staged (clock measured, targets copied), so the lead covers only the
+//! starts themselves. The attacks are
 //! watched together (Ctrl-C or a dead server stops them all); one that fails or is killed is that
 //! attacker's failure, named with its host, while the others run on.
 
@@ -11,7 +13,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Result, bail};
 
-use super::backend::{Attack, Backend, ClockOffset, Sampler, Server};
+use super::backend::{Attack, Backend, ClockOffset, Sampler, Server, StagedAttack};
 use crate::config::{Attacker, Plan, TestCase, shares};
 use crate::defaults::{ATTACK_OVERRUN, ATTACK_POLL, ATTACKERS_START_LEAD};
 use crate::model::SampleSeries;
@@ -52,6 +54,13 @@ pub(super) struct AttackRun {
     /// The agreed start, when there were attackers.
     pub start_at: Option<SystemTime>,
     pub members: Vec<MemberRun>,
+}
+
+/// A remote attack ready to start, or why it is not.
+struct Staged {
+    member: Member,
+    clock: ClockOffset,
+    attack: Result<Box<dyn StagedAttack>, String>,
 }
 
 /// A started attack and what is known of it so far.
@@ -104,8 +113,10 @@ impl Attacks<'_> {
         sample: bool,
     ) -> Result<AttackRun> {
         let several = members.iter().any(|m| m.attacker.is_some());
+        let (staged, local) = self.stage_remotes(members);
+        // Agreed once every attacker is ready: the lead covers only starting them.
         let start_at = several.then(|| SystemTime::now() + ATTACKERS_START_LEAD);
-        let (mut running, local) = self.start_remotes(members, start_at);
+        let mut running = start_at.map(|at| Self::start_remotes(staged, at)).unwrap_or_default();
         // The local window opens before the local vegeta exists: everything it does counts.
         let opened;
         let local_pid = match local {
@@ -142,28 +153,39 @@ impl Attacks<'_> {
         self.finish(running, sampler, failure, start_at)
     }
 
-    /// Measures each remote attacker's clock and starts its attack; the local member (if any) is returned
-    /// to be started last, on the runner's own clock.
-    fn start_remotes(&self, members: Vec<Member>, start_at: Option<SystemTime>) -> (Vec<Running>, Option<Member>) {
-        let mut running = Vec::new();
+    /// Measures each remote attacker's clock and stages its attack (its targets copied there): the slow
+    /// part, done before a start is agreed. The local member (if any) is returned to be started last.
+    fn stage_remotes(&self, members: Vec<Member>) -> (Vec<Staged>, Option<Member>) {
+        let mut staged = Vec::new();
         let mut local = None;
         for member in members {
-            let (Some(attacker), Some(at)) = (member.attacker.clone().filter(Attacker::is_remote), start_at) else {
+            let Some(attacker) = member.attacker.clone().filter(Attacker::is_remote) else {
                 local = Some(member);
                 continue;
             };
-            let started = self
+            let ready = self
                 .backend
                 .clock_offset(&attacker)
-                .and_then(|clock| Ok((clock, self.backend.start_remote_attack(&attacker, &member.spec, at, clock)?)));
-            running.push(match started {
-                Ok((clock, attack)) => Running { member, clock, attack: Some(attack), failure: None },
-                Err(error) => {
-                    Running { member, clock: ClockOffset::default(), attack: None, failure: Some(format!("{error:#}")) }
-                }
+                .and_then(|clock| Ok((clock, self.backend.stage_remote_attack(&attacker, &member.spec)?)));
+            staged.push(match ready {
+                Ok((clock, attack)) => Staged { member, clock, attack: Ok(attack) },
+                Err(error) => Staged { member, clock: ClockOffset::default(), attack: Err(format!("{error:#}")) },
             });
         }
-        (running, local)
+        (staged, local)
+    }
+
+    /// Starts every staged remote attack from `start_at` on.
+    fn start_remotes(staged: Vec<Staged>, start_at: SystemTime) -> Vec<Running> {
+        staged
+            .into_iter()
+            .map(|Staged { member, clock, attack }| {
+                match attack.and_then(|staged| staged.start(start_at, clock).map_err(|error| format!("{error:#}"))) {
+                    Ok(attack) => Running { member, clock, attack: Some(attack), failure: None },
+                    Err(why) => Running { member, clock, attack: None, failure: Some(why) },
+                }
+            })
+            .collect()
     }
 
     /// Polls every attack until all have ended; the test's own failure (a dead server, Ctrl-C) when one

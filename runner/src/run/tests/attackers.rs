@@ -4,6 +4,20 @@
 
 use super::*;
 
+/// A fake remote attack, staged: its results file and rate are known once it starts.
+pub(super) struct FakeStaged {
+    pub attack: FakeAttack,
+    pub output: PathBuf,
+    pub rate: u32,
+}
+
+impl StagedAttack for FakeStaged {
+    fn start(self: Box<Self>, _start_at: std::time::SystemTime, clock: ClockOffset) -> Result<Box<dyn Attack>> {
+        self.attack.script.outputs.borrow_mut().push((self.output, self.rate, clock.offset_ns));
+        Ok(Box::new(self.attack))
+    }
+}
+
 #[test]
 fn two_remote_attackers_share_the_rate_and_their_requests_merge_into_the_test() {
     let args = ["--servers", SERVERS[0], "--rates", "100", "--attackers", "h1,bench@h2"];

@@ -15,7 +15,7 @@ use shared::IoDriver;
 use shared::api::{EndpointInfo, Health};
 use shared::binaries::SERVERS;
 
-use super::backend::{Attack, Backend, ClockOffset, Launch, Sampler, Server};
+use super::backend::{Attack, Backend, ClockOffset, Launch, Sampler, Server, StagedAttack};
 use super::{RunOutcome, run};
 use crate::cli::Cli;
 use crate::config::Attacker;
@@ -171,18 +171,12 @@ impl Backend for FakeBackend {
         Ok(ClockOffset { offset_ns, uncertainty_ns: 200_000 })
     }
 
-    fn start_remote_attack(
-        &self,
-        attacker: &Attacker,
-        spec: &AttackSpec,
-        _start_at: std::time::SystemTime,
-        clock: ClockOffset,
-    ) -> Result<Box<dyn Attack>> {
+    fn stage_remote_attack(&self, attacker: &Attacker, spec: &AttackSpec) -> Result<Box<dyn StagedAttack>> {
         self.0.remote_starts.borrow_mut().push(attacker.to_string());
-        self.0.outputs.borrow_mut().push((spec.output.clone(), spec.rate, clock.offset_ns));
         let dies = self.0.attacker_dies == Some(attacker.host());
         let script = Rc::clone(&self.0);
-        Ok(Box::new(FakeAttack { script, remote: true, dies, until_interrupted: false, stopped: Cell::new(false) }))
+        let attack = FakeAttack { script, remote: true, dies, until_interrupted: false, stopped: Cell::new(false) };
+        Ok(Box::new(attackers::FakeStaged { attack, output: spec.output.clone(), rate: spec.rate }))
     }
 
     fn address_towards(&self, _attackers: &[Attacker]) -> Result<String> {
