@@ -88,6 +88,9 @@ pub struct RunConfig {
     /// Present for the default study.
     #[serde(default)]
     pub study: Option<StudyConfig>,
+    /// `--attackers` as named (`local`, `[user@]host`); absent for the one local vegeta.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attackers: Vec<String>,
 }
 
 /// What the default study measured: cost at equal rates, capacity where the server is the limit.

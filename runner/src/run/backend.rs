@@ -375,6 +375,6 @@ impl Attack for RemoteHandle {
     }
 
     fn remote_cpu(&self) -> Option<(Result<CpuWindow, String>, Option<usize>)> {
-        Some((self.attack.cpu(), None))
+        Some((self.attack.cpu(), self.attack.cpus()))
     }
 }

@@ -44,6 +44,8 @@ pub struct RemoteVegeta {
     ssh: Ssh,
     /// Its path there.
     path: String,
+    /// The host's CPUs (`nproc`), all of which the unpinned vegeta may use; `None` when it did not say.
+    cpus: Option<usize>,
 }
 
 impl RemoteVegeta {
@@ -69,7 +71,8 @@ impl RemoteVegeta {
         if !version.as_deref().is_ok_and(|printed| printed.contains("Version:")) {
             return Err(VegetaError::NotFoundOn { host, searched: format!("{path} (which is not vegeta)") });
         }
-        Ok(RemoteVegeta { ssh: ssh.clone(), path })
+        let cpus = ssh.run(&["nproc"], COMMAND_TIMEOUT).ok().and_then(|n| n.trim().parse().ok());
+        Ok(RemoteVegeta { ssh: ssh.clone(), path, cpus })
     }
 
     pub fn host(&self) -> &SshHost {
@@ -94,6 +97,7 @@ impl RemoteVegeta {
         // Built before anything is copied, so a failure from here on still removes the scratch folder.
         let attack = RemoteAttack {
             ssh: self.ssh.clone(),
+            cpus: self.cpus,
             vegeta: self.path.clone(),
             local_output: spec.output.clone(),
             remote,
@@ -126,6 +130,8 @@ impl RemoteVegeta {
 #[derive(Debug)]
 pub struct RemoteAttack {
     ssh: Ssh,
+    /// The host's CPUs.
+    cpus: Option<usize>,
     /// vegeta's path on the host.
     vegeta: String,
     /// The attack with the host's paths.
@@ -154,6 +160,11 @@ impl RemoteAttack {
         self.start_at = start_at;
         self.process = Some(RemoteProcess::spawn(&self.ssh, &argv, COMMAND_TIMEOUT)?);
         Ok(())
+    }
+
+    /// The host's CPUs, all of which its vegeta may use.
+    pub fn cpus(&self) -> Option<usize> {
+        self.cpus
     }
 
     /// The local ssh session's pid.
