@@ -272,6 +272,20 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_db: bool,
 
+    /// Hosts that run vegeta, comma-separated as [user@]host (over OpenSSH; `local` names this machine), each
+    /// at its share of every rate, started on one agreed schedule; their results are merged per request.
+    /// Load must only be aimed from and at machines you control [default: one vegeta on this machine].
+    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    pub attackers: Vec<String>,
+
+    /// With --attackers: vegeta's path on the attacker hosts [default: their PATH, then ~/go/bin/vegeta].
+    #[arg(long, value_name = "PATH")]
+    pub attacker_vegeta: Option<String>,
+
+    /// OpenSSH client config file (`ssh -F`) for reaching remote hosts: keys, ports, users, known hosts.
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
     /// Print the test matrix and how long it would take, then exit without running anything.
     #[arg(long)]
     pub dry_run: bool,

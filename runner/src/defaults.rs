@@ -200,3 +200,12 @@ pub const TIME_WAIT_LIMIT: Duration = Duration::from_secs(70);
 pub const QUIESCE_LIMIT: Duration = Duration::from_secs(10);
 /// A health check answered faster than this means nothing is queued ahead of it.
 pub const QUIET_HEALTH: Duration = Duration::from_millis(50);
+
+/// With several attackers, the share of the merged span during which all of them must have been sending:
+/// below it their windows lay too far apart for the merged rate to be what the server was offered (the
+/// send-rate tolerance, 1%, so a start spread the send-rate rule would not notice is not a reason either).
+pub const ATTACKERS_OVERLAP_SHARE: f64 = 0.99;
+/// How far ahead the agreed start of several attackers is set: long enough for every attacker's ssh session
+/// to be up and its `sleep` running before the start (a session over an open ControlMaster takes tens of
+/// milliseconds; a fresh one a few hundred).
+pub const ATTACKERS_START_LEAD: Duration = Duration::from_secs(2);

@@ -19,6 +19,7 @@ use runner::run::calibration;
 use runner::run::progress::stdout_is_terminal;
 use runner::run::{self as session, Tools};
 use runner::tools::external::ManifestError;
+use runner::tools::remote::{BadHost, SshError};
 use runner::tools::server::ServerError;
 use runner::tools::vegeta::VegetaError;
 
@@ -48,7 +49,11 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
         || error.downcast_ref::<UsageError>().is_some()
         || error.downcast_ref::<ManifestError>().is_some()
         || error.downcast_ref::<VegetaError>().is_some_and(VegetaError::is_setup_problem)
-        || error.downcast_ref::<ServerError>().is_some_and(|e| matches!(e, ServerError::BinaryMissing { .. }));
+        || error.downcast_ref::<ServerError>().is_some_and(|e| matches!(e, ServerError::BinaryMissing { .. }))
+        || error.downcast_ref::<BadHost>().is_some()
+        || error
+            .downcast_ref::<SshError>()
+            .is_some_and(|e| matches!(e, SshError::Unreachable { .. } | SshError::KeyRefused { .. }));
     if is_usage { 2 } else { 1 }
 }
 

@@ -9,6 +9,7 @@
 //!   first send), or the request count when that span is zero. It matches `vegeta report`'s `rate` exactly.
 //! - The wait is vegeta's: the latest response end (send + latency, over all requests) minus the last send.
 
+pub mod merge;
 pub mod pacing;
 
 use std::collections::BTreeMap;

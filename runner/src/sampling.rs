@@ -1,11 +1,13 @@
 //! CPU and memory sampling of the server and the load generator during an attack: one background thread
-//! refreshes just those two PIDs through sysinfo every interval, and the series is summarised per process.
+//! takes a [`procfs::Snapshot`] of just those two PIDs every interval, and the series is summarised per
+//! process. Each process is read through a [`ProcReader`] of its own host: this host's `/proc`, or (a server
+//! on another host) the ssh reader, so both are measured the same way.
 //!
 //! CPU is per core (200% = two busy cores) and covers every thread of the PID, not its children, which is
 //! why servers are started by direct exec. It is computed here from the process's accumulated CPU time over
-//! the wall time between two readings, not taken from sysinfo's `cpu_usage()`: that one stays 0 for the
-//! first interval of a process that had not used a whole CPU tick at the baseline, which is exactly a load
-//! generator started a moment earlier. A process that exits (or is a zombie) simply stops producing samples.
+//! the wall time between two readings (not sysinfo's `cpu_usage()`, which stays 0 for the first interval of
+//! a process that had not used a whole CPU tick at the baseline, which is exactly a load generator started a
+//! moment earlier). A process that exits (or is a zombie) simply stops producing samples.
 //!
 //! The samples make the time series. The figures a test is judged on come from [`account`]: the exact CPU
 //! time and run-queue delay of both processes over the whole window (read through [`procfs`]), which the same
@@ -22,9 +24,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
-
-use self::account::{ProcessAccount, WindowAccount, clock_ticks_per_second};
+use self::account::{ProcessAccount, WindowAccount};
+use self::procfs::{LocalProc, ProcReader, Snapshot, Unmeasured};
 use crate::model::{Resources, Sample, SampleSeries, UsageSummary};
 
 /// A safety cap on samples per process (over 5 days at the default interval), so a forgotten monitor ends.
@@ -41,7 +42,7 @@ pub struct Monitor {
     accounts: Option<SharedAccounts>,
 }
 
-type SharedAccounts = Arc<Mutex<(ProcessAccount, ProcessAccount)>>;
+type SharedAccounts = Arc<Mutex<(ProcessAccount, Option<ProcessAccount>)>>;
 
 /// The server's and the load generator's exact accounting over one window.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +55,8 @@ pub struct Accounts {
 struct Collected {
     server: Vec<Sample>,
     load_generator: Vec<Sample>,
+    /// The server's reader, handed back so the accounting window closes through it.
+    server_reader: Option<Box<dyn ProcReader>>,
 }
 
 impl Monitor {
@@ -65,9 +68,10 @@ impl Monitor {
     pub fn start(server_pid: u32, load_generator_pid: Option<u32>, interval: Duration) -> Monitor {
         let interval = interval.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
         let (stop, stopped) = mpsc::channel();
+        let server = Box::new(LocalProc);
         let sampler = std::thread::Builder::new()
             .name("monitor".to_owned())
-            .spawn(move || sample_until_stopped(server_pid, load_generator_pid, interval, &stopped, None))
+            .spawn(move || sample_until_stopped(server, server_pid, load_generator_pid, interval, &stopped, None))
             .ok();
         Monitor { server_pid, interval, stop: Some(stop), sampler, accounts: None }
     }
@@ -75,16 +79,35 @@ impl Monitor {
     /// Like [`Monitor::start`], and follows both processes' exact accounting: the server from now, the load
     /// generator (spawned after `opened`) from its birth. [`Monitor::stop_accounting`] closes the window;
     /// call it once the load generator has exited but before it is reaped, so its final CPU still reads.
-    pub fn start_accounting(server_pid: u32, load_generator_pid: u32, opened: Instant, interval: Duration) -> Monitor {
+    /// Without a local load generator (every attacker on another host), only the server is accounted.
+    pub fn start_accounting(
+        server_pid: u32,
+        load_generator_pid: Option<u32>,
+        opened: Instant,
+        interval: Duration,
+    ) -> Monitor {
+        Monitor::start_accounting_on(Box::new(LocalProc), server_pid, load_generator_pid, opened, interval)
+    }
+
+    /// Like [`Monitor::start_accounting`], with the server read through `server` (its host's reader); the
+    /// load generator is a process of this host.
+    pub fn start_accounting_on(
+        mut server: Box<dyn ProcReader>,
+        server_pid: u32,
+        load_generator_pid: Option<u32>,
+        opened: Instant,
+        interval: Duration,
+    ) -> Monitor {
         let interval = interval.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
-        let accounts =
-            Arc::new(Mutex::new((ProcessAccount::open(server_pid), ProcessAccount::born(load_generator_pid, opened))));
+        let server_account = ProcessAccount::open_at(server_pid, server.snapshot(server_pid, true));
+        let load_generator = load_generator_pid.map(|pid| ProcessAccount::born(pid, opened));
+        let accounts = Arc::new(Mutex::new((server_account, load_generator)));
         let observed = Arc::clone(&accounts);
         let (stop, stopped) = mpsc::channel();
         let sampler = std::thread::Builder::new()
             .name("monitor".to_owned())
             .spawn(move || {
-                sample_until_stopped(server_pid, Some(load_generator_pid), interval, &stopped, Some(&observed))
+                sample_until_stopped(server, server_pid, load_generator_pid, interval, &stopped, Some(&observed))
             })
             .ok();
         Monitor { server_pid, interval, stop: Some(stop), sampler, accounts: Some(accounts) }
@@ -93,14 +116,17 @@ impl Monitor {
     /// Stops sampling, closes the accounting window now and returns both.
     pub fn stop_accounting(mut self) -> (SampleSeries, Option<Accounts>) {
         let accounts = self.accounts.take();
-        let series = self.stop();
+        let mut collected = self.finish();
+        let mut server_reader = collected.server_reader.take().unwrap_or_else(|| Box::new(LocalProc));
+        let series = self.series(collected);
         let accounts = accounts.map(|shared| {
             let (server, load_generator) = Arc::try_unwrap(shared)
                 .map(|mutex| mutex.into_inner().unwrap_or_else(PoisonError::into_inner))
                 .unwrap_or_else(|shared| shared.lock().unwrap_or_else(PoisonError::into_inner).clone());
+            let server_last = server_reader.snapshot(server.pid(), true);
             Accounts {
-                server: server.close(clock_ticks_per_second()),
-                load_generator: load_generator.close(clock_ticks_per_second()),
+                server: server.close_at(server_last, server_reader.ticks_per_second()),
+                load_generator: load_generator.map_or_else(not_local, |lg| lg.close(LocalProc.ticks_per_second())),
             }
         });
         (series, accounts)
@@ -109,6 +135,10 @@ impl Monitor {
     /// Stops sampling and returns every sample taken.
     pub fn stop(mut self) -> SampleSeries {
         let collected = self.finish();
+        self.series(collected)
+    }
+
+    fn series(&self, collected: Collected) -> SampleSeries {
         SampleSeries {
             interval_ms: u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX),
             server_pid: self.server_pid,
@@ -124,6 +154,11 @@ impl Monitor {
     }
 }
 
+/// The account of a load generator that did not run on this machine.
+fn not_local() -> WindowAccount {
+    WindowAccount { cpu: Err(Unmeasured::NotLocal), run_queue: Err(Unmeasured::NotLocal) }
+}
+
 impl Drop for Monitor {
     fn drop(&mut self) {
         self.finish();
@@ -131,6 +166,7 @@ impl Drop for Monitor {
 }
 
 fn sample_until_stopped(
+    mut server_reader: Box<dyn ProcReader>,
     server_pid: u32,
     load_generator_pid: Option<u32>,
     interval: Duration,
@@ -139,18 +175,14 @@ fn sample_until_stopped(
 ) -> Collected {
     let started = Instant::now();
     let mut collected = Collected::default();
-    let Ok(mut system) = System::new() else {
-        return collected;
-    };
-    let mut server = Tracked::new(server_pid);
-    let mut load_generator = load_generator_pid.map(Tracked::new);
-    let pids: Vec<Pid> =
-        std::iter::once(server.pid).chain(load_generator.as_ref().map(|tracked| tracked.pid)).collect();
-    refresh(&mut system, &pids);
-    let baseline = Instant::now();
-    server.read(&system, baseline, 0.0);
+    let with_threads = accounts.is_some();
+    let mut local = LocalProc;
+    let mut server = Tracked::new(server_pid, server_reader.ticks_per_second().ok());
+    let mut load_generator = load_generator_pid.map(|pid| Tracked::new(pid, local.ticks_per_second().ok()));
+    // The baseline: the first sample, one interval later, already has a CPU figure.
+    server.read(&server_reader.snapshot(server_pid, false), 0.0);
     if let Some(tracked) = load_generator.as_mut() {
-        tracked.read(&system, baseline, 0.0);
+        tracked.read(&local.snapshot(tracked.pid, false), 0.0);
     }
 
     let mut tick: u32 = 0;
@@ -162,16 +194,18 @@ fn sample_until_stopped(
             // A message or a dropped sender: stop.
             Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
         }
-        refresh(&mut system, &pids);
+        let server_now = server_reader.snapshot(server_pid, with_threads);
+        let load_now = load_generator.as_ref().map(|tracked| local.snapshot(tracked.pid, with_threads));
         if let Some(accounts) = accounts {
             let mut accounts = accounts.lock().unwrap_or_else(PoisonError::into_inner);
-            accounts.0.observe();
-            accounts.1.observe();
+            accounts.0.observe_snapshot(&server_now);
+            if let (Some(load_now), Some(load_generator)) = (&load_now, accounts.1.as_mut()) {
+                load_generator.observe_snapshot(load_now);
+            }
         }
-        let now = Instant::now();
-        let t_s = (now - started).as_secs_f64();
-        let server_sample = server.read(&system, now, t_s);
-        let load_sample = load_generator.as_mut().and_then(|tracked| tracked.read(&system, now, t_s));
+        let t_s = started.elapsed().as_secs_f64();
+        let server_sample = server.read(&server_now, t_s);
+        let load_sample = load_generator.as_mut().zip(load_now.as_ref()).and_then(|(t, now)| t.read(now, t_s));
         if server_sample.is_none() && load_sample.is_none() {
             // Both processes are gone: nothing more to measure.
             break;
@@ -179,6 +213,7 @@ fn sample_until_stopped(
         collected.server.extend(server_sample);
         collected.load_generator.extend(load_sample);
     }
+    collected.server_reader = Some(server_reader);
     collected
 }
 
@@ -189,38 +224,31 @@ fn next_tick(previous: u32, elapsed: Duration, interval: Duration) -> u32 {
     previous.saturating_add(1).max(behind.saturating_add(1))
 }
 
-fn refresh(system: &mut System, pids: &[Pid]) {
-    system.refresh_processes_specifics(
-        ProcessesToUpdate::Some(pids),
-        true,
-        ProcessRefreshKind::nothing().with_cpu().with_memory(),
-    );
-}
-
 /// One sampled process and its CPU time at the previous reading.
 #[derive(Debug)]
 struct Tracked {
-    pid: Pid,
+    pid: u32,
+    /// Its host's clock ticks per second; `None` (unknown) leaves its CPU figures at 0.
+    ticks_per_second: Option<u64>,
     /// Accumulated CPU milliseconds and when they were read.
     previous: Option<(u64, Instant)>,
 }
 
 impl Tracked {
-    fn new(pid: u32) -> Tracked {
-        Tracked { pid: Pid::from_u32(pid), previous: None }
+    fn new(pid: u32, ticks_per_second: Option<u64>) -> Tracked {
+        Tracked { pid, ticks_per_second, previous: None }
     }
 
-    /// Reads the process after a refresh; `None` once it is gone. The first reading (the baseline) only
-    /// matters for the CPU time it records.
-    fn read(&mut self, system: &System, now: Instant, t_s: f64) -> Option<Sample> {
-        let process = system.process(self.pid)?;
-        if matches!(process.status(), ProcessStatus::Zombie | ProcessStatus::Dead) {
-            return None;
-        }
-        let cpu_ms = process.accumulated_cpu_time();
-        let cpu_pct = self.previous.map_or(0.0, |(before, at)| cpu_percent(before, cpu_ms, now - at));
-        self.previous = Some((cpu_ms, now));
-        Some(Sample { t_s, cpu_pct, rss_bytes: process.memory() })
+    /// A sample from a snapshot; `None` once the process is gone (or a zombie). The first reading (the
+    /// baseline) only matters for the CPU time it records.
+    fn read(&mut self, snapshot: &Snapshot, t_s: f64) -> Option<Sample> {
+        let cpu = snapshot.cpu.as_ref().ok().filter(|_| !snapshot.exited)?;
+        let ticks = self.ticks_per_second.unwrap_or(0);
+        let cpu_ms =
+            if ticks > 0 { u64::try_from(u128::from(cpu.cpu_ticks) * 1000 / u128::from(ticks)).ok()? } else { 0 };
+        let cpu_pct = self.previous.map_or(0.0, |(before, at)| cpu_percent(before, cpu_ms, cpu.at - at));
+        self.previous = Some((cpu_ms, cpu.at));
+        Some(Sample { t_s, cpu_pct, rss_bytes: snapshot.rss_bytes.unwrap_or(0) })
     }
 }
 

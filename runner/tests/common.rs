@@ -15,6 +15,8 @@ use runner::tools::server::{ServerProcess, ServerSpec, locate_binary};
 use shared::client::Response;
 use tempfile::TempDir;
 
+pub mod netns;
+
 /// Timeout of one test request: long enough for a loaded CI machine, short enough to fail fast on a hang.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -3,6 +3,7 @@
 //! [`resolve`] builds it and refuses what cannot run; this module says what it means: the tests in run
 //! order, the searches, the estimated time, and the plan in words.
 
+pub mod attackers;
 mod resolve;
 pub mod study;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use shared::{Endpoint, IoDriver};
 
+pub use attackers::{Attacker, shares};
 pub use resolve::PlanError;
 pub use study::StudyPlan;
 
@@ -52,6 +54,13 @@ pub struct Plan {
     pub max_connections: u32,
     /// Keep response bodies in vegeta's results (off: `-max-body 0`).
     pub keep_bodies: bool,
+    /// `--attackers`: the hosts that run vegeta, each at its share of every rate. Empty: the one local
+    /// vegeta, pinned as always.
+    pub attackers: Vec<Attacker>,
+    /// `--attacker-vegeta`: vegeta's path on the attacker hosts (else found there).
+    pub attacker_vegeta: Option<String>,
+    /// `--ssh-config`: the OpenSSH client config for remote hosts.
+    pub ssh_config: Option<PathBuf>,
     pub mode: Mode,
     /// The `--manifest` arms the run includes (each also in `servers`), in manifest order.
     pub external: Vec<ExternalArm>,
@@ -251,6 +260,9 @@ impl Plan {
         let tests = self.tests().len();
         let _ = writeln!(text, "servers:   {}", join(&self.arms()));
         let _ = writeln!(text, "workers:   {}", join(&self.workers));
+        if !self.attackers.is_empty() {
+            let _ = writeln!(text, "attackers: {} (each rate split evenly between them)", join(&self.attackers));
+        }
         match (self.study(), self.search()) {
             (Some(study), _) => study::describe(study, &mut text),
             (None, None) => {

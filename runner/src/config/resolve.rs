@@ -8,6 +8,7 @@ use std::time::Duration;
 use shared::{CATALOGUE, Endpoint, IoDriver};
 use thiserror::Error;
 
+use super::attackers::resolve_attackers;
 use super::{Mode, Plan, SearchPlan, study};
 use crate::cli::{CalibrateArgs, RunArgs};
 use crate::defaults;
@@ -49,6 +50,17 @@ pub enum PlanError {
     OutNotWritable { path: String, reason: String },
     #[error("--manifest {0}")]
     Manifest(#[from] ManifestError),
+    #[error("--attackers {name:?}: {why}; name each attacker as [user@]host, or `local` for this machine")]
+    BadAttacker { name: String, why: &'static str },
+    #[error("--attackers names {name:?} twice; each attacker runs one vegeta")]
+    DuplicateAttacker { name: String },
+    #[error("rate {rate} req/s is below one request per second for each of the {attackers} attackers")]
+    RateBelowAttackers { rate: u32, attackers: usize },
+    #[error(
+        "--host {host:?} is a loopback address, which the remote attackers cannot reach; leave --host out and the \
+         server listens on this machine's address towards them"
+    )]
+    LoopbackHostForRemoteAttackers { host: String },
 }
 
 impl Plan {
@@ -102,6 +114,9 @@ impl Plan {
             keep_db: args.keep_db,
             max_connections: args.max_connections,
             keep_bodies: args.keep_bodies,
+            attackers: resolve_attackers(&args.attackers)?,
+            attacker_vegeta: args.attacker_vegeta.clone(),
+            ssh_config: args.ssh_config.clone(),
             mode,
             external,
         };
@@ -121,6 +136,7 @@ impl Plan {
             return Ok(plan);
         }
         plan.check_duration()?;
+        plan.check_attackers()?;
         Ok(plan)
     }
 
@@ -151,6 +167,9 @@ impl Plan {
             keep_db: false,
             max_connections: defaults::MAX_CONNECTIONS,
             keep_bodies: false,
+            attackers: Vec::new(),
+            attacker_vegeta: None,
+            ssh_config: None,
             mode: Mode::Calibrate(search),
             external: Vec::new(),
         };
@@ -170,6 +189,26 @@ impl Plan {
         let least = Duration::from_secs_f64(1.0 / f64::from(rate));
         if self.duration < least {
             return Err(PlanError::DurationTooShort { duration: self.duration, rate, least });
+        }
+        Ok(())
+    }
+
+    /// Every attacker gets at least one request per second of the lowest rate, and remote attackers are not
+    /// aimed at a loopback `--host` they cannot reach.
+    fn check_attackers(&self) -> Result<(), PlanError> {
+        if self.attackers.is_empty() {
+            return Ok(());
+        }
+        let lowest = match &self.mode {
+            Mode::Matrix { rates, .. } => rates.first().copied(),
+            Mode::Search(search) | Mode::Calibrate(search) => Some(search.range.start),
+            Mode::Study(study) => study.rates.first().copied(),
+        };
+        if let Some(rate) = lowest.filter(|&rate| (rate as usize) < self.attackers.len()) {
+            return Err(PlanError::RateBelowAttackers { rate, attackers: self.attackers.len() });
+        }
+        if let Some(host) = self.host.as_ref().filter(|_| self.attackers.iter().any(|a| a.is_remote())) {
+            return Err(PlanError::LoopbackHostForRemoteAttackers { host: host.clone() });
         }
         Ok(())
     }

@@ -211,3 +211,22 @@ fn servers_alternate_innermost_and_duplicates_collapse() {
     assert_eq!(order, [(10, second), (10, first), (20, second), (20, first)]);
     assert!(plan.describe().contains("4 tests"));
 }
+
+#[test]
+fn attackers_are_named_or_absent_and_each_gets_a_request_per_second() {
+    assert!(plan(&["--rates", "100"]).expect("valid").attackers.is_empty(), "no flag: the one local vegeta");
+    let plan_of = |args: &[&str]| plan(args).map(|p| p.attackers.iter().map(ToString::to_string).collect::<Vec<_>>());
+    assert_eq!(
+        plan_of(&["--rates", "100", "--attackers", "local,bench@h2"]),
+        Ok(vec!["local".into(), "bench@h2".into()])
+    );
+    assert_eq!(
+        plan(&["--rates", "2", "--attackers", "h1,h2,h3"]),
+        Err(PlanError::RateBelowAttackers { rate: 2, attackers: 3 })
+    );
+    let loopback = plan(&["--rates", "100", "--host", "127.0.0.1", "--attackers", "h1"]);
+    assert!(matches!(loopback, Err(PlanError::LoopbackHostForRemoteAttackers { .. })), "{loopback:?}");
+    assert!(plan(&["--rates", "100", "--host", "127.0.0.1", "--attackers", "local"]).is_ok(), "local reaches it");
+    let text = plan(&["--rates", "100", "--attackers", "local,h2"]).expect("valid").describe();
+    assert!(text.contains("attackers: local, h2 (each rate split evenly between them)"), "{text}");
+}

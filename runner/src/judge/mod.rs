@@ -1,6 +1,7 @@
 //! Judging measured tests: whether a result can be trusted ([`validity`]), how a search probe went against
 //! the SLO ([`verdict`]), and a finished search summed up ([`capacity`]). Pure functions of measurements.
 
+pub mod attackers;
 pub mod capacity;
 pub mod clean_ceiling;
 pub mod cost;

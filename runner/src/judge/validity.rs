@@ -22,6 +22,9 @@ pub struct Evidence<'a> {
     pub accounting: Option<&'a Accounting>,
     /// CPUs the load generator could use.
     pub load_generator_cpus: usize,
+    /// Several attackers sent the load: their CPU is judged on each one's own record (see
+    /// [`super::attackers`]), so the test's accounting is read for the server only.
+    pub generators_apart: bool,
 }
 
 /// Why a result cannot be trusted, as a type: the search tells the load generator's limits from the server's
@@ -40,6 +43,10 @@ pub enum Invalidity {
     Contended { process: Process, share_pct: f64 },
     /// A figure a rule needs could not be measured: the rule cannot vouch for the result.
     Unmeasured { process: Process, what: &'static str, why: String },
+    /// One of several attackers broke a rule on its own results.
+    Attacker { host: String, reason: Box<Invalidity> },
+    /// The attackers' windows did not overlap enough for their sum to be the rate the server got.
+    AttackersApart { overlap_pct: f64, start_spread_ms: f64 },
 }
 
 /// Which process of a test a rule is about.
@@ -80,7 +87,9 @@ impl Invalidity {
             Invalidity::FellBehind { .. }
             | Invalidity::Unsent { .. }
             | Invalidity::Starved { .. }
-            | Invalidity::LagBehind { .. } => true,
+            | Invalidity::LagBehind { .. }
+            | Invalidity::Attacker { .. }
+            | Invalidity::AttackersApart { .. } => true,
             Invalidity::Contended { process, .. } | Invalidity::Unmeasured { process, .. } => {
                 *process == Process::LoadGenerator
             }
@@ -113,6 +122,12 @@ impl fmt::Display for Invalidity {
             Invalidity::Unmeasured { process, what, why } => {
                 write!(f, "{process}'s {what} could not be measured ({why}): the rule cannot vouch for it")
             }
+            Invalidity::Attacker { host, reason } => write!(f, "attacker {host}: {reason}"),
+            Invalidity::AttackersApart { overlap_pct, start_spread_ms } => write!(
+                f,
+                "the attackers sent together for only {overlap_pct:.1}% of the attack (first sends \
+                 {start_spread_ms:.1} ms apart): their merged rate is not what each offered"
+            ),
         }
     }
 }
@@ -121,12 +136,16 @@ impl fmt::Display for Invalidity {
 pub fn invalidities(evidence: &Evidence<'_>) -> Vec<Invalidity> {
     let mut found = schedule_invalidities(evidence.rate, evidence.duration, evidence.metrics);
     found.extend(evidence.schedule_lag.and_then(lag_invalidity));
-    found.extend(accounting_invalidities(evidence.accounting, evidence.load_generator_cpus));
+    if evidence.generators_apart {
+        found.extend(server_invalidities(evidence.accounting));
+    } else {
+        found.extend(accounting_invalidities(evidence.accounting, evidence.load_generator_cpus));
+    }
     found
 }
 
 /// The generator sent within the tolerance of the target rate and left no scheduled request unsent.
-fn schedule_invalidities(rate: u32, duration: Duration, metrics: &Metrics) -> Vec<Invalidity> {
+pub(super) fn schedule_invalidities(rate: u32, duration: Duration, metrics: &Metrics) -> Vec<Invalidity> {
     let mut found = Vec::new();
     if !metrics.kept_up_with(rate) {
         found.push(Invalidity::FellBehind { sent_rps: metrics.send_rate_rps, rate });
@@ -160,6 +179,17 @@ fn accounting_invalidities(accounting: Option<&Accounting>, load_generator_cpus:
     found.extend(contention(Process::Server, &accounting.server.run_queue));
     found.extend(contention(Process::LoadGenerator, &accounting.load_generator.run_queue));
     found
+}
+
+/// The server's part of the accounting rules, when the load generators are judged apart.
+fn server_invalidities(accounting: Option<&Accounting>) -> Option<Invalidity> {
+    match accounting {
+        Some(accounting) => contention(Process::Server, &accounting.server.run_queue),
+        None => {
+            let why = "no accounting was taken".to_owned();
+            Some(Invalidity::Unmeasured { process: Process::Server, what: "run-queue delay", why })
+        }
+    }
 }
 
 fn contention(process: Process, run_queue: &Measured<RunQueueRecord>) -> Option<Invalidity> {
@@ -234,6 +264,7 @@ mod tests {
             schedule_lag: Some(&lag),
             accounting,
             load_generator_cpus: cpus,
+            generators_apart: false,
         };
         invalidities(&evidence).iter().map(ToString::to_string).collect()
     }

@@ -74,14 +74,33 @@ pub struct ScheduleLag {
 
 /// The schedule lag of an attack at `rate` requests per second; `None` without requests or rate.
 pub fn schedule_lag<R: Timed>(requests: &[R], rate: u32) -> Option<ScheduleLag> {
+    summarise(lags(requests, rate)?)
+}
+
+/// The schedule lag of several attackers' requests, each measured against its own plan (its own rate, its
+/// own first send) and then pooled: each attacker paces on its own, so one that started a few milliseconds
+/// after another has not lagged, while one that fell behind its own plan shows. `None` without requests.
+pub fn pooled_schedule_lag<R: Timed>(attacks: &[(&[R], u32)]) -> Option<ScheduleLag> {
+    let pooled: Vec<u64> = attacks.iter().filter_map(|&(requests, rate)| lags(requests, rate)).flatten().collect();
+    summarise(pooled)
+}
+
+/// How late each request was sent against the plan of one attack (request `seq` due at `(seq + 1)` intervals
+/// after the best-kept request's origin), in nanoseconds; `None` without requests or rate.
+fn lags<R: Timed>(requests: &[R], rate: u32) -> Option<Vec<u64>> {
     if requests.is_empty() || rate == 0 {
         return None;
     }
     let interval_ns = i128::from(1_000_000_000 / rate);
     let offset = |request: &R| i128::from(request.sent_ns()) - (i128::from(request.seq()) + 1) * interval_ns;
     let origin = requests.iter().map(offset).min()?;
-    let mut lags: Vec<u64> =
-        requests.iter().map(|request| u64::try_from(offset(request) - origin).unwrap_or(u64::MAX)).collect();
+    Some(requests.iter().map(|request| u64::try_from(offset(request) - origin).unwrap_or(u64::MAX)).collect())
+}
+
+fn summarise(mut lags: Vec<u64>) -> Option<ScheduleLag> {
+    if lags.is_empty() {
+        return None;
+    }
     lags.sort_unstable();
     let at = |p: f64| Duration::from_nanos(percentile(&lags, p));
     let bound_ns = u64::try_from(LAG_P99_BOUND.as_nanos()).unwrap_or(u64::MAX);

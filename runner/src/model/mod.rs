@@ -7,6 +7,7 @@
 //! to the same JSON words as before (a test checks it on the fixture run).
 
 mod arm;
+mod attackers;
 mod capacity;
 mod limits;
 mod machine;
@@ -15,6 +16,7 @@ mod store;
 mod test;
 
 pub use arm::Arm;
+pub use attackers::{AttackSet, AttackerRecord, LOCAL_ATTACKER};
 pub use capacity::{CALIBRATION_FILE, Calibration, CapacityResult, ProbeRecord, ProbeVerdict};
 pub use limits::{
     Accounting, CpuRecord, GENERATOR_LATENCY_MARKER, GeneratorFloorRecord, GeneratorProbeRecord, KeptUpRecord,

@@ -118,6 +118,9 @@ pub struct RunConfig {
     /// The arms from `--manifest` (empty when there was none, and in older runs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub external: Vec<ExternalArmConfig>,
+    /// `--attackers` as named (`local`, `[user@]host`); absent for the one local vegeta.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attackers: Vec<String>,
 }
 
 /// What the default study measured: cost at equal rates, capacity where the server is the limit.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use shared::{Group, IoDriver, Method, Operation, Style};
 
 use super::arm::Arm;
+use super::attackers::AttackSet;
 use super::limits::{Accounting, KeptUpRecord, ScheduleLagRecord};
 
 /// One measured test: one arm (server and I/O driver), workers count, endpoint, rate and repeat.
@@ -59,6 +60,10 @@ pub struct TestRecord {
     /// [`super::GENERATOR_LATENCY_MARKER`] above the calibrated clean ceiling).
     #[serde(default)]
     pub markers: Vec<String>,
+    /// The attackers of a test run with `--attackers`, each with its own figures; the metrics above are the
+    /// merged requests'. Absent for the one local vegeta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack_set: Option<AttackSet>,
     pub files: TestFiles,
     pub started_at: String,
     pub finished_at: String,

@@ -1,25 +1,30 @@
-//! What a session needs from outside the runner, as traits: starting a server, attacking it, decoding the
-//! attack, sampling CPU, waiting out TIME_WAIT ports, auditing a database. [`Tools`] is the real
-//! implementation (server binaries, vegeta, /proc, SQLite); the scheduler's unit tests use fakes, so the
-//! orchestration is tested without processes while the e2e tests drive the real ones.
+//! What a session needs from outside the runner, as traits: starting a server, attacking it (here or on a
+//! remote attacker), decoding the attack, sampling CPU, waiting out TIME_WAIT ports, auditing a database.
+//! [`Tools`] is the real implementation (server binaries, vegeta here and over ssh, /proc, SQLite); the
+//! scheduler's unit tests use fakes, so the orchestration is tested without processes while the e2e tests
+//! drive the real ones.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use shared::api::{EndpointInfo, Health};
 
 use super::audit;
-use crate::config::Plan;
+use crate::config::{Attacker, Plan};
 use crate::model::{SampleSeries, WriteAudit};
+use crate::sampling::account::CpuWindow;
 use crate::sampling::account::exited_unreaped;
 use crate::sampling::procfs::group_members;
 use crate::sampling::{Accounts, Monitor};
 use crate::tools::external::openapi::{self, Coverage};
 use crate::tools::external::{ExternalArm, ExternalServer, ExternalSpec};
+use crate::tools::remote::clock::{self, ROUNDS};
+use crate::tools::remote::{Ssh, SshHost, SshOptions};
 use crate::tools::server::{self, ServerProcess, ServerSpec};
-use crate::tools::vegeta::{AttackSpec, RequestResult, RunningAttack, Vegeta};
+use crate::tools::vegeta::{AttackSpec, RemoteAttack, RemoteVegeta, RequestResult, RunningAttack, Vegeta};
 
 /// How to start one server; the backend knows where its binary is.
 #[derive(Debug, Clone)]
@@ -72,6 +77,32 @@ pub trait Attack {
     fn stop_overrun(&self) -> Result<()>;
     /// After it ended: an error when the load generator itself failed.
     fn outcome(&self) -> Result<()>;
+    /// After it ended: brings its raw results to its spec's output, when it ran elsewhere (a local one wrote
+    /// them there itself).
+    fn collect(&self) -> Result<()> {
+        Ok(())
+    }
+    /// After it ended: its load generator's CPU over the attack, read where it ran, and the CPUs it had;
+    /// `None` for a local one, which the test's sampler accounts.
+    fn remote_cpu(&self) -> Option<(Result<CpuWindow, String>, Option<usize>)> {
+        None
+    }
+}
+
+/// A remote attack that is ready to start.
+pub trait StagedAttack {
+    /// Starts it so that it sends from `start_at` (the runner's clock; the attacker waits for it on its own
+    /// clock, `clock` ahead).
+    fn start(self: Box<Self>, start_at: SystemTime, clock: ClockOffset) -> Result<Box<dyn Attack>>;
+}
+
+/// An attacker's clock against the runner's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClockOffset {
+    /// Its clock minus the runner's, nanoseconds.
+    pub offset_ns: i64,
+    /// The true offset is within `offset_ns ± uncertainty_ns`.
+    pub uncertainty_ns: u64,
 }
 
 /// CPU and memory sampling of one attack, and the exact accounting of its window.
@@ -88,7 +119,15 @@ pub trait Backend {
     /// One record per request of a finished attack's raw results.
     fn decode(&self, raw: &Path) -> Result<Vec<RequestResult>>;
     /// Starts sampling; `opened` is an instant before the load generator was spawned, where its window opens.
-    fn start_sampling(&self, server_pid: u32, load_generator_pid: u32, opened: Instant) -> Box<dyn Sampler>;
+    fn start_sampling(&self, server_pid: u32, load_generator_pid: Option<u32>, opened: Instant) -> Box<dyn Sampler>;
+    /// The remote attacker's clock against the runner's.
+    fn clock_offset(&self, attacker: &Attacker) -> Result<ClockOffset>;
+    /// Gets `spec` ready on a remote attacker (its targets and results on that host), so that starting it
+    /// once a start time is agreed costs one round trip.
+    fn stage_remote_attack(&self, attacker: &Attacker, spec: &AttackSpec) -> Result<Box<dyn StagedAttack>>;
+    /// The address this machine's server listens on so the remote attackers reach it: this machine's source
+    /// address on the route to them.
+    fn address_towards(&self, attackers: &[Attacker]) -> Result<String>;
     /// Waits (bounded) while earlier tests' TIME_WAIT sockets towards `host` crowd the ephemeral ports; a note
     /// if it waited.
     fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String>;
@@ -111,11 +150,13 @@ pub struct Tools {
     pub external: BTreeMap<String, ExternalArm>,
     /// `--sleep-ms`, which an external arm's command gets as `{sleep_ms}`.
     pub sleep_ms: u64,
+    /// The remote attackers of `--attackers`, connected, with their vegeta.
+    pub attackers: RemoteAttackers,
 }
 
 impl Tools {
-    /// Finds vegeta, every planned server binary and every planned external arm's program, so a missing one
-    /// stops the run before it starts.
+    /// Finds vegeta, every planned server binary and every planned external arm's program, and reaches every
+    /// remote attacker and its vegeta, so a missing one stops the run before it starts.
     pub fn locate(plan: &Plan) -> Result<Tools> {
         let vegeta = Vegeta::locate(plan.vegeta.as_deref())?;
         let mut external = BTreeMap::new();
@@ -129,7 +170,8 @@ impl Tools {
             .filter(|name| !external.contains_key(*name))
             .map(|name| server::locate_binary(name).map(|path| (name.clone(), path)))
             .collect::<Result<_, _>>()?;
-        Ok(Tools { vegeta, binaries, external, sleep_ms: plan.sleep_ms })
+        let attackers = RemoteAttackers::locate(plan)?;
+        Ok(Tools { vegeta, binaries, external, sleep_ms: plan.sleep_ms, attackers })
     }
 
     fn start_external(&self, arm: &ExternalArm, launch: &Launch) -> Result<Box<dyn Server>> {
@@ -175,8 +217,20 @@ impl Backend for Tools {
         Ok(self.vegeta.decode(raw)?)
     }
 
-    fn start_sampling(&self, server_pid: u32, load_generator_pid: u32, opened: Instant) -> Box<dyn Sampler> {
+    fn start_sampling(&self, server_pid: u32, load_generator_pid: Option<u32>, opened: Instant) -> Box<dyn Sampler> {
         Box::new(Monitor::start_accounting(server_pid, load_generator_pid, opened, crate::defaults::SAMPLE_INTERVAL))
+    }
+
+    fn clock_offset(&self, attacker: &Attacker) -> Result<ClockOffset> {
+        self.attackers.clock_offset(attacker)
+    }
+
+    fn stage_remote_attack(&self, attacker: &Attacker, spec: &AttackSpec) -> Result<Box<dyn StagedAttack>> {
+        self.attackers.stage(attacker, spec)
+    }
+
+    fn address_towards(&self, attackers: &[Attacker]) -> Result<String> {
+        crate::host::route::source_address_towards(attackers.iter().filter(|a| a.is_remote()).map(Attacker::host))
     }
 
     fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String> {
@@ -321,5 +375,97 @@ impl Attack for RunningAttack {
 impl Sampler for Monitor {
     fn stop(self: Box<Self>) -> (SampleSeries, Option<Accounts>) {
         Monitor::stop_accounting(*self)
+    }
+}
+
+// The real backend's remote attackers: each reached over ssh and its vegeta located before the run starts
+// (an unreachable host, a refused key or a missing vegeta stops it there, exit 2), its clock measured
+// before each attack, its attacks behind the [`Attack`] seam like the local one.
+
+/// Every remote attacker of the plan, connected, with its vegeta.
+#[derive(Debug, Default)]
+pub struct RemoteAttackers {
+    hosts: Vec<(Attacker, RemoteVegeta)>,
+}
+
+impl RemoteAttackers {
+    /// Connects to every remote attacker and finds vegeta there; none without `--attackers`.
+    pub fn locate(plan: &Plan) -> Result<RemoteAttackers> {
+        let options = SshOptions { config: plan.ssh_config.clone(), ..SshOptions::default() };
+        let mut hosts = Vec::new();
+        for attacker in plan.attackers.iter().filter(|a| a.is_remote()) {
+            let host: SshHost = attacker.to_string().parse()?;
+            let ssh = Ssh::connect(host, options.clone())?;
+            let vegeta = RemoteVegeta::locate(&ssh, plan.attacker_vegeta.as_deref())?;
+            hosts.push((attacker.clone(), vegeta));
+        }
+        Ok(RemoteAttackers { hosts })
+    }
+
+    fn vegeta(&self, attacker: &Attacker) -> Result<&RemoteVegeta> {
+        self.hosts
+            .iter()
+            .find(|(known, _)| known == attacker)
+            .map(|(_, vegeta)| vegeta)
+            .with_context(|| format!("attacker {attacker} was not located before the run"))
+    }
+
+    /// The attacker's clock against the runner's, over a few round trips.
+    pub fn clock_offset(&self, attacker: &Attacker) -> Result<ClockOffset> {
+        let vegeta = self.vegeta(attacker)?;
+        let measured = clock::measure(vegeta.ssh(), ROUNDS)?;
+        let uncertainty_ns = u64::try_from(measured.uncertainty.as_nanos()).unwrap_or(u64::MAX);
+        Ok(ClockOffset { offset_ns: measured.offset_ns, uncertainty_ns })
+    }
+
+    /// Stages `spec` on the attacker: its scratch folder and targets, ready to start.
+    pub fn stage(&self, attacker: &Attacker, spec: &AttackSpec) -> Result<Box<dyn StagedAttack>> {
+        let attack = self.vegeta(attacker)?.stage(spec)?;
+        Ok(Box::new(RemoteHandle { attack, stops: AtomicU32::new(0) }))
+    }
+}
+
+impl StagedAttack for RemoteHandle {
+    fn start(mut self: Box<Self>, start_at: SystemTime, clock: ClockOffset) -> Result<Box<dyn Attack>> {
+        self.attack.start(start_at, clock.offset_ns)?;
+        Ok(self)
+    }
+}
+
+/// A remote attack behind the [`Attack`] seam.
+struct RemoteHandle {
+    attack: RemoteAttack,
+    /// Stops asked so far: the first asks vegeta to flush, a second kills.
+    stops: AtomicU32,
+}
+
+impl Attack for RemoteHandle {
+    fn pid(&self) -> u32 {
+        self.attack.pid()
+    }
+
+    fn finished(&self) -> Result<bool> {
+        Ok(self.attack.finished()?)
+    }
+
+    fn interrupt(&self) {
+        let first = self.stops.fetch_add(1, Ordering::SeqCst) == 0;
+        self.attack.interrupt(first);
+    }
+
+    fn stop_overrun(&self) -> Result<()> {
+        Ok(self.attack.stop_overrun()?)
+    }
+
+    fn outcome(&self) -> Result<()> {
+        Ok(self.attack.outcome()?)
+    }
+
+    fn collect(&self) -> Result<()> {
+        self.attack.collect().with_context(|| format!("bringing {}'s results back", self.attack.host()))
+    }
+
+    fn remote_cpu(&self) -> Option<(Result<CpuWindow, String>, Option<usize>)> {
+        Some((self.attack.cpu(), self.attack.cpus()))
     }
 }

@@ -105,6 +105,7 @@ fn run_config(plan: &Plan) -> RunConfig {
         sleep_ms: plan.sleep_ms,
         max_connections: plan.max_connections,
         keep_bodies: plan.keep_bodies,
+        attackers: plan.attackers.iter().map(ToString::to_string).collect(),
         search: plan.search().map(|search| SearchConfig {
             slo_p99_ms: search.slo.p99.as_secs_f64() * 1000.0,
             slo_success_pct: search.slo.success_pct,

@@ -4,26 +4,27 @@
 //! rather than ending the run.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::attack_results::{LocalCpus, set_results};
+use super::attack_set::Attacks;
 use super::backend::{Backend, Launch, Server};
 use super::clock::now;
 use super::readiness::{check_serves, wait_quiescent};
 use crate::config::{Plan, TestCase};
-use crate::defaults::{ATTACK_OVERRUN, ATTACK_POLL};
 use crate::host::affinity::placement_for;
 use crate::judge::validity::{self, Evidence, Invalidity};
 use crate::metrics::{self, pacing};
+use crate::model::AttackSet;
 use crate::model::{
-    Accounting, Calibration, CoreLayout, EndpointRef, KeptUpRecord, Metrics, Placement, Resources, SampleSeries,
-    ScheduleLagRecord, StatusCode, TestFiles, TestRecord, TestStatus, WriteAudit, test_stem, write_json_atomic,
+    Accounting, Calibration, CoreLayout, EndpointRef, KeptUpRecord, Metrics, Placement, Resources, ScheduleLagRecord,
+    StatusCode, TestFiles, TestRecord, TestStatus, WriteAudit, test_stem, write_json_atomic,
 };
-use crate::sampling::{self, Accounts};
-use crate::tools::process::poll_until;
+use crate::sampling;
 use crate::tools::vegeta::{AttackSpec, write_targets};
 
 /// A finished test: its record, and the invalidities as the rules found them (the search judges by type).
@@ -33,16 +34,6 @@ pub struct Finished {
     pub invalidities: Vec<Invalidity>,
     /// Ctrl-C cut this test short: its measured attack did not run to its end (or never started).
     pub interrupted: bool,
-}
-
-/// What a finished attack left behind.
-struct AttackRun {
-    samples: Option<SampleSeries>,
-    /// The exact accounting of the attack's window, when it was sampled.
-    accounts: Option<Accounts>,
-    failure: Option<String>,
-    /// Ctrl-C stopped it before its end.
-    cut_short: bool,
 }
 
 struct Measured {
@@ -59,6 +50,10 @@ struct Measured {
     server_health: Option<shared::api::Health>,
     /// Where the measured server listened.
     server_addr: String,
+    /// The attackers, with `--attackers`.
+    attack_set: Option<AttackSet>,
+    /// The attackers' own reasons, named by host.
+    attacker_invalidities: Vec<Invalidity>,
 }
 
 /// What one test needs from its session: the plan, the outside world, where files go, the CPU layout, and
@@ -76,6 +71,11 @@ pub(super) struct TestRunner<'a> {
 impl TestRunner<'_> {
     fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// This test's attacks.
+    fn attacks(&self) -> Attacks<'_> {
+        Attacks { plan: self.plan, backend: self.backend, interrupted: self.interrupted }
     }
 
     fn placement(&self, workers: u16) -> Placement {
@@ -105,8 +105,10 @@ impl TestRunner<'_> {
                     schedule_lag: measured.schedule_lag.as_ref(),
                     accounting: measured.accounting.as_ref(),
                     load_generator_cpus: cpus_or_all(&placement.load_generator_cpus),
+                    generators_apart: measured.attack_set.is_some(),
                 };
                 invalidities = validity::invalidities(&evidence);
+                invalidities.extend(measured.attacker_invalidities);
                 record.validity = validity::validity_from(&invalidities, placement.shared);
                 record.accounting = measured.accounting;
                 record.schedule_lag = measured.schedule_lag;
@@ -121,6 +123,10 @@ impl TestRunner<'_> {
                 record.notes = measured.notes;
                 record.server_health = measured.server_health;
                 record.server_addr = Some(measured.server_addr);
+                if let Some(first) = measured.attack_set.as_ref().and_then(|set| set.attackers.first()) {
+                    record.files.raw = first.raw.clone();
+                }
+                record.attack_set = measured.attack_set;
             }
             Err(error) => {
                 interrupted = self.is_interrupted();
@@ -168,21 +174,23 @@ impl TestRunner<'_> {
         let files = TestFiles::for_stem(stem);
         let raw = self.run_dir.join(&files.raw);
         let spec = self.attack_spec(case, &targets, &raw, stem, self.plan.duration);
-        let attack = self.attack(server.as_ref(), case, &spec, true);
+        let attack = self.attacks().attack(server.as_ref(), case, self.attacks().members(spec), true);
         // 2,000 lines (~150 KB) per test, rebuilt at will from the catalogue and the test's `server_addr`:
         // kept, they would be a quarter of a study's disk use.
         let _ = std::fs::remove_file(&targets);
         let attack = attack?;
-        let samples = attack.samples.unwrap_or_default();
+        let samples = attack.samples.clone().unwrap_or_default();
         let db = server.db_path().to_path_buf();
         let unsampled = server.other_processes();
         let server_addr = server.base_url().trim_start_matches("http://").to_owned();
         if let Err(error) = server.stop() {
             notes.push(format!("stopping the server failed: {error:#}"));
         }
-        let requests = self.backend.decode(&raw)?;
+        let local_cpus = LocalCpus(cpus_or_all(&self.placement(case.workers).load_generator_cpus));
+        let set = set_results(self.backend, &attack, self.run_dir, self.plan.duration, local_cpus)?;
+        let requests = set.requests;
         let metrics = metrics::compute(&requests, self.plan.duration);
-        let schedule_lag = pacing::schedule_lag(&requests, case.rate).map(|lag| lag.record());
+        let schedule_lag = set.schedule_lag.map(|lag| lag.record());
         let kept_up = pacing::kept_up(&requests).map(|kept| kept.record());
         let server_cpus = cpus_or_all(&self.placement(case.workers).server_cpus);
         let accounting = attack.accounts.as_ref().map(|accounts| {
@@ -203,6 +211,10 @@ impl TestRunner<'_> {
         }
         notes.extend(unsampled_notes(resources.as_ref()));
         let cut_short = attack.cut_short;
+        let failure = match (attack.failure, set.failure) {
+            (Some(test), Some(attackers)) => Some(format!("{test}; {attackers}")),
+            (test, attackers) => test.or(attackers),
+        };
         Ok(Measured {
             resources,
             metrics,
@@ -210,11 +222,13 @@ impl TestRunner<'_> {
             schedule_lag,
             kept_up,
             write_audit,
-            failure: attack.failure,
+            failure,
             cut_short,
             notes,
             server_health,
             server_addr,
+            attack_set: set.attack_set,
+            attacker_invalidities: set.invalidities,
         })
     }
 
@@ -225,10 +239,17 @@ impl TestRunner<'_> {
         let targets = self.write_targets(server, case, &warm_stem)?;
         let raw = self.run_dir.join(TARGETS_FOLDER).join(format!("{warm_stem}.bin"));
         let spec = self.attack_spec(case, &targets, &raw, &warm_stem, self.plan.warmup);
-        let outcome = self.attack(server, case, &spec, false).context("warming up")?;
-        let _ = std::fs::remove_file(&raw);
+        let outcome = self.attacks().attack(server, case, self.attacks().members(spec), false).context("warming up");
         let _ = std::fs::remove_file(&targets);
-        match outcome.failure {
+        let outcome = outcome?;
+        for member in &outcome.members {
+            let _ = std::fs::remove_file(&member.spec.output);
+        }
+        let attackers = outcome.members.iter().filter_map(|member| {
+            let why = member.failure.as_ref()?;
+            Some(format!("attacker {} failed: {why}", member.attacker.as_ref()?))
+        });
+        match outcome.failure.into_iter().chain(attackers).next() {
             Some(failure) => Err(anyhow!("during the warm-up: {failure}")),
             None => Ok(()),
         }
@@ -301,56 +322,6 @@ impl TestRunner<'_> {
     fn db_file(&self, stem: &str) -> PathBuf {
         self.run_dir.join(DB_FOLDER).join(format!("{stem}.db"))
     }
-
-    /// Runs one attack to its end, sampling when asked; stops early on Ctrl-C or when the server dies (a
-    /// failure, not an error: what was measured until then is kept).
-    fn attack(&self, server: &dyn Server, case: &TestCase<'_>, spec: &AttackSpec, sample: bool) -> Result<AttackRun> {
-        // The load generator's window opens before it exists: everything it does counts.
-        let opened = Instant::now();
-        let attack = self.backend.start_attack(spec)?;
-        let sampler = sample.then(|| self.backend.start_sampling(server.pid(), attack.pid(), opened));
-        let deadline = Instant::now() + spec.duration + spec.timeout + ATTACK_OVERRUN;
-        let mut failure = None;
-        let mut asked_to_stop = false;
-        let ended = poll_until(deadline, ATTACK_POLL, || {
-            if !asked_to_stop && self.is_interrupted() {
-                attack.interrupt();
-                asked_to_stop = true;
-            }
-            if failure.is_none() {
-                match server.exited() {
-                    Ok(Some(status)) => {
-                        failure = Some(format!(
-                            "the {} server exited during the test ({status}); its stderr ends with:\n{}",
-                            case.server,
-                            server.stderr_tail()
-                        ));
-                        attack.interrupt();
-                        asked_to_stop = true;
-                    }
-                    Ok(None) => {}
-                    Err(error) => return Some(Err(error)),
-                }
-            }
-            attack.finished().map(|finished| finished.then_some(())).transpose()
-        });
-        match ended {
-            Some(result) => result?,
-            None => {
-                attack.stop_overrun()?;
-                bail!("vegeta ran {ATTACK_OVERRUN:?} past its duration plus timeout and was stopped");
-            }
-        }
-        // Before `outcome` reaps vegeta: its final CPU time still reads.
-        let (samples, accounts) = sampler.map(|sampler| sampler.stop()).unzip();
-        let accounts = accounts.flatten();
-        attack.outcome()?;
-        let cut_short = self.is_interrupted();
-        if cut_short && failure.is_none() {
-            failure = Some("interrupted by the user during the attack".to_owned());
-        }
-        Ok(AttackRun { samples, accounts, failure, cut_short })
-    }
 }
 
 /// Folder of the run folder that holds each attack's targets (and a warm-up's results) while it runs.
@@ -420,6 +391,7 @@ fn empty_record(case: &TestCase<'_>, stem: &str, duration: Duration, started_at:
         schedule_lag: None,
         kept_up: None,
         markers: Vec::new(),
+        attack_set: None,
         files: TestFiles::for_stem(stem),
         started_at,
         finished_at: String::new(),

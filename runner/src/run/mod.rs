@@ -4,6 +4,8 @@
 //! calibration ([`calibration`]). Everything outside the runner
 //! is reached through [`backend::Backend`], so the orchestration is unit-tested with fakes.
 
+mod attack_results;
+mod attack_set;
 pub mod audit;
 pub mod backend;
 pub mod calibration;
@@ -50,11 +52,14 @@ pub fn run(
     arguments: Vec<String>,
     interrupted: Arc<AtomicBool>,
 ) -> Result<RunOutcome> {
+    // Remote attackers reach this machine's server on its address towards them, never on loopback.
+    let remote_attackers = plan.attackers.iter().any(crate::config::Attacker::is_remote);
+    let address = remote_attackers.then(|| backend.address_towards(&plan.attackers)).transpose()?;
     let run_dir = folder::create_run_dir(&plan.out)?;
     let layout = core_layout(&plan.workers, plan.pin_cores);
     let metadata = folder::run_metadata(plan, backend.load_generator_version(), arguments, &run_dir, &layout);
     let results = RunResults { schema_version: SCHEMA_VERSION, run: metadata, tests: Vec::new(), capacity: Vec::new() };
-    let mut session = Session::new(plan, backend, run_dir, layout, interrupted, results);
+    let mut session = Session::new(plan, backend, run_dir, layout, interrupted, results, address);
     session.run_all()?;
     let (run_dir, results) = session.into_results();
     Ok(RunOutcome { run_dir, results })

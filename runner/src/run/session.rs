@@ -40,6 +40,8 @@ pub struct Session<'a> {
     started_tests: std::cell::Cell<u32>,
     /// The cells external arms lack, skipped.
     discovery: Discovery,
+    /// Where every server listens when remote attackers must reach it (this machine's address towards them).
+    attacked_address: Option<String>,
 }
 
 impl<'a> Session<'a> {
@@ -50,6 +52,7 @@ impl<'a> Session<'a> {
         layout: CoreLayout,
         interrupted: Arc<AtomicBool>,
         results: RunResults,
+        attacked_address: Option<String>,
     ) -> Session<'a> {
         Session {
             plan,
@@ -61,6 +64,7 @@ impl<'a> Session<'a> {
             discarded: None,
             started_tests: Default::default(),
             discovery: Discovery::default(),
+            attacked_address,
         }
     }
 
@@ -230,13 +234,14 @@ impl<'a> Session<'a> {
         placement_for(&self.layout, workers)
     }
 
-    /// The address the next test's server listens on: `--host` when given, else one of its own.
+    /// The address the next test's server listens on: `--host` when given, the address remote attackers
+    /// reach, else one of its own.
     fn next_host(&self) -> String {
         let index = self.started_tests.get();
         self.started_tests.set(index.wrapping_add(1));
-        match &self.plan.host {
-            Some(host) => host.clone(),
-            None => loopback::test_address(&self.results.run.id, index).to_string(),
+        match (&self.plan.host, &self.attacked_address) {
+            (Some(host), _) | (None, Some(host)) => host.clone(),
+            (None, None) => loopback::test_address(&self.results.run.id, index).to_string(),
         }
     }
 

@@ -3,6 +3,10 @@
 //! each live thread (`/proc/<pid>/task/<tid>/schedstat`: nanoseconds on a CPU, nanoseconds waiting on a run
 //! queue). A read that fails is [`Unmeasured`] with its reason, never a zero. What the readings add up to
 //! over a window, and with what error, is [`super::account`]'s.
+//!
+//! Parsing is apart from reading ([`parse_stat`], [`parse_schedstat`]), so a process on another host reads
+//! the same way: a [`ProcReader`] takes one [`Snapshot`] of a process (stat and threads together), and
+//! [`LocalProc`] is the reader of this host's `/proc`; the ssh one lives with the transport.
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
@@ -28,6 +32,8 @@ pub enum Unmeasured {
     SchedstatUnsupported { path: PathBuf },
     #[error("the window has no duration")]
     EmptyWindow,
+    #[error("no load generator ran on this machine (each attacker's is read on its own host)")]
+    NotLocal,
 }
 
 impl Unmeasured {
@@ -69,24 +75,50 @@ pub struct CpuReading {
 
 /// Reads the CPU time of `pid` (a zombie still reads: its times then cover its whole life).
 pub fn read_cpu(pid: u32) -> Result<CpuReading, Unmeasured> {
-    let path = PathBuf::from(format!("/proc/{pid}/stat"));
+    read_stat(pid).map(|(reading, _)| reading)
+}
+
+/// Reads `/proc/<pid>/stat`: the CPU reading and every field this module knows.
+fn read_stat(pid: u32) -> Result<(CpuReading, StatFields), Unmeasured> {
+    let path = stat_path(pid);
     let text = std::fs::read_to_string(&path).map_err(|e| Unmeasured::from_io(pid, &path, &e))?;
-    let at = Instant::now();
-    let fields = parse_stat(&text).map_err(|detail| Unmeasured::Malformed { path, detail })?;
-    Ok(CpuReading { pid, start_ticks: fields.start_ticks, cpu_ticks: fields.utime + fields.stime, at })
+    cpu_reading(pid, &text, Instant::now(), &path)
+}
+
+/// Where a process's stat is (on any host).
+pub fn stat_path(pid: u32) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/stat"))
+}
+
+/// A CPU reading from the text of `/proc/<pid>/stat` read at `at` (from `path`, for the error).
+pub fn cpu_reading(pid: u32, text: &str, at: Instant, path: &Path) -> Result<(CpuReading, StatFields), Unmeasured> {
+    let fields = parse_stat(text).map_err(|detail| Unmeasured::Malformed { path: path.to_owned(), detail })?;
+    let reading = CpuReading { pid, start_ticks: fields.start_ticks, cpu_ticks: fields.utime + fields.stime, at };
+    Ok((reading, fields))
 }
 
 /// The fields of `/proc/<pid>/stat` this module needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct StatFields {
-    utime: u64,
-    stime: u64,
-    start_ticks: u64,
+pub struct StatFields {
+    /// Field 3: `R`, `S`, `D`, `Z` (zombie), ...
+    pub state: char,
+    pub utime: u64,
+    pub stime: u64,
+    pub start_ticks: u64,
+    /// Field 24: resident set size in pages.
+    pub rss_pages: u64,
+}
+
+impl StatFields {
+    /// Whether the process has exited (a zombie, or dead) though its entry still reads.
+    pub fn exited(&self) -> bool {
+        matches!(self.state, 'Z' | 'X' | 'x')
+    }
 }
 
 /// Parses `pid (comm) state ...`. The command name may hold spaces and parentheses, so fields are counted
 /// from the last `)`: the field after it is field 3.
-fn parse_stat(text: &str) -> Result<StatFields, String> {
+pub fn parse_stat(text: &str) -> Result<StatFields, String> {
     let after_comm = text.rfind(')').map(|i| &text[i + 1..]).ok_or("no `)` closing the command name")?;
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     // Field n (1-based, as in proc(5)) sits at index n - 3.
@@ -94,7 +126,8 @@ fn parse_stat(text: &str) -> Result<StatFields, String> {
         let raw = fields.get(n - 3).ok_or_else(|| format!("only {} fields after the command name", fields.len()))?;
         raw.parse().map_err(|_| format!("field {n} is {raw:?}, not a count"))
     };
-    Ok(StatFields { utime: field(14)?, stime: field(15)?, start_ticks: field(22)? })
+    let state = fields.first().and_then(|raw| raw.chars().next()).ok_or("no state field")?;
+    Ok(StatFields { state, utime: field(14)?, stime: field(15)?, start_ticks: field(22)?, rss_pages: field(24)? })
 }
 
 /// The other processes of the group `leader` leads (field 5 of `/proc/<pid>/stat`): the workers a server
@@ -170,11 +203,79 @@ pub fn read_threads(pid: u32) -> Result<ThreadsReading, Unmeasured> {
 }
 
 /// `on_cpu_ns run_delay_ns timeslices`.
-fn parse_schedstat(text: &str) -> Result<ThreadSchedstat, String> {
+pub fn parse_schedstat(text: &str) -> Result<ThreadSchedstat, String> {
     let mut fields =
         text.split_whitespace().map(|raw| raw.parse::<u64>().map_err(|_| format!("{raw:?} is not a count")));
     let mut next = |name: &str| fields.next().unwrap_or_else(|| Err(format!("no {name} field")));
     Ok(ThreadSchedstat { on_cpu_ns: next("on-CPU")?, run_delay_ns: next("run-delay")? })
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Readers
+
+/// One look at a process: its stat and (when asked) its threads, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub cpu: Result<CpuReading, Unmeasured>,
+    /// `None` when not asked for.
+    pub threads: Option<Result<ThreadsReading, Unmeasured>>,
+    /// Resident memory; `None` when the stat did not read.
+    pub rss_bytes: Option<u64>,
+    /// Whether the process has exited (its stat still reads as a zombie, or not at all).
+    pub exited: bool,
+}
+
+impl Snapshot {
+    /// A snapshot of a process that could not be read at all.
+    pub fn unreadable(why: Unmeasured) -> Snapshot {
+        let exited = matches!(why, Unmeasured::ProcessGone { .. });
+        Snapshot { cpu: Err(why.clone()), threads: Some(Err(why)), rss_bytes: None, exited }
+    }
+
+    /// Combines a stat reading with the threads: the figures a reader on any host returns.
+    pub fn from_stat(
+        stat: Result<(CpuReading, StatFields), Unmeasured>,
+        threads: Option<Result<ThreadsReading, Unmeasured>>,
+        page_size: u64,
+    ) -> Snapshot {
+        match stat {
+            Ok((cpu, fields)) => Snapshot {
+                cpu: Ok(cpu),
+                threads,
+                rss_bytes: Some(fields.rss_pages.saturating_mul(page_size)),
+                exited: fields.exited(),
+            },
+            Err(why) => Snapshot { exited: matches!(why, Unmeasured::ProcessGone { .. }), ..Snapshot::unreadable(why) },
+        }
+    }
+}
+
+/// Reads processes of one host. `Send`, so a sampling thread can own it.
+pub trait ProcReader: Send + std::fmt::Debug {
+    /// One snapshot of `pid`, with its threads when `threads` is set.
+    fn snapshot(&mut self, pid: u32, threads: bool) -> Snapshot;
+    /// That host's clock ticks per second, the unit of `utime` and `stime`.
+    fn ticks_per_second(&self) -> Result<u64, Unmeasured>;
+}
+
+/// This host's `/proc`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalProc;
+
+impl ProcReader for LocalProc {
+    fn snapshot(&mut self, pid: u32, threads: bool) -> Snapshot {
+        Snapshot::from_stat(read_stat(pid), threads.then(|| read_threads(pid)), page_size())
+    }
+
+    fn ticks_per_second(&self) -> Result<u64, Unmeasured> {
+        clock_ticks_per_second()
+    }
+}
+
+/// This host's page size, the unit of the stat's resident set size.
+fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
 }
 
 /// Whether child `pid` has exited, without reaping it (`waitid(WNOWAIT)`): its `/proc` files stay readable
@@ -202,7 +303,8 @@ mod tests {
     #[test]
     fn stat_fields_are_counted_from_the_last_parenthesis() {
         let fields = parse_stat(STAT).expect("parses");
-        assert_eq!(fields, StatFields { utime: 731, stime: 129, start_ticks: 48033 });
+        assert_eq!(fields, StatFields { state: 'S', utime: 731, stime: 129, start_ticks: 48033, rss_pages: 2345 });
+        assert!(!fields.exited() && parse_stat(&STAT.replace(") S ", ") Z ")).is_ok_and(|f| f.exited()));
         assert!(parse_stat("12 (x) S 1 2").is_err_and(|e| e.contains("fields")));
         assert!(parse_stat("no parenthesis").is_err());
         let bad = STAT.replace(" 731 ", " -1 ");

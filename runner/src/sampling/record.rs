@@ -39,7 +39,8 @@ fn process_record(account: &WindowAccount, requests: u64) -> ProcessAccounting {
     ProcessAccounting { cpu: cpu.into(), run_queue: run_queue.into() }
 }
 
-fn cpu_record(cpu: &CpuWindow, requests: u64) -> CpuRecord {
+/// The schema record of a CPU window, with its cost per request of `requests`.
+pub fn cpu_record(cpu: &CpuWindow, requests: u64) -> CpuRecord {
     let cost = per_request(cpu.cpu, cpu.uncertainty, requests);
     CpuRecord {
         cpu_s: cpu.cpu.as_secs_f64(),

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,6 +34,9 @@ struct State {
     signals: u32,
     killed: bool,
     stdout: Option<ChildStdout>,
+    /// The write end of the child's stdin when [`Supervised::spawn_holding_stdin`] kept one open: dropping it
+    /// (on kill) is the child's end-of-file.
+    stdin: Option<ChildStdin>,
 }
 
 impl Supervised {
@@ -42,17 +45,30 @@ impl Supervised {
     /// a death signal so the kernel kills it if the runner dies without cleaning up.
     ///
     /// The death signal fires when the *thread* that spawned the child exits: spawn from a long-lived thread.
-    pub fn spawn(mut command: Command) -> std::io::Result<Supervised> {
-        command.stdin(Stdio::null()).stderr(Stdio::piped());
+    pub fn spawn(command: Command) -> std::io::Result<Supervised> {
+        Supervised::spawn_with_stdin(command, false)
+    }
+
+    /// Like [`Supervised::spawn`], but the child's stdin is a pipe the supervisor holds open and never writes:
+    /// it reads end-of-file only once the supervisor kills it or the runner dies. That is how a child that
+    /// cannot be tied to the runner by a death signal (a process on another host, behind `ssh`) learns the
+    /// runner is gone.
+    pub fn spawn_holding_stdin(command: Command) -> std::io::Result<Supervised> {
+        Supervised::spawn_with_stdin(command, true)
+    }
+
+    fn spawn_with_stdin(mut command: Command, hold_stdin: bool) -> std::io::Result<Supervised> {
+        command.stdin(if hold_stdin { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::piped());
         tie_to_runner(&mut command);
         let mut child = command.spawn()?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let reader = child.stderr.take().map(|pipe| spawn_tail_reader(pipe, Arc::clone(&stderr)));
         let stdout = child.stdout.take();
+        let stdin = child.stdin.take();
         Ok(Supervised {
             pid: child.id(),
             started: Instant::now(),
-            state: Mutex::new(State { child, exit: None, signals: 0, killed: false, stdout }),
+            state: Mutex::new(State { child, exit: None, signals: 0, killed: false, stdout, stdin }),
             stderr,
             stderr_reader: Mutex::new(reader),
         })
@@ -70,6 +86,12 @@ impl Supervised {
     /// The child's stdout pipe, when the command asked for one (once).
     pub fn take_stdout(&self) -> Option<ChildStdout> {
         self.lock().stdout.take()
+    }
+
+    /// The child's held stdin pipe (see [`Supervised::spawn_holding_stdin`]), for a caller that talks to it;
+    /// the child then reads end-of-file when the caller drops it.
+    pub fn take_stdin(&self) -> Option<ChildStdin> {
+        self.lock().stdin.take()
     }
 
     /// The exit status once the child has exited (reaping it), `None` while it runs.
@@ -117,6 +139,7 @@ impl Supervised {
         }
         // An error means it exited meanwhile; the wait reaps it either way.
         let _ = state.child.kill();
+        state.stdin.take();
         state.killed = true;
         let status = state.child.wait()?;
         state.exit = Some(status);
@@ -143,8 +166,8 @@ impl Supervised {
         self.wait_or_kill(Instant::now() + grace)
     }
 
-    /// Waits until `deadline` for the child to exit, then kills it.
-    pub fn wait_or_kill(&self, deadline: Instant) -> std::io::Result<ExitStatus> {
+    /// Waits until `deadline` for the child to exit; `None` if it still runs then.
+    pub fn wait_until(&self, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
         let mut error = None;
         let exited = poll_until(deadline, POLL_INTERVAL, || match self.try_wait() {
             Ok(status) => status,
@@ -154,9 +177,17 @@ impl Supervised {
             }
         });
         match (exited, error) {
-            (Some(status), _) => Ok(status),
+            (Some(status), _) => Ok(Some(status)),
             (None, Some(error)) => Err(error),
-            (None, None) => self.kill(),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Waits until `deadline` for the child to exit, then kills it.
+    pub fn wait_or_kill(&self, deadline: Instant) -> std::io::Result<ExitStatus> {
+        match self.wait_until(deadline)? {
+            Some(status) => Ok(status),
+            None => self.kill(),
         }
     }
 

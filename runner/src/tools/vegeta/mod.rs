@@ -5,6 +5,7 @@
 mod attack;
 mod decode;
 mod locate;
+mod remote;
 mod targets;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -17,6 +18,7 @@ use std::process::{Command, ExitStatus, Stdio};
 
 pub use attack::{AttackOutcome, AttackSpec, RunningAttack, STOP_GRACE};
 pub use decode::{RequestResult, VegetaBytes, VegetaLatencies, VegetaReport};
+pub use remote::{RemoteAttack, RemoteVegeta};
 pub use targets::write_targets;
 
 use crate::tools::process::Supervised;
@@ -57,6 +59,16 @@ pub enum VegetaError {
          `{INSTALL_COMMAND}` or pass its path to --vegeta"
     )]
     NotVegeta { path: PathBuf, printed: String },
+    /// An attacker without vegeta: the runner exits with status 2 on this one.
+    #[error(
+        "attacker {host} has no vegeta (looked in {searched}); install it there with `{INSTALL_COMMAND}` (Go >= \
+         1.22), or name its path there with --attacker-vegeta"
+    )]
+    NotFoundOn { host: crate::tools::remote::SshHost, searched: String },
+    #[error("vegeta attack on {host} exited with {status}; its stderr ends with: {stderr}")]
+    RemoteAttackFailed { host: crate::tools::remote::SshHost, status: String, stderr: String },
+    #[error(transparent)]
+    Ssh(#[from] crate::tools::remote::SshError),
     #[error("cannot parse line {line} of `vegeta {command}` output for {raw}")]
     Parse { command: &'static str, raw: PathBuf, line: u64, source: serde_json::Error },
 }
@@ -64,7 +76,12 @@ pub enum VegetaError {
 impl VegetaError {
     /// No usable vegeta (missing, or not vegeta): a setup problem, so the runner exits 2.
     pub fn is_setup_problem(&self) -> bool {
-        matches!(self, VegetaError::NotFound { .. } | VegetaError::NotVegeta { .. })
+        use crate::tools::remote::SshError;
+        match self {
+            VegetaError::NotFound { .. } | VegetaError::NotVegeta { .. } | VegetaError::NotFoundOn { .. } => true,
+            VegetaError::Ssh(error) => matches!(error, SshError::Unreachable { .. } | SshError::KeyRefused { .. }),
+            _ => false,
+        }
     }
 }
 
