@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::capacity::{Calibration, CapacityResult};
-use super::machine::Machine;
+use super::machine::{Machine, ServerHost};
 use super::test::TestRecord;
 
 /// Bumped whenever a field changes meaning or is removed; readers refuse other versions with a clear message.
@@ -47,6 +47,10 @@ pub struct RunMetadata {
     /// The load generator's calibrated ceiling on this machine, when `runner calibrate` measured one.
     #[serde(default)]
     pub calibration: Option<Calibration>,
+    /// With `--server-host`: the host the servers ran on (`machine` is then the load generator's). Absent in
+    /// local runs and in runs recorded before the flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_host: Option<ServerHost>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

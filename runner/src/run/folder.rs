@@ -56,6 +56,7 @@ pub fn run_metadata(
         status: RunStatus::Running,
         notes,
         calibration,
+        server_host: None,
     }
 }
 
