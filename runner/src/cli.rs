@@ -81,6 +81,8 @@ fn with_mode_defaults(command: clap::Command) -> clap::Command {
     command.mut_arg("duration", |arg| arg.help(duration)).mut_arg("timeout", |arg| arg.help(timeout))
 }
 
+// Parsed once per process: the size of its largest variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a benchmark (the default when no subcommand is given).
@@ -223,6 +225,26 @@ pub struct RunArgs {
     /// sockets meet it].
     #[arg(long)]
     pub host: Option<String>,
+
+    /// Run every test's server on this host over ssh (`[user@]host`): started, stopped, sampled and audited
+    /// there, listening on that host's address, which the load targets. Only aim load at machines you control.
+    /// The binaries there must be this build (checked by sha256 before anything starts).
+    #[arg(long, value_name = "[USER@]HOST")]
+    pub server_host: Option<String>,
+
+    /// ssh config file for --server-host (`ssh -F FILE`): key, port, user and known-hosts policy
+    /// [default: ssh's own, ~/.ssh/config].
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// Folder of the server binaries on --server-host [default: the same path as this build's folder].
+    #[arg(long, value_name = "DIR")]
+    pub remote_bin_dir: Option<PathBuf>,
+
+    /// Folder on --server-host for the tests' databases [default: a fresh temporary folder there, removed at
+    /// the end].
+    #[arg(long, value_name = "DIR")]
+    pub remote_work_dir: Option<PathBuf>,
 
     /// Fixed port for the servers; absent or 0 picks a free port for every start (a taken port falls back to
     /// a free one with a warning).

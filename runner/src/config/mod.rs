@@ -3,6 +3,7 @@
 //! [`resolve`] builds it and refuses what cannot run; this module says what it means: the tests in run
 //! order, the searches, the estimated time, and the plan in words.
 
+pub mod remote;
 mod resolve;
 pub mod study;
 
@@ -39,6 +40,8 @@ pub struct Plan {
     /// `--host`: every server listens there. `None`: each test's server gets a loopback address of its own
     /// (see [`crate::host::loopback`]).
     pub host: Option<String>,
+    /// `--server-host`: every test's server runs on that host over ssh (the only way load leaves loopback).
+    pub server_host: Option<remote::ServerHostPlan>,
     pub port: Option<u16>,
     pub out: PathBuf,
     pub vegeta: Option<PathBuf>,
@@ -238,6 +241,9 @@ impl Plan {
         let tests = self.tests().len();
         let _ = writeln!(text, "servers:   {}", join(&self.arms()));
         let _ = writeln!(text, "workers:   {}", join(&self.workers));
+        if let Some(remote) = &self.server_host {
+            let _ = writeln!(text, "servers on {} ({}), over ssh", remote.destination, remote.address);
+        }
         match (self.study(), self.search()) {
             (Some(study), _) => study::describe(study, &mut text),
             (None, None) => {

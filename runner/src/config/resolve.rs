@@ -44,6 +44,24 @@ pub enum PlanError {
     OutNotAFolder { path: String },
     #[error("--out {path} is not writable ({reason}); name a folder this user can write")]
     OutNotWritable { path: String, reason: String },
+    #[error("--server-host: {detail}")]
+    BadServerHost { detail: String },
+    #[error(
+        "--server-host {host:?} does not resolve to an address; name the host by an address or a name this machine resolves"
+    )]
+    UnresolvableServerHost { host: String },
+    #[error("--ssh-config {path} is not a file")]
+    SshConfigMissing { path: String },
+    #[error("{flag} only applies with --server-host")]
+    RemoteFlagWithoutHost { flag: String },
+    #[error("{flag} must be an absolute path on the server host")]
+    RemotePathNotAbsolute { flag: String },
+    #[error(
+        "--host names a loopback address of this machine; with --server-host the servers listen on that host's address"
+    )]
+    HostWithServerHost,
+    #[error("cannot tell this build's folder (the default of --remote-bin-dir); give --remote-bin-dir")]
+    NoBuildDir,
 }
 
 impl Plan {
@@ -85,6 +103,7 @@ impl Plan {
             timeout: args.timeout.unwrap_or_else(|| builtin(default_timeout)),
             warmup: args.warmup.unwrap_or_else(|| builtin(default_warmup)),
             host: args.host.as_deref().map(loopback).transpose()?,
+            server_host: super::remote::resolve_server_host(args)?,
             port: args.port.filter(|&p| p != 0),
             out: args.out.clone(),
             vegeta: args.vegeta.clone(),
@@ -118,6 +137,7 @@ impl Plan {
             timeout: builtin(defaults::PROBE_TIMEOUT),
             warmup: args.warmup,
             host: None,
+            server_host: None,
             port: None,
             out: args.out.clone(),
             vegeta: args.vegeta.clone(),

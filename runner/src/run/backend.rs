@@ -11,8 +11,9 @@ use anyhow::{Context, Result};
 use shared::api::{EndpointInfo, Health};
 
 use super::audit;
+use super::remote::{RemoteServer, RemoteServers};
 use crate::config::Plan;
-use crate::model::{SampleSeries, WriteAudit};
+use crate::model::{SampleSeries, ServerHost, WriteAudit};
 use crate::sampling::account::exited_unreaped;
 use crate::sampling::{Accounts, Monitor};
 use crate::tools::server::{self, ServerProcess, ServerSpec};
@@ -87,14 +88,21 @@ pub trait Backend {
     fn port_is_free(&self, host: &str, port: u16) -> bool;
     /// The load generator's version, to record.
     fn load_generator_version(&self) -> String;
+    /// The host the servers run on when it is not this machine (`--server-host`).
+    fn server_host(&self) -> Option<ServerHost> {
+        None
+    }
 }
 
-/// The real backend: the server binaries next to the runner, vegeta, sysinfo, /proc and SQLite.
+/// The real backend: the server binaries next to the runner, vegeta, sysinfo, /proc and SQLite; with
+/// `--server-host`, the servers run on that host instead (this is where "local or remote" is decided).
 #[derive(Debug)]
 pub struct Tools {
     pub vegeta: Vegeta,
     /// Server name -> binary.
     pub binaries: BTreeMap<String, PathBuf>,
+    /// The server host, reached and checked; `None`: servers run here.
+    pub remote: Option<RemoteServers>,
 }
 
 impl Tools {
@@ -106,7 +114,8 @@ impl Tools {
             .iter()
             .map(|name| server::locate_binary(name).map(|path| (name.clone(), path)))
             .collect::<Result<_, _>>()?;
-        Ok(Tools { vegeta, binaries })
+        let remote = plan.server_host.as_ref().map(|host| RemoteServers::connect(plan, host, &binaries)).transpose()?;
+        Ok(Tools { vegeta, binaries, remote })
     }
 }
 
@@ -123,6 +132,10 @@ impl Backend for Tools {
             cpus: launch.cpus.clone(),
             extra_args: launch.extra_args.clone(),
         };
+        if let Some(remote) = &self.remote {
+            let server = remote.start(&spec).with_context(|| format!("starting the {} server", launch.server))?;
+            return Ok(Box::new(server));
+        }
         let process = ServerProcess::start(&spec).with_context(|| format!("starting the {} server", launch.server))?;
         Ok(Box::new(process))
     }
@@ -136,7 +149,17 @@ impl Backend for Tools {
     }
 
     fn start_sampling(&self, server_pid: u32, load_generator_pid: u32, opened: Instant) -> Box<dyn Sampler> {
-        Box::new(Monitor::start_accounting(server_pid, load_generator_pid, opened, crate::defaults::SAMPLE_INTERVAL))
+        let interval = crate::defaults::SAMPLE_INTERVAL;
+        Box::new(match &self.remote {
+            Some(remote) => Monitor::start_accounting_on(
+                remote.reader(server_pid),
+                server_pid,
+                load_generator_pid,
+                opened,
+                interval,
+            ),
+            None => Monitor::start_accounting(server_pid, load_generator_pid, opened, interval),
+        })
     }
 
     fn settle_ports(&self, host: &str, interrupted: &dyn Fn() -> bool) -> Option<String> {
@@ -148,11 +171,16 @@ impl Backend for Tools {
     }
 
     fn port_is_free(&self, host: &str, port: u16) -> bool {
-        crate::host::ports::port_is_free(host, port)
+        // A port of another host cannot be tried from here: a taken one fails that server's start.
+        self.remote.is_some() || crate::host::ports::port_is_free(host, port)
     }
 
     fn load_generator_version(&self) -> String {
         self.vegeta.version().to_owned()
+    }
+
+    fn server_host(&self) -> Option<ServerHost> {
+        self.remote.as_ref().map(RemoteServers::record)
     }
 }
 
@@ -193,6 +221,44 @@ impl Server for ServerProcess {
         let server = self.server().to_owned();
         ServerProcess::stop(*self).with_context(|| format!("stopping the {server} server"))?;
         Ok(())
+    }
+}
+
+impl Server for RemoteServer {
+    fn pid(&self) -> u32 {
+        self.process().pid()
+    }
+
+    fn base_url(&self) -> String {
+        self.process().base_url()
+    }
+
+    fn db_path(&self) -> &Path {
+        RemoteServer::db_path(self)
+    }
+
+    fn health_within(&self, timeout: Duration) -> Result<Health> {
+        Ok(self.process().health_within(timeout)?)
+    }
+
+    fn endpoints(&self) -> Result<Vec<EndpointInfo>> {
+        Ok(self.process().endpoints()?)
+    }
+
+    fn seed(&self) -> Result<()> {
+        Ok(self.process().seed()?)
+    }
+
+    fn exited(&self) -> Result<Option<String>> {
+        Ok(self.process().exit_status()?.map(|status| status.to_string()))
+    }
+
+    fn stderr_tail(&self) -> String {
+        self.process().stderr_tail()
+    }
+
+    fn stop(self: Box<Self>) -> Result<()> {
+        RemoteServer::stop(*self)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod folder;
 mod measure;
 pub mod progress;
 pub mod readiness;
+pub mod remote;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -50,7 +51,8 @@ pub fn run(
 ) -> Result<RunOutcome> {
     let run_dir = folder::create_run_dir(&plan.out)?;
     let layout = core_layout(&plan.workers, plan.pin_cores);
-    let metadata = folder::run_metadata(plan, backend.load_generator_version(), arguments, &run_dir, &layout);
+    let mut metadata = folder::run_metadata(plan, backend.load_generator_version(), arguments, &run_dir, &layout);
+    metadata.server_host = backend.server_host();
     let results = RunResults { schema_version: SCHEMA_VERSION, run: metadata, tests: Vec::new(), capacity: Vec::new() };
     let mut session = Session::new(plan, backend, run_dir, layout, interrupted, results);
     session.run_all()?;
