@@ -117,10 +117,11 @@ fn a_remote_process_has_its_pid_streams_stops_and_dies_with_its_handle() {
     let orphan = RemoteProcess::spawn(&ssh, &["sleep", "60"], Duration::from_secs(10)).expect("starts");
     let pid = orphan.remote_pid();
     let session = libc::pid_t::try_from(orphan.session_pid()).expect("a pid");
-    // SAFETY: kill(2) on the local ssh child this handle started; the handle is then leaked, not dropped.
+    // SAFETY: kill(2) on the local ssh child this handle started (it is reaped by the handle's drop).
     unsafe { libc::kill(session, libc::SIGKILL) };
-    std::mem::forget(orphan);
     assert!(poll(|| !alive(pid)), "remote pid {pid} died with its ssh session");
+    // Its session has ended, so the drop sends nothing to the (possibly reused) pid.
+    drop(orphan);
 }
 
 fn poll(mut condition: impl FnMut() -> bool) -> bool {
