@@ -189,6 +189,16 @@ impl Ssh {
         &self.inner.host
     }
 
+    /// Whether commands go over the shared master connection (it may fail to come up; they then connect on
+    /// their own), and the master's stderr when it is not.
+    pub fn multiplexed(&self) -> Result<(), String> {
+        match &self.inner.master {
+            Some(master) if matches!(master.try_wait(), Ok(None)) => Ok(()),
+            Some(master) => Err(master.final_stderr_tail()),
+            None => Err("no master connection".to_owned()),
+        }
+    }
+
     /// The `ssh` command that runs `argv` on the host, each argument quoted for the remote shell. Its stdin,
     /// stdout and stderr are the caller's to set (a [`Supervised`] child gets its stdin closed or held).
     pub fn command<S: AsRef<str>>(&self, argv: &[S]) -> Command {
