@@ -28,8 +28,12 @@ fn alive(pid: u32) -> bool {
 fn commands_files_and_clocks_over_ssh() {
     let hosts = TestHosts::create(1);
     let names = hosts.names();
+    // A control directory left by a killed process (the highest pid the kernel hands out: not running).
+    let stale = Path::new("/tmp/rb-ssh-4194303-0");
+    let _ = std::fs::create_dir(stale);
     {
         let ssh = connect(&hosts, 0);
+        assert!(alive(4_194_303) || !stale.exists(), "a dead process's control directory is removed");
         // Quoting: every argument arrives as one word.
         let printed = ssh.run(&["printf", "%s|", "a b", "it's", "$(id)", ""], Duration::from_secs(10)).expect("runs");
         assert_eq!(printed, "a b|it's|$(id)||");
