@@ -226,6 +226,26 @@ pub struct RunArgs {
     #[arg(long)]
     pub host: Option<String>,
 
+    /// Run every test's server on this host over ssh (`[user@]host`): started, stopped, sampled and audited
+    /// there, listening on that host's address, which the load targets. Only aim load at machines you control.
+    /// The binaries there must be this build (checked by sha256 before anything starts).
+    #[arg(long, value_name = "[USER@]HOST")]
+    pub server_host: Option<String>,
+
+    /// ssh config file for --server-host and --attackers (`ssh -F FILE`): key, port, user and known-hosts
+    /// policy [default: ssh's own, ~/.ssh/config].
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// Folder of the server binaries on --server-host [default: the same path as this build's folder].
+    #[arg(long, value_name = "DIR")]
+    pub remote_bin_dir: Option<PathBuf>,
+
+    /// Folder on --server-host for the tests' databases [default: a fresh temporary folder there, removed at
+    /// the end].
+    #[arg(long, value_name = "DIR")]
+    pub remote_work_dir: Option<PathBuf>,
+
     /// Fixed port for the servers; absent or 0 picks a free port for every start (a taken port falls back to
     /// a free one with a warning).
     #[arg(long)]
@@ -281,10 +301,6 @@ pub struct RunArgs {
     /// With --attackers: vegeta's path on the attacker hosts [default: their PATH, then ~/go/bin/vegeta].
     #[arg(long, value_name = "PATH")]
     pub attacker_vegeta: Option<String>,
-
-    /// OpenSSH client config file (`ssh -F`) for reaching remote hosts: keys, ports, users, known hosts.
-    #[arg(long, value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
 
     /// Print the test matrix and how long it would take, then exit without running anything.
     #[arg(long)]

@@ -17,6 +17,7 @@ use runner::model::{self, RunResults};
 use runner::report;
 use runner::run::calibration;
 use runner::run::progress::stdout_is_terminal;
+use runner::run::remote::RemoteSetupError;
 use runner::run::{self as session, Tools};
 use runner::tools::external::ManifestError;
 use runner::tools::remote::{BadHost, SshError};
@@ -48,6 +49,7 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
     let is_usage = error.downcast_ref::<PlanError>().is_some()
         || error.downcast_ref::<UsageError>().is_some()
         || error.downcast_ref::<ManifestError>().is_some()
+        || error.downcast_ref::<RemoteSetupError>().is_some()
         || error.downcast_ref::<VegetaError>().is_some_and(VegetaError::is_setup_problem)
         || error.downcast_ref::<ServerError>().is_some_and(|e| matches!(e, ServerError::BinaryMissing { .. }))
         || error.downcast_ref::<BadHost>().is_some()

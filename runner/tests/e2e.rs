@@ -12,6 +12,7 @@ use shared::IoDriver;
 mod attackers;
 mod fastapi;
 mod remote;
+mod server_host;
 
 /// Tests whose figures must not be disturbed take this for reading; the test that starves vegeta with busy
 /// loops on its CPU takes it for writing, so it never runs beside them (tests of one binary run in parallel).

@@ -4,6 +4,7 @@
 //! order, the searches, the estimated time, and the plan in words.
 
 pub mod attackers;
+pub mod remote;
 mod resolve;
 pub mod study;
 
@@ -42,6 +43,8 @@ pub struct Plan {
     /// `--host`: every server listens there. `None`: each test's server gets a loopback address of its own
     /// (see [`crate::host::loopback`]).
     pub host: Option<String>,
+    /// `--server-host`: every test's server runs on that host over ssh (the only way load leaves loopback).
+    pub server_host: Option<remote::ServerHostPlan>,
     pub port: Option<u16>,
     pub out: PathBuf,
     pub vegeta: Option<PathBuf>,
@@ -262,6 +265,9 @@ impl Plan {
         let _ = writeln!(text, "workers:   {}", join(&self.workers));
         if !self.attackers.is_empty() {
             let _ = writeln!(text, "attackers: {} (each rate split evenly between them)", join(&self.attackers));
+        }
+        if let Some(remote) = &self.server_host {
+            let _ = writeln!(text, "servers on {} ({}), over ssh", remote.destination, remote.address);
         }
         match (self.study(), self.search()) {
             (Some(study), _) => study::describe(study, &mut text),

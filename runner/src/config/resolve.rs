@@ -61,6 +61,29 @@ pub enum PlanError {
          server listens on this machine's address towards them"
     )]
     LoopbackHostForRemoteAttackers { host: String },
+    #[error(
+        "the {arm} arm comes from --manifest, and manifest arms run on this machine only: leave it out of --servers \
+         or leave out --server-host"
+    )]
+    ExternalWithServerHost { arm: String },
+    #[error("--server-host: {detail}")]
+    BadServerHost { detail: String },
+    #[error(
+        "--server-host {host:?} does not resolve to an address; name the host by an address or a name this machine resolves"
+    )]
+    UnresolvableServerHost { host: String },
+    #[error("--ssh-config {path} is not a file")]
+    SshConfigMissing { path: String },
+    #[error("{flag} only applies with --server-host (or, for --ssh-config, --attackers)")]
+    RemoteFlagWithoutHost { flag: String },
+    #[error("{flag} must be an absolute path on the server host")]
+    RemotePathNotAbsolute { flag: String },
+    #[error(
+        "--host names a loopback address of this machine; with --server-host the servers listen on that host's address"
+    )]
+    HostWithServerHost,
+    #[error("cannot tell this build's folder (the default of --remote-bin-dir); give --remote-bin-dir")]
+    NoBuildDir,
 }
 
 impl Plan {
@@ -78,7 +101,10 @@ impl Plan {
             None => Vec::new(),
         };
         let servers = resolve_servers(&args.servers, &manifest_arms)?;
-        let external = manifest_arms.into_iter().filter(|arm| servers.contains(&arm.name)).collect();
+        let external: Vec<ExternalArm> = manifest_arms.into_iter().filter(|arm| servers.contains(&arm.name)).collect();
+        if let (Some(arm), Some(_)) = (external.first(), &args.server_host) {
+            return Err(PlanError::ExternalWithServerHost { arm: arm.name.clone() });
+        }
         let endpoints = resolve_endpoints(&args.filter)?;
         let workers = sorted_unique(&args.workers);
         let study = !args.find_max && args.rates.is_empty();
@@ -105,6 +131,7 @@ impl Plan {
             timeout: args.timeout.unwrap_or_else(|| builtin(default_timeout)),
             warmup: args.warmup.unwrap_or_else(|| builtin(default_warmup)),
             host: args.host.as_deref().map(loopback).transpose()?,
+            server_host: super::remote::resolve_server_host(args)?,
             port: args.port.filter(|&p| p != 0),
             out: args.out.clone(),
             vegeta: args.vegeta.clone(),
@@ -158,6 +185,7 @@ impl Plan {
             timeout: builtin(defaults::PROBE_TIMEOUT),
             warmup: args.warmup,
             host: None,
+            server_host: None,
             port: None,
             out: args.out.clone(),
             vegeta: args.vegeta.clone(),

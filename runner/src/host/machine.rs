@@ -23,6 +23,32 @@ pub fn detect() -> Machine {
     }
 }
 
+/// A shell script that prints what [`from_report`] reads, for describing another host over ssh.
+pub const REPORT_SCRIPT: &str = "grep -m1 '^model name' /proc/cpuinfo; echo \"cores: $(nproc)\"; \
+     echo \"kernel: $(cat /proc/sys/kernel/osrelease)\"; \
+     echo \"io_uring_disabled: $(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)\"; \
+     grep -m1 '^MemTotal' /proc/meminfo";
+
+/// Another host's machine from the output of [`REPORT_SCRIPT`]; missing lines read as "unknown"/0.
+pub fn from_report(report: &str) -> Machine {
+    let value = |key: &str| {
+        report
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let kib = value("MemTotal").and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok()).unwrap_or(0);
+    Machine {
+        cpu_model: value("model name").unwrap_or_else(|| UNKNOWN.to_owned()),
+        cores: value("cores").and_then(|v| v.parse().ok()).unwrap_or(0),
+        kernel: value("kernel").unwrap_or_else(|| UNKNOWN.to_owned()),
+        io_uring_available: value("io_uring_disabled").is_none_or(|v| v == "0"),
+        memory_total_bytes: kib * 1024,
+    }
+}
+
 /// The versions to record with a run; `vegeta` is what the located binary reports.
 pub fn versions(vegeta: &str) -> Versions {
     Versions {
@@ -143,6 +169,20 @@ fn nr_open() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_host_reads_from_its_report() {
+        let report = "model name\t: AMD EPYC 7B13\ncores: 2\nkernel: 6.18.0\nio_uring_disabled: 0\n\
+                      MemTotal:        8131456 kB\n";
+        let machine = from_report(report);
+        assert_eq!(machine.cpu_model, "AMD EPYC 7B13");
+        assert_eq!((machine.cores, machine.kernel.as_str()), (2, "6.18.0"));
+        assert!(machine.io_uring_available);
+        assert_eq!(machine.memory_total_bytes, 8_131_456 * 1024);
+        let bare = from_report("");
+        assert_eq!((bare.cpu_model.as_str(), bare.cores, bare.memory_total_bytes), ("unknown", 0, 0));
+        assert!(!from_report("io_uring_disabled: 2").io_uring_available);
+    }
 
     #[test]
     fn detects_this_machine() {

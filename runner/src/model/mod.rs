@@ -22,7 +22,7 @@ pub use limits::{
     Accounting, CpuRecord, GENERATOR_LATENCY_MARKER, GeneratorFloorRecord, GeneratorProbeRecord, KeptUpRecord,
     Measured, PROJECTION_LABEL, ProcessAccounting, ProjectedCapacityRecord, RunQueueRecord, ScheduleLagRecord,
 };
-pub use machine::Machine;
+pub use machine::{Machine, ServerHost};
 pub use run::{
     AbsentCell, CoreLayout, ExternalArmConfig, Placement, RESULTS_FILE, RunConfig, RunMetadata, RunResults, RunStatus,
     SCHEMA_VERSION, SearchConfig, StudyConfig, Versions,

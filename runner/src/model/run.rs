@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::capacity::{Calibration, CapacityResult};
-use super::machine::Machine;
+use super::machine::{Machine, ServerHost};
 use super::test::TestRecord;
 
 /// Bumped whenever a field changes meaning or is removed; readers refuse other versions with a clear message.
@@ -47,6 +47,10 @@ pub struct RunMetadata {
     /// The load generator's calibrated ceiling on this machine, when `runner calibrate` measured one.
     #[serde(default)]
     pub calibration: Option<Calibration>,
+    /// With `--server-host`: the host the servers ran on (`machine` is then the load generator's). Absent in
+    /// local runs and in runs recorded before the flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_host: Option<ServerHost>,
     /// Planned arm x endpoint cells that were not measured because the arm does not serve the endpoint (an
     /// external arm's catalogue lacks it): absent with the reason, never a zero. Empty in older runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

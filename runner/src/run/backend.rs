@@ -13,11 +13,11 @@ use anyhow::{Context, Result};
 use shared::api::{EndpointInfo, Health};
 
 use super::audit;
+use super::remote::RemoteServers;
 use crate::config::{Attacker, Plan};
-use crate::model::{SampleSeries, WriteAudit};
+use crate::model::{SampleSeries, ServerHost, WriteAudit};
 use crate::sampling::account::CpuWindow;
 use crate::sampling::account::exited_unreaped;
-use crate::sampling::procfs::group_members;
 use crate::sampling::{Accounts, Monitor};
 use crate::tools::external::openapi::{self, Coverage};
 use crate::tools::external::{ExternalArm, ExternalServer, ExternalSpec};
@@ -25,6 +25,8 @@ use crate::tools::remote::clock::{self, ROUNDS};
 use crate::tools::remote::{Ssh, SshHost, SshOptions};
 use crate::tools::server::{self, ServerProcess, ServerSpec};
 use crate::tools::vegeta::{AttackSpec, RemoteAttack, RemoteVegeta, RequestResult, RunningAttack, Vegeta};
+
+mod servers;
 
 /// How to start one server; the backend knows where its binary is.
 #[derive(Debug, Clone)]
@@ -137,10 +139,15 @@ pub trait Backend {
     fn port_is_free(&self, host: &str, port: u16) -> bool;
     /// The load generator's version, to record.
     fn load_generator_version(&self) -> String;
+    /// The host the servers run on when it is not this machine (`--server-host`).
+    fn server_host(&self) -> Option<ServerHost> {
+        None
+    }
 }
 
 /// The real backend: the server binaries next to the runner, the manifest's arms, vegeta, sysinfo, /proc
-/// and SQLite.
+/// and SQLite; with `--server-host`, the servers run on that host instead (this is where "local or remote" is
+/// decided).
 #[derive(Debug)]
 pub struct Tools {
     pub vegeta: Vegeta,
@@ -152,6 +159,8 @@ pub struct Tools {
     pub sleep_ms: u64,
     /// The remote attackers of `--attackers`, connected, with their vegeta.
     pub attackers: RemoteAttackers,
+    /// The server host, reached and checked; `None`: servers run here.
+    pub remote: Option<RemoteServers>,
 }
 
 impl Tools {
@@ -170,8 +179,9 @@ impl Tools {
             .filter(|name| !external.contains_key(*name))
             .map(|name| server::locate_binary(name).map(|path| (name.clone(), path)))
             .collect::<Result<_, _>>()?;
+        let remote = plan.server_host.as_ref().map(|host| RemoteServers::connect(plan, host, &binaries)).transpose()?;
         let attackers = RemoteAttackers::locate(plan)?;
-        Ok(Tools { vegeta, binaries, external, sleep_ms: plan.sleep_ms, attackers })
+        Ok(Tools { vegeta, binaries, external, sleep_ms: plan.sleep_ms, attackers, remote })
     }
 
     fn start_external(&self, arm: &ExternalArm, launch: &Launch) -> Result<Box<dyn Server>> {
@@ -205,6 +215,10 @@ impl Backend for Tools {
             cpus: launch.cpus.clone(),
             extra_args: launch.extra_args.clone(),
         };
+        if let Some(remote) = &self.remote {
+            let server = remote.start(&spec).with_context(|| format!("starting the {} server", launch.server))?;
+            return Ok(Box::new(server));
+        }
         let process = ServerProcess::start(&spec).with_context(|| format!("starting the {} server", launch.server))?;
         Ok(Box::new(process))
     }
@@ -218,7 +232,17 @@ impl Backend for Tools {
     }
 
     fn start_sampling(&self, server_pid: u32, load_generator_pid: Option<u32>, opened: Instant) -> Box<dyn Sampler> {
-        Box::new(Monitor::start_accounting(server_pid, load_generator_pid, opened, crate::defaults::SAMPLE_INTERVAL))
+        let interval = crate::defaults::SAMPLE_INTERVAL;
+        Box::new(match &self.remote {
+            Some(remote) => Monitor::start_accounting_on(
+                remote.reader(server_pid),
+                server_pid,
+                load_generator_pid,
+                opened,
+                interval,
+            ),
+            None => Monitor::start_accounting(server_pid, load_generator_pid, opened, interval),
+        })
     }
 
     fn clock_offset(&self, attacker: &Attacker) -> Result<ClockOffset> {
@@ -242,103 +266,16 @@ impl Backend for Tools {
     }
 
     fn port_is_free(&self, host: &str, port: u16) -> bool {
-        crate::host::ports::port_is_free(host, port)
+        // A port of another host cannot be tried from here: a taken one fails that server's start.
+        self.remote.is_some() || crate::host::ports::port_is_free(host, port)
     }
 
     fn load_generator_version(&self) -> String {
         self.vegeta.version().to_owned()
     }
-}
 
-impl Server for ServerProcess {
-    fn pid(&self) -> u32 {
-        ServerProcess::pid(self)
-    }
-
-    fn base_url(&self) -> String {
-        ServerProcess::base_url(self)
-    }
-
-    fn db_path(&self) -> &Path {
-        ServerProcess::db_path(self)
-    }
-
-    fn health_within(&self, timeout: Duration) -> Result<Health> {
-        Ok(ServerProcess::health_within(self, timeout)?)
-    }
-
-    fn endpoints(&self) -> Result<Vec<EndpointInfo>> {
-        Ok(ServerProcess::endpoints(self)?)
-    }
-
-    fn seed(&self) -> Result<()> {
-        Ok(ServerProcess::seed(self)?)
-    }
-
-    fn exited(&self) -> Result<Option<String>> {
-        Ok(self.exit_status()?.map(|status| status.to_string()))
-    }
-
-    fn other_processes(&self) -> Vec<u32> {
-        group_members(ServerProcess::pid(self))
-    }
-
-    fn stderr_tail(&self) -> String {
-        ServerProcess::stderr_tail(self)
-    }
-
-    fn stop(self: Box<Self>) -> Result<()> {
-        let server = self.server().to_owned();
-        ServerProcess::stop(*self).with_context(|| format!("stopping the {server} server"))?;
-        Ok(())
-    }
-}
-
-impl Server for ExternalServer {
-    fn pid(&self) -> u32 {
-        ExternalServer::pid(self)
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://{}", self.addr())
-    }
-
-    fn db_path(&self) -> &Path {
-        ExternalServer::db_path(self)
-    }
-
-    fn health_within(&self, timeout: Duration) -> Result<Health> {
-        Ok(ExternalServer::health_within(self, timeout)?)
-    }
-
-    fn endpoints(&self) -> Result<Vec<EndpointInfo>> {
-        Ok(ExternalServer::coverage(self)?.served)
-    }
-
-    fn coverage(&self) -> Result<Coverage> {
-        Ok(ExternalServer::coverage(self)?)
-    }
-
-    fn other_processes(&self) -> Vec<u32> {
-        group_members(ExternalServer::pid(self))
-    }
-
-    fn seed(&self) -> Result<()> {
-        Ok(ExternalServer::seed(self)?)
-    }
-
-    fn exited(&self) -> Result<Option<String>> {
-        Ok(self.exit_status()?.map(|status| status.to_string()))
-    }
-
-    fn stderr_tail(&self) -> String {
-        ExternalServer::stderr_tail(self)
-    }
-
-    fn stop(self: Box<Self>) -> Result<()> {
-        let name = self.name().to_owned();
-        ExternalServer::stop(*self).with_context(|| format!("stopping the {name} arm"))?;
-        Ok(())
+    fn server_host(&self) -> Option<ServerHost> {
+        self.remote.as_ref().map(RemoteServers::record)
     }
 }
 

@@ -60,6 +60,7 @@ pub fn run_metadata(
         notes,
         calibration,
         absent: Vec::new(),
+        server_host: None,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod folder;
 mod measure;
 pub mod progress;
 pub mod readiness;
+pub mod remote;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -57,7 +58,8 @@ pub fn run(
     let address = remote_attackers.then(|| backend.address_towards(&plan.attackers)).transpose()?;
     let run_dir = folder::create_run_dir(&plan.out)?;
     let layout = core_layout(&plan.workers, plan.pin_cores);
-    let metadata = folder::run_metadata(plan, backend.load_generator_version(), arguments, &run_dir, &layout);
+    let mut metadata = folder::run_metadata(plan, backend.load_generator_version(), arguments, &run_dir, &layout);
+    metadata.server_host = backend.server_host();
     let results = RunResults { schema_version: SCHEMA_VERSION, run: metadata, tests: Vec::new(), capacity: Vec::new() };
     let mut session = Session::new(plan, backend, run_dir, layout, interrupted, results, address);
     session.run_all()?;

@@ -234,14 +234,15 @@ impl<'a> Session<'a> {
         placement_for(&self.layout, workers)
     }
 
-    /// The address the next test's server listens on: `--host` when given, the address remote attackers
-    /// reach, else one of its own.
+    /// The address the next test's server listens on: the `--server-host`'s, else `--host` when given, else
+    /// the address remote attackers reach, else a loopback address of its own.
     fn next_host(&self) -> String {
         let index = self.started_tests.get();
         self.started_tests.set(index.wrapping_add(1));
-        match (&self.plan.host, &self.attacked_address) {
-            (Some(host), _) | (None, Some(host)) => host.clone(),
-            (None, None) => loopback::test_address(&self.results.run.id, index).to_string(),
+        match (&self.plan.server_host, &self.plan.host, &self.attacked_address) {
+            (Some(remote), _, _) => remote.address.to_string(),
+            (None, Some(host), _) | (None, None, Some(host)) => host.clone(),
+            (None, None, None) => loopback::test_address(&self.results.run.id, index).to_string(),
         }
     }
 

@@ -1,11 +1,13 @@
 //! One server process: started from the build next to the runner, on a port of its own, ready only once it
 //! printed its `listening on` line and answers `/healthz`; stopped with SIGTERM (SIGKILL if it lingers), and
-//! killed on drop so it never outlives the runner. The process itself is a [`Supervised`] child.
+//! killed on drop so it never outlives the runner. The process itself is a [`Supervised`] child, or (with
+//! [`ServerProcess::start_remote`]) a [`RemoteProcess`] on another host; readiness, control requests and the
+//! stop are the same code for both.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,8 @@ use shared::binaries::{server_binary_name, server_binary_path};
 use thiserror::Error;
 
 use super::process::{POLL_INTERVAL, Supervised, poll_until};
+use super::remote::process::RemoteProcess;
+use super::remote::{Ssh, SshError};
 use crate::host::affinity;
 
 /// How long a server may take to print its readiness line and answer `/healthz`.
@@ -44,6 +48,66 @@ pub enum ServerError {
     Control { server: String, detail: String },
     #[error("polling the {server} server (pid {pid}): {source}")]
     Poll { server: String, pid: u32, source: std::io::Error },
+    #[error("starting the {server} server on {host}")]
+    Remote { server: String, host: String, source: Box<SshError> },
+}
+
+/// The server's process: a child of the runner, or a process on another host behind ssh.
+#[derive(Debug)]
+enum Child {
+    Local(Supervised),
+    Remote(RemoteProcess),
+}
+
+impl Child {
+    fn pid(&self) -> u32 {
+        match self {
+            Child::Local(child) => child.pid(),
+            Child::Remote(child) => child.remote_pid(),
+        }
+    }
+
+    fn take_stdout(&self) -> Option<Box<dyn BufRead + Send>> {
+        match self {
+            Child::Local(child) => {
+                child.take_stdout().map(|out| Box::new(BufReader::new(out)) as Box<dyn BufRead + Send>)
+            }
+            Child::Remote(child) => child.take_stdout().map(|out| Box::new(out) as Box<dyn BufRead + Send>),
+        }
+    }
+
+    fn try_wait(&self) -> std::io::Result<Option<ExitStatus>> {
+        match self {
+            Child::Local(child) => child.try_wait(),
+            Child::Remote(child) => child.try_wait(),
+        }
+    }
+
+    fn stderr_tail(&self) -> String {
+        match self {
+            Child::Local(child) => child.stderr_tail(),
+            Child::Remote(child) => child.stderr_tail(),
+        }
+    }
+
+    fn final_stderr_tail(&self) -> String {
+        match self {
+            Child::Local(child) => child.final_stderr_tail(),
+            Child::Remote(child) => child.final_stderr_tail(),
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`. A remote process that could not even be signalled is killed; its
+    /// status then reads as the SIGKILL it got.
+    fn stop(&self, grace: Duration) -> std::io::Result<ExitStatus> {
+        match self {
+            Child::Local(child) => child.stop(libc::SIGTERM, grace),
+            Child::Remote(child) => child.stop(libc::SIGTERM, grace).or_else(|error| match child.kill() {
+                Ok(status) => Ok(status),
+                Err(_) => Err(std::io::Error::other(error.to_string())),
+            }),
+        }
+    }
 }
 
 /// How to start one server.
@@ -82,7 +146,7 @@ pub fn locate_binary(server: &str) -> Result<PathBuf, ServerError> {
 #[derive(Debug)]
 pub struct ServerProcess {
     server: String,
-    process: Supervised,
+    process: Child,
     addr: SocketAddr,
     db: PathBuf,
 }
@@ -92,6 +156,22 @@ impl ServerProcess {
     pub fn start(spec: &ServerSpec) -> Result<ServerProcess, ServerError> {
         let process = Supervised::spawn(command_for(spec))
             .map_err(|source| ServerError::Spawn { binary: spec.binary.clone(), source })?;
+        ServerProcess::ready(spec, Child::Local(process))
+    }
+
+    /// Starts the server on `ssh`'s host: `spec.binary` and `spec.db` are paths there, `spec.host` an address
+    /// of that host. It is not pinned (`spec.cpus` name this machine's CPUs).
+    pub fn start_remote(spec: &ServerSpec, ssh: &Ssh) -> Result<ServerProcess, ServerError> {
+        let argv: Vec<String> = std::iter::once(spec.binary.display().to_string()).chain(server_args(spec)).collect();
+        let process = RemoteProcess::spawn(ssh, &argv, STARTUP_TIMEOUT).map_err(|source| ServerError::Remote {
+            server: spec.server.clone(),
+            host: ssh.host().to_string(),
+            source: Box::new(source),
+        })?;
+        ServerProcess::ready(spec, Child::Remote(process))
+    }
+
+    fn ready(spec: &ServerSpec, process: Child) -> Result<ServerProcess, ServerError> {
         let lines = process.take_stdout().map(forward_lines);
         let mut server = ServerProcess {
             server: spec.server.clone(),
@@ -168,7 +248,7 @@ impl ServerProcess {
 
     /// SIGTERM, then SIGKILL after [`STOP_GRACE`]; returns the exit status.
     pub fn stop(self) -> std::io::Result<ExitStatus> {
-        self.process.stop(libc::SIGTERM, STOP_GRACE)
+        self.process.stop(STOP_GRACE)
     }
 
     fn get_json_within<T: serde::de::DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<T, ServerError> {
@@ -249,32 +329,38 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     /// Gracefully, like [`ServerProcess::stop`]: a server dropped on an error path still finishes its writes.
     fn drop(&mut self) {
-        let _ = self.process.stop(libc::SIGTERM, STOP_GRACE);
+        let _ = self.process.stop(STOP_GRACE);
     }
 }
 
 fn command_for(spec: &ServerSpec) -> Command {
     let mut command = Command::new(&spec.binary);
-    command
-        .arg("--host")
-        .arg(&spec.host)
-        .arg("--port")
-        .arg(spec.port.to_string())
-        .arg("--workers")
-        .arg(spec.workers.to_string())
-        .arg("--db")
-        .arg(&spec.db)
-        .args(&spec.extra_args)
-        .stdout(Stdio::piped());
+    command.args(server_args(spec)).stdout(Stdio::piped());
     affinity::pin_command(&mut command, &spec.cpus);
     command
 }
 
+/// The flags every server takes (after the binary).
+fn server_args(spec: &ServerSpec) -> Vec<String> {
+    let mut args = vec![
+        "--host".to_owned(),
+        spec.host.clone(),
+        "--port".to_owned(),
+        spec.port.to_string(),
+        "--workers".to_owned(),
+        spec.workers.to_string(),
+        "--db".to_owned(),
+        spec.db.display().to_string(),
+    ];
+    args.extend(spec.extra_args.iter().cloned());
+    args
+}
+
 /// Forwards stdout lines to a channel, and keeps draining afterwards so the server never blocks on a full pipe.
-fn forward_lines(stdout: ChildStdout) -> Receiver<String> {
+fn forward_lines(stdout: Box<dyn BufRead + Send>) -> Receiver<String> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
+        for line in stdout.lines() {
             let Ok(line) = line else { break };
             let _ = sender.send(line);
         }

@@ -1,10 +1,20 @@
 //! How far a remote host's clock is from ours: several round trips of `date +%s%N`, each bracketed by two
 //! local readings; the remote reading is taken somewhere inside its round trip, so the round trip with the
 //! smallest time tells it best: offset = remote - midpoint, true within half that round trip.
+//!
+//! The round trips run over one session, a remote loop that prints the time for every line it reads: a
+//! command of its own would put the remote login shell's start-up (hundreds of milliseconds with a heavy
+//! `.bashrc`) inside every round trip. The first exchange (which waits for that start-up) is not counted.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{COMMAND_TIMEOUT, Ssh, SshError};
+use super::{Ssh, SshError};
+use crate::tools::process::Supervised;
+
+/// Answers every line it reads with the time in nanoseconds since the epoch.
+const CLOCK_LOOP: &str = "while read -r _; do date +%s%N; done";
 
 /// Round trips taken by default: a few, over the multiplexed connection each costs milliseconds.
 pub const ROUNDS: usize = 5;
@@ -31,25 +41,43 @@ pub struct RoundTrip {
 
 /// Measures the offset of `ssh`'s host over `rounds` round trips (at least one).
 pub fn measure(ssh: &Ssh, rounds: usize) -> Result<ClockOffset, SshError> {
-    let argv = ["date", "+%s%N"];
+    let argv = ["sh", "-c", CLOCK_LOOP];
+    let mut command = ssh.command(&argv);
+    command.stdout(Stdio::piped());
+    let session = Supervised::spawn_holding_stdin(command).map_err(SshError::Spawn)?;
+    let protocol =
+        |detail: String| SshError::Protocol { host: ssh.host().clone(), command: "date +%s%N".to_owned(), detail };
+    let (Some(mut requests), Some(answers)) = (session.take_stdin(), session.take_stdout()) else {
+        return Err(protocol("no pipes to the clock loop".to_owned()));
+    };
+    let mut answers = BufReader::new(answers);
     let mut trips = Vec::with_capacity(rounds.max(1));
-    for _ in 0..rounds.max(1) {
+    for round in 0..=rounds.max(1) {
         let sent_ns = now_ns();
-        let text = ssh.run(&argv, COMMAND_TIMEOUT)?;
+        let mut line = String::new();
+        let asked = requests.write_all(b"\n").and_then(|()| requests.flush());
+        let read = asked.and_then(|()| answers.read_line(&mut line));
         let received_ns = now_ns();
-        let remote_ns = text.trim().parse::<i128>().map_err(|_| SshError::Protocol {
-            host: ssh.host().clone(),
-            command: "date +%s%N".to_owned(),
-            detail: format!("printed {:?}, not nanoseconds since the epoch (GNU date is needed)", text.trim()),
+        if !matches!(read, Ok(n) if n > 0) {
+            drop(requests);
+            let status = session.wait_until(Instant::now() + Duration::from_secs(5)).ok().flatten();
+            let stderr = session.final_stderr_tail();
+            if let Some(status) = status {
+                ssh.check_status(&argv, status, &stderr)?;
+            }
+            return Err(protocol(format!("the clock loop ended early; its stderr ends with: {stderr}")));
+        }
+        let remote_ns = line.trim().parse::<i128>().map_err(|_| {
+            protocol(format!("printed {:?}, not nanoseconds since the epoch (GNU date is needed)", line.trim()))
         })?;
-        trips.push(RoundTrip { sent_ns, remote_ns, received_ns });
+        // The first answer waited for the remote shell to start: not a round trip.
+        if round > 0 {
+            trips.push(RoundTrip { sent_ns, remote_ns, received_ns });
+        }
     }
-    Ok(best_offset(&trips).unwrap_or(ClockOffset {
-        offset_ns: 0,
-        uncertainty: Duration::MAX,
-        round_trip: Duration::MAX,
-        rounds: 0,
-    }))
+    drop(requests);
+    let _ = session.wait_until(Instant::now() + Duration::from_secs(2));
+    best_offset(&trips).ok_or_else(|| protocol("no round trips".to_owned()))
 }
 
 /// The offset from the round trip with the smallest time; `None` without round trips.

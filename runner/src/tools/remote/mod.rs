@@ -189,6 +189,16 @@ impl Ssh {
         &self.inner.host
     }
 
+    /// Whether commands go over the shared master connection (it may fail to come up; they then connect on
+    /// their own), and the master's stderr when it is not.
+    pub fn multiplexed(&self) -> Result<(), String> {
+        match &self.inner.master {
+            Some(master) if matches!(master.try_wait(), Ok(None)) => Ok(()),
+            Some(master) => Err(master.final_stderr_tail()),
+            None => Err("no master connection".to_owned()),
+        }
+    }
+
     /// The `ssh` command that runs `argv` on the host, each argument quoted for the remote shell. Its stdin,
     /// stdout and stderr are the caller's to set (a [`Supervised`] child gets its stdin closed or held).
     pub fn command<S: AsRef<str>>(&self, argv: &[S]) -> Command {
@@ -332,10 +342,12 @@ pub fn shell_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
-/// A fresh directory only this user can enter, short enough for a unix socket path inside it.
+/// A fresh directory only this user can enter, short enough for a unix socket path inside it. Directories
+/// of this scheme left by a process that no longer runs (killed before it could clean up) are removed first.
 fn private_dir() -> std::io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     static NEXT: AtomicU32 = AtomicU32::new(0);
+    remove_dead_dirs();
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = PathBuf::from(format!("/tmp/rb-ssh-{}-{n}", std::process::id()));
@@ -344,6 +356,19 @@ fn private_dir() -> std::io::Result<PathBuf> {
             // A leftover of an earlier process with the same pid: take the next name.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => continue,
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Removes `/tmp/rb-ssh-<pid>-<n>` directories whose pid is not running.
+fn remove_dead_dirs() {
+    let Ok(entries) = std::fs::read_dir("/tmp") else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("rb-ssh-")) else { continue };
+        let pid = rest.split('-').next().and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

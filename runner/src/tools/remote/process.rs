@@ -38,9 +38,9 @@ impl RemoteProcess {
         let session = Supervised::spawn_holding_stdin(command).map_err(SshError::Spawn)?;
         let stdout = session.take_stdout().map(BufReader::new);
         let shown = super::remote_command_line(argv);
-        let (first_line, stdout) = match stdout.map(|out| first_line_within(out, timeout)) {
-            Some(Ok((line, rest))) => (line, Some(rest)),
-            Some(Err(_)) | None => (String::new(), None),
+        let (first_line, stdout) = match stdout.and_then(|out| first_line_within(out, timeout)) {
+            Some((line, rest)) => (line, Some(rest)),
+            None => (String::new(), None),
         };
         let Some(remote_pid) = first_line.trim().parse::<u32>().ok().filter(|_| stdout.is_some()) else {
             let _ = session.kill();
@@ -132,13 +132,10 @@ impl Drop for RemoteProcess {
     }
 }
 
-/// The first line of `out` and the reader for the rest, or the reader alone if no line came within
-/// `timeout`. A pipe cannot be read with a timeout, so the read runs on a helper thread; on a timeout the
-/// caller kills the session, which ends that read.
-fn first_line_within(
-    out: BufReader<ChildStdout>,
-    timeout: Duration,
-) -> Result<(String, BufReader<ChildStdout>), std::sync::mpsc::Receiver<BufReader<ChildStdout>>> {
+/// The first line of `out` and the reader for the rest, or `None` if no line came within `timeout`. A pipe
+/// cannot be read with a timeout, so the read runs on a helper thread; on a timeout the caller kills the
+/// session, which ends that read (and the thread).
+fn first_line_within(out: BufReader<ChildStdout>, timeout: Duration) -> Option<(String, BufReader<ChildStdout>)> {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut out = out;
@@ -146,16 +143,5 @@ fn first_line_within(
         let read = out.read_line(&mut line);
         let _ = sender.send((read.map_or(String::new(), |_| line), out));
     });
-    match receiver.recv_timeout(timeout) {
-        Ok(read) => Ok(read),
-        Err(_) => {
-            let (rest, late) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                if let Ok((_, out)) = receiver.recv() {
-                    let _ = rest.send(out);
-                }
-            });
-            Err(late)
-        }
-    }
+    receiver.recv_timeout(timeout).ok()
 }
