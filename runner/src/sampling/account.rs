@@ -7,7 +7,8 @@
 //! `utime + stime` (fields 14 and 15 of `/proc/<pid>/stat`, in clock ticks of `sysconf(_SC_CLK_TCK)`) cover
 //! every thread of the process, exited threads included. The kernel keeps the exact runtime in nanoseconds
 //! and truncates `utime` and `stime` to whole ticks separately, so one reading is up to 2 ticks below the
-//! truth and a difference of two readings is within ±2 ticks (20 ms at 100 ticks/s). [`CpuWindow`] carries
+//! truth and a difference of two readings is within ±2 ticks (20 ms at 100 ticks/s). A process in a cgroup of its
+//! own ([`super::cgroup`], every local server) is read from that group instead, to the nanosecond. [`CpuWindow`] carries
 //! that bound. The start time (field 22) identifies the process, so a pid reused between two readings is
 //! refused rather than subtracted.
 //!
@@ -40,7 +41,8 @@ pub use super::procfs::{
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CpuWindow {
     pub cpu: Duration,
-    /// The true CPU time is within `cpu ± uncertainty` (two ticks: see the module docs).
+    /// The true CPU time is within `cpu ± uncertainty`: two clock ticks (see the module docs), or the
+    /// resolution of the process's own cgroup where it has one.
     pub uncertainty: Duration,
     /// Wall time between the two readings.
     pub wall: Duration,
@@ -72,6 +74,14 @@ pub fn cpu_between(
     let wall = end.at.saturating_duration_since(from);
     if wall.is_zero() {
         return Err(Unmeasured::EmptyWindow);
+    }
+    // The process's own cgroup counts to the nanosecond: exact where both ends read it.
+    let group_cpu = match start {
+        Some(start) => start.group_cpu.zip(end.group_cpu).map(|(from, to)| to.saturating_sub(from)),
+        None => end.group_cpu,
+    };
+    if let Some(cpu) = group_cpu {
+        return Ok(CpuWindow { cpu, uncertainty: super::cgroup::resolution(), wall });
     }
     let tick = Duration::from_nanos(1_000_000_000 / ticks_per_second.max(1));
     // utime + stime never go down for one process; saturating keeps a kernel oddity from wrapping around.

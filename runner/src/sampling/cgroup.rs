@@ -97,6 +97,12 @@ pub fn resolution() -> Duration {
 /// The mount point of the hierarchy that accounts CPU: cgroup v1's `cpuacct` controller if mounted (it is
 /// in nanoseconds), else the cgroup v2 mount.
 fn hierarchy() -> Result<(PathBuf, Hierarchy), Unmeasured> {
+    // Read once: every sample of every process asks.
+    static FOUND: std::sync::OnceLock<Result<(PathBuf, Hierarchy), Unmeasured>> = std::sync::OnceLock::new();
+    FOUND.get_or_init(read_hierarchy).clone()
+}
+
+fn read_hierarchy() -> Result<(PathBuf, Hierarchy), Unmeasured> {
     let mounts = Path::new("/proc/mounts");
     let text = std::fs::read_to_string(mounts)
         .map_err(|e| Unmeasured::Unreadable { path: mounts.to_owned(), error: e.to_string() })?;

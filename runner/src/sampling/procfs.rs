@@ -70,6 +70,9 @@ pub struct CpuReading {
     pub start_ticks: u64,
     /// Fields 14 + 15: user and system time of every thread, exited ones included.
     pub cpu_ticks: u64,
+    /// The CPU time of the process's own cgroup ([`super::cgroup`]): every thread and child, exited ones
+    /// included, to the nanosecond. `None` for a process in no group of its own (or read on another host).
+    pub group_cpu: Option<std::time::Duration>,
     pub at: Instant,
 }
 
@@ -82,7 +85,10 @@ pub fn read_cpu(pid: u32) -> Result<CpuReading, Unmeasured> {
 fn read_stat(pid: u32) -> Result<(CpuReading, StatFields), Unmeasured> {
     let path = stat_path(pid);
     let text = std::fs::read_to_string(&path).map_err(|e| Unmeasured::from_io(pid, &path, &e))?;
-    cpu_reading(pid, &text, Instant::now(), &path)
+    let group_cpu = super::cgroup::usage(pid).ok();
+    let (mut reading, fields) = cpu_reading(pid, &text, Instant::now(), &path)?;
+    reading.group_cpu = group_cpu;
+    Ok((reading, fields))
 }
 
 /// Where a process's stat is (on any host).
@@ -93,7 +99,8 @@ pub fn stat_path(pid: u32) -> PathBuf {
 /// A CPU reading from the text of `/proc/<pid>/stat` read at `at` (from `path`, for the error).
 pub fn cpu_reading(pid: u32, text: &str, at: Instant, path: &Path) -> Result<(CpuReading, StatFields), Unmeasured> {
     let fields = parse_stat(text).map_err(|detail| Unmeasured::Malformed { path: path.to_owned(), detail })?;
-    let reading = CpuReading { pid, start_ticks: fields.start_ticks, cpu_ticks: fields.utime + fields.stime, at };
+    let cpu_ticks = fields.utime + fields.stime;
+    let reading = CpuReading { pid, start_ticks: fields.start_ticks, cpu_ticks, group_cpu: None, at };
     Ok((reading, fields))
 }
 

@@ -19,6 +19,7 @@ use super::process::{POLL_INTERVAL, Supervised, poll_until};
 use super::remote::process::RemoteProcess;
 use super::remote::{Ssh, SshError};
 use crate::host::affinity;
+use crate::sampling::cgroup::CpuGroup;
 
 /// How long a server may take to print its readiness line and answer `/healthz`.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -149,6 +150,9 @@ pub struct ServerProcess {
     process: Child,
     addr: SocketAddr,
     db: PathBuf,
+    /// This host's server in a CPU-accounting cgroup of its own, so its CPU reads to the nanosecond; `None`
+    /// where none can be made (the accounting then counts clock ticks). Removed after the process.
+    _cpu_group: Option<CpuGroup>,
 }
 
 impl ServerProcess {
@@ -156,7 +160,8 @@ impl ServerProcess {
     pub fn start(spec: &ServerSpec) -> Result<ServerProcess, ServerError> {
         let process = Supervised::spawn(command_for(spec))
             .map_err(|source| ServerError::Spawn { binary: spec.binary.clone(), source })?;
-        ServerProcess::ready(spec, Child::Local(process))
+        let cpu_group = CpuGroup::create(process.pid()).ok();
+        ServerProcess::ready(spec, Child::Local(process), cpu_group)
     }
 
     /// Starts the server on `ssh`'s host: `spec.binary` and `spec.db` are paths there, `spec.host` an address
@@ -168,16 +173,17 @@ impl ServerProcess {
             host: ssh.host().to_string(),
             source: Box::new(source),
         })?;
-        ServerProcess::ready(spec, Child::Remote(process))
+        ServerProcess::ready(spec, Child::Remote(process), None)
     }
 
-    fn ready(spec: &ServerSpec, process: Child) -> Result<ServerProcess, ServerError> {
+    fn ready(spec: &ServerSpec, process: Child, cpu_group: Option<CpuGroup>) -> Result<ServerProcess, ServerError> {
         let lines = process.take_stdout().map(forward_lines);
         let mut server = ServerProcess {
             server: spec.server.clone(),
             process,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             db: spec.db.clone(),
+            _cpu_group: cpu_group,
         };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         server.addr = server.await_readiness_line(lines, deadline)?;

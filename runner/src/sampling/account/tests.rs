@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 fn reading(pid: u32, start_ticks: u64, cpu_ticks: u64, at: Instant) -> CpuReading {
-    CpuReading { pid, start_ticks, cpu_ticks, at }
+    CpuReading { pid, start_ticks, cpu_ticks, group_cpu: None, at }
 }
 
 #[test]
@@ -17,6 +17,20 @@ fn cpu_over_a_window_is_the_tick_difference_with_a_two_tick_bound() {
     assert_eq!(window.uncertainty, Duration::from_millis(20));
     assert_eq!(window.wall, Duration::from_secs(3));
     assert!((window.percent_of_one_core() - 50.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_process_in_its_own_cgroup_is_counted_to_the_nanosecond_not_in_ticks() {
+    let t0 = Instant::now();
+    let grouped =
+        |ticks, nanos| CpuReading { group_cpu: Some(Duration::from_nanos(nanos)), ..reading(7, 100, ticks, t0) };
+    let mut end = grouped(400, 1_501_234_567);
+    end.at = t0 + Duration::from_secs(3);
+    let window = cpu_between(Some(&grouped(250, 1_234_567)), t0, &end, 100).expect("measured");
+    assert_eq!(window.cpu, Duration::from_millis(1500), "the group's difference, not the ticks'");
+    assert!(window.uncertainty <= Duration::from_micros(1), "{:?}", window.uncertainty);
+    let ticks_only = cpu_between(Some(&reading(7, 100, 250, t0)), t0, &end, 100).expect("measured");
+    assert_eq!(ticks_only.uncertainty, Duration::from_millis(20), "one end without the group: ticks, ±2 of them");
 }
 
 #[test]
