@@ -13,7 +13,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::procfs::Unmeasured;
+/// Why a process's own group cannot be made or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {detail}")]
+pub struct CgroupError {
+    path: PathBuf,
+    detail: String,
+}
 
 /// The folder, below each hierarchy's root, that holds the runner's cgroups.
 const PARENT: &str = "runtime-bench";
@@ -36,7 +42,7 @@ pub struct CpuGroup {
 impl CpuGroup {
     /// Makes a group for `pid` and moves the process (all its threads) into it; its later children are born
     /// in it.
-    pub fn create(pid: u32) -> Result<CpuGroup, Unmeasured> {
+    pub fn create(pid: u32) -> Result<CpuGroup, CgroupError> {
         let (root, _) = hierarchy()?;
         let dir = root.join(PARENT).join(pid.to_string());
         std::fs::create_dir_all(&dir).map_err(|error| unwritable(&dir, &error))?;
@@ -60,26 +66,26 @@ impl Drop for CpuGroup {
 /// The CPU time used so far by `pid`'s own group (made by [`CpuGroup::create`]): every thread and child of the
 /// process since it was moved there, exited ones included. A process in no group of its own is unmeasured
 /// here: a shared group's usage would count other processes.
-pub fn usage(pid: u32) -> Result<Duration, Unmeasured> {
+pub fn usage(pid: u32) -> Result<Duration, CgroupError> {
     let (root, kind) = hierarchy()?;
     let dir = root.join(PARENT).join(pid.to_string());
     let own = own_group_of(pid, kind)?;
     if own != Path::new("/").join(PARENT).join(pid.to_string()) {
-        return Err(Unmeasured::Unreadable {
+        return Err(CgroupError {
             path: PathBuf::from(format!("/proc/{pid}/cgroup")),
-            error: format!("the process is in the cgroup {}, not one of its own", own.display()),
+            detail: format!("the process is in the cgroup {}, not one of its own", own.display()),
         });
     }
     match kind {
         Hierarchy::CpuacctV1 => {
             let path = dir.join("cpuacct.usage");
-            let text = read(&path, pid)?;
+            let text = read(&path)?;
             let nanos = text.trim().parse::<u64>().map_err(|e| malformed(&path, &e.to_string()))?;
             Ok(Duration::from_nanos(nanos))
         }
         Hierarchy::Unified => {
             let path = dir.join("cpu.stat");
-            let text = read(&path, pid)?;
+            let text = read(&path)?;
             let micros = stat_field(&text, "usage_usec").ok_or_else(|| malformed(&path, "no usage_usec line"))?;
             Ok(Duration::from_micros(micros))
         }
@@ -96,19 +102,19 @@ pub fn resolution() -> Duration {
 
 /// The mount point of the hierarchy that accounts CPU: cgroup v1's `cpuacct` controller if mounted (it is
 /// in nanoseconds), else the cgroup v2 mount.
-fn hierarchy() -> Result<(PathBuf, Hierarchy), Unmeasured> {
+fn hierarchy() -> Result<(PathBuf, Hierarchy), CgroupError> {
     // Read once: every sample of every process asks.
-    static FOUND: std::sync::OnceLock<Result<(PathBuf, Hierarchy), Unmeasured>> = std::sync::OnceLock::new();
+    static FOUND: std::sync::OnceLock<Result<(PathBuf, Hierarchy), CgroupError>> = std::sync::OnceLock::new();
     FOUND.get_or_init(read_hierarchy).clone()
 }
 
-fn read_hierarchy() -> Result<(PathBuf, Hierarchy), Unmeasured> {
+fn read_hierarchy() -> Result<(PathBuf, Hierarchy), CgroupError> {
     let mounts = Path::new("/proc/mounts");
-    let text = std::fs::read_to_string(mounts)
-        .map_err(|e| Unmeasured::Unreadable { path: mounts.to_owned(), error: e.to_string() })?;
-    find_hierarchy(&text).ok_or_else(|| Unmeasured::Unreadable {
+    let text =
+        std::fs::read_to_string(mounts).map_err(|e| CgroupError { path: mounts.to_owned(), detail: e.to_string() })?;
+    find_hierarchy(&text).ok_or_else(|| CgroupError {
         path: mounts.to_owned(),
-        error: "no cgroup hierarchy accounts CPU on this machine (neither cgroup v1 cpuacct nor cgroup v2)".to_owned(),
+        detail: "no cgroup hierarchy accounts CPU on this machine (neither cgroup v1 cpuacct nor cgroup v2)".to_owned(),
     })
 }
 
@@ -130,9 +136,9 @@ fn find_hierarchy(mounts: &str) -> Option<(PathBuf, Hierarchy)> {
 }
 
 /// The process's group in the hierarchy of `kind`, from `/proc/<pid>/cgroup`.
-fn own_group_of(pid: u32, kind: Hierarchy) -> Result<PathBuf, Unmeasured> {
+fn own_group_of(pid: u32, kind: Hierarchy) -> Result<PathBuf, CgroupError> {
     let path = PathBuf::from(format!("/proc/{pid}/cgroup"));
-    let text = read(&path, pid)?;
+    let text = read(&path)?;
     group_in(&text, kind).ok_or_else(|| malformed(&path, "no line for the CPU-accounting hierarchy"))
 }
 
@@ -152,20 +158,16 @@ fn stat_field(text: &str, name: &str) -> Option<u64> {
     text.lines().find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
 }
 
-fn read(path: &Path, pid: u32) -> Result<String, Unmeasured> {
-    std::fs::read_to_string(path).map_err(|error| match error.kind() {
-        std::io::ErrorKind::NotFound => Unmeasured::ProcessGone { pid, path: path.to_owned() },
-        std::io::ErrorKind::PermissionDenied => Unmeasured::PermissionDenied { path: path.to_owned() },
-        _ => Unmeasured::Unreadable { path: path.to_owned(), error: error.to_string() },
-    })
+fn read(path: &Path) -> Result<String, CgroupError> {
+    std::fs::read_to_string(path).map_err(|error| CgroupError { path: path.to_owned(), detail: error.to_string() })
 }
 
-fn unwritable(path: &Path, error: &std::io::Error) -> Unmeasured {
-    Unmeasured::Unreadable { path: path.to_owned(), error: format!("cannot make a CPU-accounting cgroup: {error}") }
+fn unwritable(path: &Path, error: &std::io::Error) -> CgroupError {
+    CgroupError { path: path.to_owned(), detail: format!("cannot make a CPU-accounting cgroup: {error}") }
 }
 
-fn malformed(path: &Path, detail: &str) -> Unmeasured {
-    Unmeasured::Malformed { path: path.to_owned(), detail: detail.to_owned() }
+fn malformed(path: &Path, detail: &str) -> CgroupError {
+    CgroupError { path: path.to_owned(), detail: format!("unexpected format: {detail}") }
 }
 
 #[cfg(test)]
