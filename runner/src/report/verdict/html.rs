@@ -13,7 +13,7 @@ pub fn render(verdict: &Verdict) -> String {
          every arm (median of the repeats, min–max). <b>Capacity</b>: the SLO search where the server is the \
          limit (≥ marks a lower bound); ~ is projected from cost (CPUs × 10<sup>6</sup> / µs per request), \
          never measured; sleeps that hold a thread are measured by capacity only (at tens of requests per \
-         second no test holds enough requests for the CPU clock's 10 ms ticks to resolve a cost). <b>× best</b>: each arm's cost over the cheapest arm's; \u{201c}",
+         second they serve, a cost per request is mostly idle wake-ups, comparable with no other endpoint's). <b>× best</b>: each arm's cost over the cheapest arm's; \u{201c}",
     );
     html.push_str(NO_DIFFERENCE);
     html.push_str("\u{201d} where its repeats overlap the cheapest arm's.</p>\n<ul class=\"readings\">\n");

@@ -78,7 +78,7 @@ pub fn verdict(results: &RunResults) -> Option<Verdict> {
         };
         endpoints.push(endpoint_verdict(endpoint, Some(rate), arms, &cost_tests, &results.capacity));
     }
-    // Endpoints measured by their capacity alone: at the rates they serve, the clock cannot resolve a cost.
+    // Endpoints measured by their capacity alone: at the rates they serve, a cost is mostly idle wake-ups.
     for name in study.capacity_endpoints.iter().filter(|name| !study.cost_rates.contains_key(*name)) {
         if let Some(endpoint) = results.capacity.iter().map(|c| &c.endpoint).find(|e| &e.name == name) {
             endpoints.push(endpoint_verdict(endpoint, None, arms, &cost_tests, &results.capacity));

@@ -10,8 +10,8 @@ pub fn render(verdict: &Verdict) -> String {
     let mut text = String::from(
         "VERDICT. Cost: server CPU µs per request at one rate for every arm (median of the repeats, min–max).\n\
          Capacity: the SLO search where the server is the limit (≥: a lower bound); ~: projected from cost.\n\
-         Sleeps that hold a thread: capacity only (at tens of requests per second no test holds enough requests\n\
-         for the CPU clock's 10 ms ticks to resolve a cost).\n",
+         Sleeps that hold a thread: capacity only (at the tens of requests per second they serve, a cost per\n\
+         request is mostly idle wake-ups, comparable with no other endpoint's).\n",
     );
     let mut rows = vec![[
         "endpoint @ rate".to_owned(),
