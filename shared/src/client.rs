@@ -52,6 +52,18 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Response, 
     request(addr, "GET", path, timeout)
 }
 
+/// Recreates the standard items through the catalogue's seed route; `Err` says what went wrong or what the
+/// server answered instead of 200.
+pub fn seed(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
+    let path = crate::catalogue::seed_endpoint().path;
+    let response = post(addr, path, timeout).map_err(|e| e.to_string())?;
+    if response.status == 200 {
+        Ok(())
+    } else {
+        Err(format!("POST {path} answered {}: {}", response.status, response.text()))
+    }
+}
+
 pub fn post(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Response, ClientError> {
     request(addr, "POST", path, timeout)
 }

@@ -243,13 +243,7 @@ impl ServerProcess {
 
     /// Recreates the standard items, so every test starts from the same data.
     pub fn seed(&self) -> Result<(), ServerError> {
-        let path = shared::catalogue::seed_endpoint().path;
-        let response = shared::client::post(self.addr, path, CONTROL_TIMEOUT).map_err(|e| self.control(e))?;
-        if response.status == 200 {
-            Ok(())
-        } else {
-            Err(self.control(format!("POST {path} answered {}: {}", response.status, response.text())))
-        }
+        shared::client::seed(self.addr, CONTROL_TIMEOUT).map_err(|e| self.control(e))
     }
 
     /// SIGTERM, then SIGKILL after [`STOP_GRACE`]; returns the exit status.

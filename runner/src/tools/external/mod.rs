@@ -162,13 +162,7 @@ impl ExternalServer {
 
     /// Recreates the standard items through the catalogue's seed route.
     pub fn seed(&self) -> Result<(), ExternalError> {
-        let path = shared::catalogue::seed_endpoint().path;
-        let response = shared::client::post(self.addr, path, CONTROL_TIMEOUT).map_err(|e| self.control(e))?;
-        if response.status == 200 {
-            Ok(())
-        } else {
-            Err(self.control(format!("POST {path} answered {}: {}", response.status, response.text())))
-        }
+        shared::client::seed(self.addr, CONTROL_TIMEOUT).map_err(|e| self.control(e))
     }
 
     /// SIGTERM to its whole process group, SIGKILL to what is left after [`STOP_GRACE`]; returns how the
