@@ -62,6 +62,11 @@ pub enum PlanError {
     )]
     LoopbackHostForRemoteAttackers { host: String },
     #[error(
+        "--server-host resolves to the loopback address {address}, which the remote attackers cannot reach; name \
+         the server host by an address they reach"
+    )]
+    LoopbackServerHostForRemoteAttackers { address: String },
+    #[error(
         "the {arm} arm comes from --manifest, and manifest arms run on this machine only: leave it out of --servers \
          or leave out --server-host"
     )]
@@ -160,6 +165,7 @@ impl Plan {
             };
             plan.mode = Mode::Study(study::study_plan(scope, clean_ceiling));
             plan.check_duration()?;
+            plan.check_attackers()?;
             return Ok(plan);
         }
         plan.check_duration()?;
@@ -235,8 +241,12 @@ impl Plan {
         if let Some(rate) = lowest.filter(|&rate| (rate as usize) < self.attackers.len()) {
             return Err(PlanError::RateBelowAttackers { rate, attackers: self.attackers.len() });
         }
-        if let Some(host) = self.host.as_ref().filter(|_| self.attackers.iter().any(|a| a.is_remote())) {
+        let remote_attackers = self.attackers.iter().any(|a| a.is_remote());
+        if let Some(host) = self.host.as_ref().filter(|_| remote_attackers) {
             return Err(PlanError::LoopbackHostForRemoteAttackers { host: host.clone() });
+        }
+        if let Some(server_host) = self.server_host.as_ref().filter(|h| remote_attackers && h.address.is_loopback()) {
+            return Err(PlanError::LoopbackServerHostForRemoteAttackers { address: server_host.address.to_string() });
         }
         Ok(())
     }

@@ -227,6 +227,10 @@ fn attackers_are_named_or_absent_and_each_gets_a_request_per_second() {
     let loopback = plan(&["--rates", "100", "--host", "127.0.0.1", "--attackers", "h1"]);
     assert!(matches!(loopback, Err(PlanError::LoopbackHostForRemoteAttackers { .. })), "{loopback:?}");
     assert!(plan(&["--rates", "100", "--host", "127.0.0.1", "--attackers", "local"]).is_ok(), "local reaches it");
+    let study = plan(&["--host", "127.0.0.1", "--attackers", "h1"]);
+    assert!(matches!(study, Err(PlanError::LoopbackHostForRemoteAttackers { .. })), "the study checks too: {study:?}");
+    let server_host = plan(&["--rates", "100", "--server-host", "127.0.0.1", "--attackers", "h1"]);
+    assert!(matches!(server_host, Err(PlanError::LoopbackServerHostForRemoteAttackers { .. })), "{server_host:?}");
     let text = plan(&["--rates", "100", "--attackers", "local,h2"]).expect("valid").describe();
     assert!(text.contains("attackers: local, h2 (each rate split evenly between them)"), "{text}");
 }

@@ -141,6 +141,11 @@ impl Attacks<'_> {
                 pid
             }
             None => {
+                // Only remote attackers: the server's window opens at their agreed start, not the lead
+                // before it (2 s of idle would halve its CPU % and dilute its run-queue share).
+                if let Some(at) = start_at {
+                    std::thread::sleep(at.duration_since(SystemTime::now()).unwrap_or_default());
+                }
                 opened = Instant::now();
                 None
             }

@@ -127,12 +127,22 @@ fn find_hierarchy(mounts: &str) -> Option<(PathBuf, Hierarchy)> {
             Some((mount, kind, options))
         })
         .collect();
-    let v1 = entries
-        .iter()
-        .find(|(_, kind, options)| *kind == "cgroup" && options.split(',').any(|option| option == "cpuacct"));
-    let v2 = entries.iter().find(|(_, kind, _)| *kind == "cgroup2");
+    // A group where the `cpu` controller also acts is a scheduling entity of its own: it would compete with
+    // vegeta as one, changing how a shared CPU is split. Only a hierarchy that merely counts will do.
+    let counts_only = |options: &str| {
+        let options: Vec<&str> = options.split(',').collect();
+        options.contains(&"cpuacct") && !options.contains(&"cpu")
+    };
+    let v1 = entries.iter().find(|(_, kind, options)| *kind == "cgroup" && counts_only(options));
+    let v2 = entries.iter().find(|(mount, kind, _)| *kind == "cgroup2" && !schedules_children(Path::new(mount)));
     v1.map(|(mount, ..)| (PathBuf::from(mount), Hierarchy::CpuacctV1))
         .or_else(|| v2.map(|(mount, ..)| (PathBuf::from(mount), Hierarchy::Unified)))
+}
+
+/// Whether cgroup v2's `cpu` controller is enabled for the root's children (then a group schedules).
+fn schedules_children(mount: &Path) -> bool {
+    std::fs::read_to_string(mount.join("cgroup.subtree_control"))
+        .is_ok_and(|controllers| controllers.split_whitespace().any(|controller| controller == "cpu"))
 }
 
 /// The process's group in the hierarchy of `kind`, from `/proc/<pid>/cgroup`.
@@ -184,7 +194,7 @@ mod tests {
         assert_eq!(find_hierarchy(v2_only), Some((PathBuf::from("/sys/fs/cgroup"), Hierarchy::Unified)));
         assert_eq!(find_hierarchy("proc /proc proc rw 0 0\n"), None);
         let joint = "cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct 0 0\n";
-        assert_eq!(find_hierarchy(joint).map(|(_, kind)| kind), Some(Hierarchy::CpuacctV1));
+        assert_eq!(find_hierarchy(joint), None, "where cpu is mounted with cpuacct, a group would schedule");
     }
 
     #[test]

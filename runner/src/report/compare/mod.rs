@@ -203,7 +203,8 @@ pub fn compare(old: &RunResults, new: &RunResults, threshold_pct: f64) -> Result
             return Err(Incomparable::HalfWritten { run: run.run.id.clone() });
         }
     }
-    let notes = check_machines(&old.run.machine, &new.run.machine)?;
+    let mut notes = check_machines(&old.run.machine, &new.run.machine)?;
+    notes.extend(check_server_hosts(old, new)?);
     check_arms(old, new)?;
     let old_groups = groups(old);
     let new_groups = groups(new);
@@ -234,6 +235,29 @@ pub fn compare(old: &RunResults, new: &RunResults, threshold_pct: f64) -> Result
         matched,
         notes,
     })
+}
+
+/// The servers ran on this machine in both runs, or on hosts of the same kind (`--server-host`): a local run
+/// against a remote one measures another machine, not a change.
+fn check_server_hosts(old: &RunResults, new: &RunResults) -> Result<Vec<String>, Incomparable> {
+    match (&old.run.server_host, &new.run.server_host) {
+        (None, None) => Ok(Vec::new()),
+        (Some(old), Some(new)) => check_machines(&old.machine, &new.machine).map_err(|error| match error {
+            Incomparable::Machines(why) => Incomparable::Machines(format!("the server hosts: {why}")),
+            other => other,
+        }),
+        (old_host, new_host) => {
+            let place = |host: &Option<crate::model::ServerHost>| {
+                host.as_ref()
+                    .map_or_else(|| "this machine".to_owned(), |h| format!("{} (--server-host)", h.destination))
+            };
+            Err(Incomparable::Machines(format!(
+                "the servers ran on {} in the old run and on {} in the new one",
+                place(old_host),
+                place(new_host)
+            )))
+        }
+    }
 }
 
 /// Same CPU model, CPU count and memory, or an error naming each difference; another kernel is only noted.

@@ -141,6 +141,25 @@ fn runs_that_cannot_be_compared_say_what_differs() {
     assert!(matches!(compare(&old, &disjoint, THRESHOLD), Err(Incomparable::NothingInCommon { .. })));
     assert!(matches!(compare(&old, &old, 0.0), Err(Incomparable::BadThreshold(_))));
 
+    let mut remote = old.clone();
+    remote.run.server_host = Some(crate::model::ServerHost {
+        destination: "root@198.18.0.10".to_owned(),
+        address: "198.18.0.10".to_owned(),
+        machine: old.run.machine.clone(),
+        clock_offset_ns: 0,
+        clock_uncertainty_ns: 1,
+        binaries_sha256: Default::default(),
+    });
+    let message = compare(&old, &remote, THRESHOLD).expect_err("servers elsewhere").to_string();
+    assert!(message.contains("this machine") && message.contains("root@198.18.0.10"), "{message}");
+    let mut other_host = remote.clone();
+    if let Some(host) = other_host.run.server_host.as_mut() {
+        host.machine.cores += 8;
+    }
+    let message = compare(&remote, &other_host, THRESHOLD).expect_err("another server host").to_string();
+    assert!(message.contains("the server hosts"), "{message}");
+    assert!(compare(&remote, &remote, THRESHOLD).is_ok(), "the same server host compares");
+
     let mut other_kernel = old.clone();
     other_kernel.run.machine.kernel = "7.0".to_owned();
     let comparison = compare(&old, &other_kernel, THRESHOLD).expect("another kernel is only a note");

@@ -13,11 +13,17 @@ use std::time::{Duration, Instant};
 use super::{COMMAND_TIMEOUT, Ssh, SshError};
 use crate::tools::process::Supervised;
 
-/// Prints its pid, moves the session's stdin to a watcher that kills that pid on end-of-file, and execs the
-/// argv (with stdin from `/dev/null`). The watcher's output goes to `/dev/null`, so the session ends when the
-/// argv's process does.
+/// Prints its pid, moves the session's stdin to a watcher that kills that pid and its children (a scheduled
+/// attack runs vegeta as a child) on end-of-file, and execs the argv (with stdin from `/dev/null`). The
+/// watcher's output goes to `/dev/null`, so the session ends when the argv's process does. The watcher is a
+/// child too: it spares itself (`$PPID` of a shell it starts).
 const WRAPPER: &str = "echo $$; exec 3<&0 </dev/null; \
-                       { cat <&3 >/dev/null 2>&1; kill -9 $$ 2>/dev/null; } >/dev/null 2>&1 & exec 3<&- \"$@\"";
+                       { cat <&3 >/dev/null 2>&1; me=$(sh -c 'echo $PPID'); \
+                       for kid in $(pgrep -P $$ 2>/dev/null); do [ \"$kid\" = \"$me\" ] || kill -9 \"$kid\"; done; \
+                       kill -9 $$ 2>/dev/null; } >/dev/null 2>&1 & exec 3<&- \"$@\"";
+
+/// Signals a remote pid; a kill takes its children first (once it is gone they are no longer its children).
+const SIGNAL: &str = "if [ \"$1\" = 9 ]; then pkill -9 -P \"$2\" 2>/dev/null; fi; kill -\"$1\" \"$2\"";
 
 /// A running remote process and the local ssh session it lives in.
 #[derive(Debug)]
@@ -96,8 +102,8 @@ impl RemoteProcess {
         if matches!(self.try_wait(), Ok(Some(_))) {
             return Ok(());
         }
-        let pid = self.remote_pid.to_string();
-        match self.ssh.run(&["kill", &format!("-{signal}"), &pid], COMMAND_TIMEOUT) {
+        let (pid, signal) = (self.remote_pid.to_string(), signal.to_string());
+        match self.ssh.run(&["sh", "-c", SIGNAL, "sh", &signal, &pid], COMMAND_TIMEOUT) {
             // It exited between the check and the kill: nothing to signal.
             Err(SshError::RemoteFailed { .. }) if matches!(self.try_wait(), Ok(Some(_))) => Ok(()),
             other => other.map(drop),
