@@ -44,6 +44,7 @@ impl CpuGroup {
     /// in it.
     pub fn create(pid: u32) -> Result<CpuGroup, CgroupError> {
         let (root, _) = hierarchy()?;
+        remove_leftovers(&root.join(PARENT));
         let dir = root.join(PARENT).join(pid.to_string());
         std::fs::create_dir_all(&dir).map_err(|error| unwritable(&dir, &error))?;
         let procs = dir.join("cgroup.procs");
@@ -52,6 +53,22 @@ impl CpuGroup {
             return Err(unwritable(&procs, &error));
         }
         Ok(CpuGroup { dir })
+    }
+}
+
+/// Removes the groups of processes that are gone (a runner killed with SIGKILL cannot remove its own); a
+/// group still holding a process is refused by the kernel and stays.
+fn remove_leftovers(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let gone = name
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if gone {
+            let _ = std::fs::remove_dir(entry.path());
+        }
     }
 }
 
