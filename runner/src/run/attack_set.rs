@@ -90,12 +90,18 @@ impl Attacks<'_> {
             return vec![Member { attacker: None, spec }];
         }
         let split = shares(spec.rate, self.plan.attackers.len());
+        let outputs: Vec<PathBuf> = self.plan.attackers.iter().map(|a| attacker_output(&spec.output, a)).collect();
+        // Names that differ only in characters a file name cannot keep (`a_b`, `a-b`) would share a file, and
+        // one attacker's results would be merged twice: then every file also carries its attacker's index.
+        let distinct = outputs.iter().collect::<std::collections::BTreeSet<_>>().len() == outputs.len();
         self.plan
             .attackers
             .iter()
             .zip(split)
-            .map(|(attacker, rate)| {
-                let output = attacker_output(&spec.output, attacker);
+            .zip(outputs)
+            .enumerate()
+            .map(|(index, ((attacker, rate), output))| {
+                let output = if distinct { output } else { indexed(&output, index) };
                 let cpus = if attacker.is_remote() { Vec::new() } else { spec.cpus.clone() };
                 let spec = AttackSpec { rate, output, cpus, name: format!("{}@{attacker}", spec.name), ..spec.clone() };
                 Member { attacker: Some(attacker.clone()), spec }
@@ -288,6 +294,11 @@ impl Attacks<'_> {
         }
         Ok(AttackRun { samples, accounts, failure, cut_short, start_at, members })
     }
+}
+
+/// `{stem}_{host}.{index}.bin` for `{stem}_{host}.bin`.
+fn indexed(output: &std::path::Path, index: usize) -> PathBuf {
+    output.with_extension(format!("{index}.bin"))
 }
 
 /// `{stem}_{host}.bin` beside `{stem}.bin`: each attacker's raw results, readable by `vegeta report`.
