@@ -90,18 +90,13 @@ impl Attacks<'_> {
             return vec![Member { attacker: None, spec }];
         }
         let split = shares(spec.rate, self.plan.attackers.len());
-        let outputs: Vec<PathBuf> = self.plan.attackers.iter().map(|a| attacker_output(&spec.output, a)).collect();
-        // Names that differ only in characters a file name cannot keep (`a_b`, `a-b`) would share a file, and
-        // one attacker's results would be merged twice: then every file also carries its attacker's index.
-        let distinct = outputs.iter().collect::<std::collections::BTreeSet<_>>().len() == outputs.len();
+        let outputs = attacker_outputs(&spec.output, &self.plan.attackers);
         self.plan
             .attackers
             .iter()
             .zip(split)
             .zip(outputs)
-            .enumerate()
-            .map(|(index, ((attacker, rate), output))| {
-                let output = if distinct { output } else { indexed(&output, index) };
+            .map(|((attacker, rate), output)| {
                 let cpus = if attacker.is_remote() { Vec::new() } else { spec.cpus.clone() };
                 let spec = AttackSpec { rate, output, cpus, name: format!("{}@{attacker}", spec.name), ..spec.clone() };
                 Member { attacker: Some(attacker.clone()), spec }
@@ -296,9 +291,16 @@ impl Attacks<'_> {
     }
 }
 
-/// `{stem}_{host}.{index}.bin` for `{stem}_{host}.bin`.
-fn indexed(output: &std::path::Path, index: usize) -> PathBuf {
-    output.with_extension(format!("{index}.bin"))
+/// Each attacker's results file, one per attacker: names that differ only in characters a file name cannot
+/// keep (`a_b`, `a-b`) would share a file and one attacker's results would be merged twice, so then every file
+/// also carries its attacker's index (`{stem}_{host}.{index}.bin`).
+fn attacker_outputs(output: &std::path::Path, attackers: &[Attacker]) -> Vec<PathBuf> {
+    let outputs: Vec<PathBuf> = attackers.iter().map(|attacker| attacker_output(output, attacker)).collect();
+    let distinct = outputs.iter().collect::<std::collections::BTreeSet<_>>().len() == outputs.len();
+    if distinct {
+        return outputs;
+    }
+    outputs.iter().enumerate().map(|(index, path)| path.with_extension(format!("{index}.bin"))).collect()
 }
 
 /// `{stem}_{host}.bin` beside `{stem}.bin`: each attacker's raw results, readable by `vegeta report`.
@@ -307,4 +309,28 @@ pub(super) fn attacker_output(output: &std::path::Path, attacker: &Attacker) -> 
     let host: String =
         attacker.to_string().chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect();
     output.with_file_name(format!("{stem}_{host}.bin"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn attackers_whose_names_map_to_one_file_get_one_file_each() {
+        let parse = |names: &str| {
+            let names: Vec<String> = names.split(',').map(str::to_owned).collect();
+            crate::config::attackers::resolve_attackers(&names).expect("valid names")
+        };
+        let output = Path::new("/run/axum_w1_simple_noop_100.bin");
+        let plain = attacker_outputs(output, &parse("h1,h2"));
+        assert_eq!(
+            plain,
+            [Path::new("/run/axum_w1_simple_noop_100_h1.bin"), Path::new("/run/axum_w1_simple_noop_100_h2.bin")]
+        );
+        let clashing = attacker_outputs(output, &parse("a_b,a-b"));
+        assert_eq!(clashing.len(), 2);
+        assert_ne!(clashing[0], clashing[1], "{clashing:?}");
+    }
 }
